@@ -1,0 +1,3 @@
+from dynamorm_gen.cli import main
+
+main()

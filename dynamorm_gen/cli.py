@@ -1,0 +1,146 @@
+"""The ``dynamorm-gen`` command: build [--check], validate, init.
+
+Exit status: 0 success, 1 generated code is stale (``build --check``), 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from dynamorm_gen.compiler import write
+from dynamorm_gen.compiler.errors import CompileError, format_report
+from dynamorm_gen.compiler.project import (
+    CONFIG_NAME,
+    Project,
+    compile_project,
+    load_project,
+)
+from dynamorm_gen.compiler.scaffold import EXAMPLE_CONFIG, EXAMPLE_SCHEMA
+
+EXIT_DRIFT = 1
+EXIT_BAD_INPUT = 2
+
+_config = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Project config file (default: ./{CONFIG_NAME} if present).",
+)
+_schemas = click.option(
+    "--schemas",
+    "-s",
+    multiple=True,
+    help="Schema file or folder (repeatable); overrides the config.",
+)
+_output = click.option(
+    "--output", "-o", default=None, help="Output folder; overrides the config."
+)
+
+
+def _fail(exc: CompileError) -> None:
+    click.echo(format_report(exc.diagnostics), err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _project(
+    config: Path | None, schemas: tuple[str, ...], output: str | None
+) -> Project:
+    try:
+        return load_project(config, schemas, output)
+    except CompileError as exc:
+        _fail(exc)
+        raise  # unreachable: _fail exits
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dynamorm-gen")
+def main() -> None:
+    """Compile DynamoDB schemas (YAML) into fast, typed, reflection-free Python modules."""
+
+
+@main.command()
+@_config
+@_schemas
+@_output
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 if the output is stale."
+)
+@click.option(
+    "--diff/--no-diff", default=True, help="With --check, show unified diffs."
+)
+def build(
+    config: Path | None,
+    schemas: tuple[str, ...],
+    output: str | None,
+    check: bool,
+    diff: bool,
+) -> None:
+    """Validate the schemas and generate Python modules."""
+    project = _project(config, schemas, output)
+    try:
+        modules, outputs = compile_project(project)
+    except CompileError as exc:
+        _fail(exc)
+        return
+    shown_out = project.shown(project.output)
+    if check:
+        drift = write.check(project.output, outputs, shown_out)
+        for item in drift:
+            click.echo(item.format() if diff else f"{item.kind} {item.path}")
+        if drift:
+            click.echo(
+                f"{len(drift)} generated file(s) out of date; run `dynamorm-gen build`",
+                err=True,
+            )
+            sys.exit(EXIT_DRIFT)
+        click.echo(f"up to date: {len(outputs)} files in {shown_out}")
+        return
+    written, removed = write.write(project.output, outputs)
+    for path in written:
+        click.echo(f"wrote {shown_out}/{path}")
+    for path in removed:
+        click.echo(f"removed {shown_out}/{path}")
+    click.echo(
+        f"built {len(modules)} module(s) into {shown_out}: {len(written)} written,"
+        f" {len(removed)} removed, {len(outputs) - len(written)} unchanged"
+    )
+
+
+@main.command()
+@_config
+@_schemas
+def validate(config: Path | None, schemas: tuple[str, ...]) -> None:
+    """Validate the schemas without generating anything."""
+    project = _project(config, schemas, None)
+    try:
+        modules, _ = compile_project(project)
+    except CompileError as exc:
+        _fail(exc)
+        return
+    entities = sum(len(m.entities) for m in modules)
+    click.echo(f"ok: {len(modules)} schema file(s), {entities} entities")
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Where to create the project (default: here).",
+)
+def init(directory: Path) -> None:
+    """Create dynamorm.yaml and a commented example schema."""
+    config = directory / CONFIG_NAME
+    schema = directory / "schemas" / "example.yaml"
+    existing = [p for p in (config, schema) if p.exists()]
+    if existing:
+        click.echo(f"not overwriting {', '.join(str(p) for p in existing)}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    schema.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    schema.write_text(EXAMPLE_SCHEMA, encoding="utf-8")
+    click.echo(f"created {config} and {schema}; next: dynamorm-gen build")

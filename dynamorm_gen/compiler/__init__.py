@@ -1,0 +1,1 @@
+"""The schema compiler: load -> validate -> model -> render -> write, one module per stage."""

@@ -1,0 +1,110 @@
+"""A tiny layout engine so generated code is already in `ruff format` style.
+
+Expressions are trees of atoms and bracketed groups. A group is written on one line when the line
+fits; otherwise it is exploded one item per line with a trailing comma (a "magic trailing comma",
+which the formatter keeps), and its items are laid out the same way, recursively.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LINE_LENGTH = 88
+
+
+@dataclass(frozen=True)
+class Atom:
+    text: str
+
+
+@dataclass(frozen=True)
+class Pair:
+    """``key: value`` in a dict, or ``name=value`` in a call: ``lead`` carries the separator."""
+
+    lead: str
+    value: Node
+
+
+@dataclass(frozen=True)
+class Group:
+    """``head item, item tail``: a call, dict, list or set display, or a comprehension."""
+
+    head: str
+    items: tuple[Node, ...]
+    tail: str
+    comprehension: bool = (
+        False  # items are the element and its ``for`` clauses: no commas
+    )
+
+
+Node = Atom | Pair | Group
+
+
+def py_str(text: str) -> str:
+    """A double-quoted Python string literal (the formatter's preferred quotes)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def call(function: str, *args: Node | str) -> Group:
+    return Group(f"{function}(", tuple(_node(a) for a in args), ")")
+
+
+def dict_(entries: Sequence[tuple[str, Node | str]]) -> Group:
+    return Group(
+        "{", tuple(Pair(f"{key}: ", _node(value)) for key, value in entries), "}"
+    )
+
+
+def _node(value: Node | str) -> Node:
+    return Atom(value) if isinstance(value, str) else value
+
+
+def flat(node: Node) -> str:
+    if isinstance(node, Atom):
+        return node.text
+    if isinstance(node, Pair):
+        return node.lead + flat(node.value)
+    separator = " " if node.comprehension else ", "
+    return node.head + separator.join(flat(i) for i in node.items) + node.tail
+
+
+def lay(node: Node | str, indent: int, prefix: str = "", suffix: str = "") -> list[str]:
+    """Lines for ``prefix + node + suffix`` at ``indent`` spaces, exploded only where needed."""
+    node = _node(node)
+    pad = " " * indent
+    line = pad + prefix + flat(node) + suffix
+    if len(line) <= LINE_LENGTH or isinstance(node, Atom):
+        return [line]
+    if isinstance(node, Pair):
+        return lay(node.value, indent, prefix + node.lead, suffix)
+    lines = [pad + prefix + node.head]
+    item_suffix = "" if node.comprehension else ","
+    for item in node.items:
+        lines.extend(lay(item, indent + 4, "", item_suffix))
+    lines.append(pad + node.tail + suffix)
+    return lines
+
+
+def block(node: Node | str, indent: int, prefix: str = "", suffix: str = "") -> str:
+    return "\n".join(lay(node, indent, prefix, suffix))
+
+
+def and_chain(lead: str, terms: list[str], indent: int) -> str:
+    """``lead a and b and c``; too long, it is parenthesised with one term per line."""
+    pad = " " * indent
+    line = pad + lead + " and ".join(terms)
+    if len(line) <= LINE_LENGTH:
+        return line
+    inner = [pad + "    " + terms[0]] + [pad + "    and " + t for t in terms[1:]]
+    return "\n".join([pad + lead + "(", *inner, pad + ")"])
+
+
+def value_statement(lead: str, value: str, indent: int) -> str:
+    """``lead value`` where value cannot be split: parenthesised on its own line if that fits."""
+    pad = " " * indent
+    line = pad + lead + value
+    if len(line) <= LINE_LENGTH or len(pad) + 4 + len(value) > LINE_LENGTH:
+        return line
+    return "\n".join([pad + lead + "(", pad + "    " + value, pad + ")"])

@@ -1,0 +1,252 @@
+"""Stage 1, load: read YAML files into plain data, remembering where every key and value stands.
+
+Scalars are resolved the YAML 1.2 way (only true/false are booleans, so `NO` or `on` stay strings)
+and mapping keys are always strings. Duplicate keys, merge keys and custom tags are errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dynamorm_gen.compiler.errors import CompileError, Diagnostic
+
+PathKey = tuple[str | int, ...]
+
+_INT = re.compile(r"[-+]?[0-9]+\Z")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_BOOLS = {
+    "true": True,
+    "True": True,
+    "TRUE": True,
+    "false": False,
+    "False": False,
+    "FALSE": False,
+}
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+}
+
+try:
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+
+@dataclass(frozen=True)
+class SchemaFile:
+    """One loaded schema file: its data and where each part of it came from."""
+
+    path: str  # as shown to users: relative to the project root, with forward slashes
+    sha256: str
+    data: dict[str, Any]
+    value_positions: dict[PathKey, tuple[int, int]] = field(repr=False)
+    key_positions: dict[PathKey, tuple[int, int]] = field(repr=False)
+
+    def position(self, path: PathKey, *, key: bool = False) -> tuple[int, int]:
+        """The closest known (line, column) for a path: its key or value, else its parent's."""
+        table = self.key_positions if key else self.value_positions
+        while path:
+            if path in table:
+                return table[path]
+            if path in self.value_positions:
+                return self.value_positions[path]
+            path = path[:-1]
+        return self.value_positions.get((), (1, 1))
+
+    def diagnostic(
+        self,
+        path: PathKey,
+        code: str,
+        message: str,
+        hint: str = "",
+        *,
+        key: bool = False,
+    ) -> Diagnostic:
+        line, column = self.position(path, key=key)
+        return Diagnostic(self.path, line, column, code, message, hint)
+
+
+def load_file(path: Path, display: str) -> SchemaFile:
+    """Load one schema file or raise CompileError with located diagnostics."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CompileError(
+            [Diagnostic(display, 1, 1, "DG001", f"cannot read file: {reason}")]
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise CompileError(
+            [
+                Diagnostic(
+                    display,
+                    line,
+                    column,
+                    "DG002",
+                    f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                    "save the schema as UTF-8",
+                )
+            ]
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise CompileError(
+            [
+                Diagnostic(
+                    display, line, column, "DG003", f"YAML syntax error: {problem}"
+                )
+            ]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise CompileError(
+            [
+                Diagnostic(
+                    display, 1, 1, "DG003", f"YAML syntax error: {type(exc).__name__}"
+                )
+            ]
+        ) from None
+    if node is None:
+        raise CompileError(
+            [
+                Diagnostic(
+                    display,
+                    1,
+                    1,
+                    "DG005",
+                    "file is empty",
+                    "a schema starts with 'version: 1'; `dynamorm-gen init` writes an example",
+                )
+            ]
+        )
+    builder = _Builder(display)
+    data = builder.build(node, ())
+    if builder.diagnostics:
+        raise CompileError(builder.diagnostics)
+    if not isinstance(data, dict):
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        raise CompileError(
+            [
+                Diagnostic(
+                    display,
+                    line,
+                    column,
+                    "DG006",
+                    "a schema file must be a mapping at the top level",
+                    "start with 'version: 1'",
+                )
+            ]
+        )
+    return SchemaFile(
+        path=display,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        data=data,
+        value_positions=builder.value_positions,
+        key_positions=builder.key_positions,
+    )
+
+
+class _Builder:
+    """Turns a composed YAML node tree into dicts, lists and scalars, recording positions."""
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.diagnostics: list[Diagnostic] = []
+        self.value_positions: dict[PathKey, tuple[int, int]] = {}
+        self.key_positions: dict[PathKey, tuple[int, int]] = {}
+        self._active: set[int] = set()
+
+    def _error(self, node: yaml.Node, code: str, message: str, hint: str = "") -> None:
+        mark = node.start_mark
+        self.diagnostics.append(
+            Diagnostic(
+                self.display, mark.line + 1, mark.column + 1, code, message, hint
+            )
+        )
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.value_positions[path] = (
+            node.start_mark.line + 1,
+            node.start_mark.column + 1,
+        )
+        if node.tag not in _PLAIN_TAGS and not node.tag.startswith(
+            "tag:yaml.org,2002:"
+        ):
+            self._error(node, "DG007", f"custom YAML tag {node.tag!r} is not supported")
+            return None
+        if id(node) in self._active:
+            self._error(node, "DG007", "recursive YAML alias is not supported")
+            return None
+        self._active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            if isinstance(node, yaml.SequenceNode):
+                return [
+                    self.build(item, (*path, i)) for i, item in enumerate(node.value)
+                ]
+            assert isinstance(node, yaml.ScalarNode)
+            return _scalar(node)
+        finally:
+            self._active.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self._error(key_node, "DG007", "mapping keys must be plain names")
+                continue
+            key = str(key_node.value)
+            if key == "<<" and key_node.tag == "tag:yaml.org,2002:merge":
+                self._error(
+                    key_node, "DG007", "YAML merge keys ('<<') are not supported"
+                )
+                continue
+            if key in result:
+                self._error(key_node, "DG004", f"duplicate key '{key}'")
+                continue
+            child = (*path, key)
+            self.key_positions[child] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
+            result[key] = self.build(value_node, child)
+        return result
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    value: str = node.value
+    if node.style:  # quoted or block scalars are always strings (plain is None or "")
+        return value
+    if value in _NULLS:
+        return None
+    if value in _BOOLS:
+        return _BOOLS[value]
+    if _INT.match(value):
+        return int(value)
+    if _FLOAT.match(value) and any(c.isdigit() for c in value):
+        return float(value)
+    return value

@@ -1,0 +1,183 @@
+"""The project: its config file and the pipeline load -> validate -> model -> render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dynamorm_gen.compiler import model, validate
+from dynamorm_gen.compiler.errors import CompileError, Diagnostic, did_you_mean
+from dynamorm_gen.compiler.load import SchemaFile, load_file
+from dynamorm_gen.compiler.render import render_module, render_package_init
+from dynamorm_gen.compiler.write import OutputFile
+
+CONFIG_NAME = "dynamorm.yaml"
+_CONFIG_KEYS = {"schemas", "output"}
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path  # paths in messages and headers are relative to this
+    schemas: tuple[Path, ...]  # folders or files
+    output: Path
+
+    def shown(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def schema_files(self) -> list[Path]:
+        files: set[Path] = set()
+        for entry in self.schemas:
+            if entry.is_dir():
+                files.update(
+                    p for p in entry.iterdir() if p.suffix in (".yaml", ".yml")
+                )
+            else:
+                files.add(entry)
+        return sorted(files, key=lambda p: self.shown(p))
+
+
+def load_project(
+    config: Path | None, schemas: tuple[str, ...] = (), output: str | None = None
+) -> Project:
+    """The project from ``dynamorm.yaml`` (if present) with command-line overrides."""
+    path = config or Path(CONFIG_NAME)
+    data: dict[str, Any] = {}
+    root = path.parent if config else Path.cwd()
+    if path.exists():
+        sf = load_file(path, path.as_posix())
+        data = sf.data
+        problems = []
+        for key in data:
+            if key not in _CONFIG_KEYS:
+                problems.append(
+                    sf.diagnostic(
+                        (key,),
+                        "DG010",
+                        f"unknown setting '{key}'",
+                        did_you_mean(key, _CONFIG_KEYS) or "settings: schemas, output",
+                        key=True,
+                    )
+                )
+        s = data.get("schemas", "schemas")
+        if not (
+            isinstance(s, str)
+            or (isinstance(s, list) and all(isinstance(i, str) for i in s))
+        ):
+            problems.append(
+                sf.diagnostic(
+                    ("schemas",), "DG010", "schemas: expected a path or a list of paths"
+                )
+            )
+        if not isinstance(data.get("output", ""), str):
+            problems.append(
+                sf.diagnostic(("output",), "DG010", "output: expected a path")
+            )
+        if problems:
+            raise CompileError(problems)
+    elif config is not None:
+        raise CompileError(
+            [Diagnostic(path.as_posix(), 1, 1, "DG001", "config file not found")]
+        )
+    configured = data.get("schemas", "schemas")
+    schema_entries = list(schemas) or (
+        [configured] if isinstance(configured, str) else configured
+    )
+    return Project(
+        root=root,
+        schemas=tuple(root / s for s in schema_entries),
+        output=root / (output or data.get("output", "generated")),
+    )
+
+
+def compile_project(project: Project) -> tuple[list[model.Module], list[OutputFile]]:
+    """Every schema file compiled in memory; CompileError with all diagnostics if any fail."""
+    diagnostics: list[Diagnostic] = []
+    files: list[SchemaFile] = []
+    paths = project.schema_files()
+    for entry in project.schemas:
+        if not entry.exists():
+            diagnostics.append(
+                Diagnostic(
+                    project.shown(entry), 1, 1, "DG001", "no such file or folder"
+                )
+            )
+    if not paths and not diagnostics:
+        shown = ", ".join(project.shown(s) for s in project.schemas)
+        diagnostics.append(
+            Diagnostic(
+                shown,
+                1,
+                1,
+                "DG001",
+                "no schema files (*.yaml, *.yml) found",
+                "run `dynamorm-gen init`",
+            )
+        )
+    for path in paths:
+        try:
+            files.append(load_file(path, project.shown(path)))
+        except CompileError as exc:
+            diagnostics.extend(exc.diagnostics)
+    diagnostics.extend(validate.check_files(files))
+    diagnostics.extend(_check_across_files(files))
+    if diagnostics:
+        raise CompileError(diagnostics)
+    modules = [
+        model.build_module(
+            sf.path, sf.sha256, model.module_name_for(Path(sf.path).stem), sf.data
+        )
+        for sf in files
+    ]
+    outputs = [OutputFile(f"{m.module_name}.py", render_module(m)) for m in modules]
+    outputs.append(OutputFile("__init__.py", render_package_init(modules)))
+    return modules, sorted(outputs, key=lambda o: o.path)
+
+
+def _check_across_files(files: list[SchemaFile]) -> list[Diagnostic]:
+    diagnostics = []
+    modules: dict[str, str] = {}
+    tables: dict[str, str] = {}
+    for sf in files:
+        name = model.module_name_for(Path(sf.path).stem)
+        if not name.isidentifier() or name == "__init__":
+            diagnostics.append(
+                Diagnostic(
+                    sf.path,
+                    1,
+                    1,
+                    "DG216",
+                    f"file name gives module '{name}', not a Python name",
+                    "rename the file",
+                )
+            )
+        elif name in modules:
+            diagnostics.append(
+                Diagnostic(
+                    sf.path,
+                    1,
+                    1,
+                    "DG216",
+                    f"module '{name}' would also come from {modules[name]}",
+                    "rename one file",
+                )
+            )
+        modules.setdefault(name, sf.path)
+        for table in (
+            sf.data.get("tables", {}) if isinstance(sf.data.get("tables"), dict) else ()
+        ):
+            if table in tables:
+                diagnostics.append(
+                    sf.diagnostic(
+                        ("tables", table),
+                        "DG216",
+                        f"table '{table}' is also declared in {tables[table]}",
+                        "declare a table in one file and put all its entities there",
+                        key=True,
+                    )
+                )
+            tables.setdefault(table, sf.path)
+    return diagnostics

@@ -1,0 +1,1079 @@
+"""Python code for one entity, object type or table: the bodies the templates place.
+
+Each function returns source text already laid out in `ruff format` style (see ``layout``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from dynamorm_gen.compiler import layout
+from dynamorm_gen.compiler.layout import Atom, Group, Node, Pair, call, dict_, py_str
+from dynamorm_gen.compiler.model import (
+    AccessPattern,
+    Attribute,
+    Collection,
+    Entity,
+    EntityKey,
+    FilterCondition,
+    Index,
+    ObjectType,
+    Placeholder,
+    Table,
+    Template,
+    TypeRef,
+)
+
+_DECODE_ERRORS = "(KeyError, TypeError, ValueError, ArithmeticError)"
+
+
+# --- names -------------------------------------------------------------------------------------
+
+
+def snake(name: str) -> str:
+    """``CustomerAccount`` -> ``customer_account``."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def pascal(name: str) -> str:
+    """``payments-v2`` -> ``PaymentsV2``."""
+    return "".join(
+        part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part
+    )
+
+
+def upper(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", snake(name)).upper().strip("_")
+
+
+def table_class(table: Table) -> str:
+    return pascal(table.name) + "Table"
+
+
+def enum_alias(entity: str, attribute: Attribute) -> str:
+    return entity + pascal(attribute.name)
+
+
+def docstring(text: str, fallback: str) -> str:
+    """One-line docstring text: whitespace folded, quotes and backslashes made harmless."""
+    text = " ".join((text or fallback).split()).replace("\\", "/").replace('"""', "'''")
+    return text.rstrip('"') or fallback
+
+
+# --- types and converters ----------------------------------------------------------------------
+
+_SCALAR_PY = {
+    "string": "str",
+    "integer": "int",
+    "decimal": "Decimal",
+    "float": "float",
+    "boolean": "bool",
+    "binary": "bytes",
+    "datetime": "datetime",
+    "date": "date",
+    "ttl": "int",
+    "version": "int",
+}
+
+
+def py_type(t: TypeRef, alias: str | None = None) -> str:
+    if t.kind in _SCALAR_PY:
+        return _SCALAR_PY[t.kind]
+    if t.kind == "enum":
+        return alias or "Literal[" + ", ".join(py_str(v) for v in t.values) + "]"
+    if t.kind == "object":
+        assert t.object_name is not None
+        return t.object_name
+    if t.kind == "list":
+        assert t.of is not None
+        return f"list[{py_type(t.of)}]"
+    if t.kind == "map":
+        return "dict[str, Any]" if t.of is None else f"dict[str, {py_type(t.of)}]"
+    if t.kind == "string_set":
+        return "set[str]"
+    if t.kind == "binary_set":
+        return "set[bytes]"
+    assert t.kind == "number_set" and t.of is not None
+    return f"set[{py_type(t.of)}]"
+
+
+def attribute_type(entity: str, attribute: Attribute) -> str:
+    alias = enum_alias(entity, attribute) if attribute.type.kind == "enum" else None
+    return py_type(attribute.type, alias)
+
+
+def to_wire(t: TypeRef, expr: str, depth: int = 0) -> Node:
+    """An expression building the DynamoDB AttributeValue of ``expr``."""
+    v, k = f"v{depth}", f"k{depth}"
+    kind = t.kind
+    if kind in ("string", "enum"):
+        return dict_([('"S"', expr)])
+    if kind in ("integer", "ttl", "version"):
+        return dict_([('"N"', f"str({expr})")])
+    if kind == "decimal":
+        return dict_([('"N"', call("wire.decimal_to_n", expr))])
+    if kind == "float":
+        return dict_([('"N"', call("wire.float_to_n", expr))])
+    if kind == "boolean":
+        return dict_([('"BOOL"', expr)])
+    if kind == "binary":
+        return dict_([('"B"', expr)])
+    if kind == "datetime":
+        return dict_([('"S"', call("wire.datetime_to_s", expr))])
+    if kind == "date":
+        return dict_([('"S"', f"{expr}.isoformat()")])
+    if kind == "object":
+        return dict_([('"M"', f"{expr}.to_map()")])
+    if kind == "list":
+        assert t.of is not None
+        element = to_wire(t.of, v, depth + 1)
+        return dict_(
+            [('"L"', Group("[", (element, Atom(f"for {v} in {expr}")), "]", True))]
+        )
+    if kind == "map":
+        if t.of is None:
+            return dict_([('"M"', call("wire.to_wire_map", expr))])
+        value = to_wire(t.of, v, depth + 1)
+        entry = Pair(f"{k}: ", value)
+        return dict_(
+            [
+                (
+                    '"M"',
+                    Group(
+                        "{", (entry, Atom(f"for {k}, {v} in {expr}.items()")), "}", True
+                    ),
+                )
+            ]
+        )
+    if kind == "string_set":
+        return dict_([('"SS"', f"list({expr})")])
+    if kind == "binary_set":
+        return dict_([('"BS"', f"list({expr})")])
+    assert kind == "number_set" and t.of is not None
+    element = (
+        call("wire.decimal_to_n", v) if t.of.kind == "decimal" else Atom(f"str({v})")
+    )
+    return dict_(
+        [('"NS"', Group("[", (element, Atom(f"for {v} in {expr}")), "]", True))]
+    )
+
+
+def from_wire(t: TypeRef, expr: str, depth: int = 0) -> Node:
+    """An expression decoding the AttributeValue ``expr`` into the Python value."""
+    v, k = f"v{depth}", f"k{depth}"
+    kind = t.kind
+    if kind in ("string", "enum"):
+        return Atom(f'{expr}["S"]')
+    if kind in ("integer", "ttl", "version"):
+        return call("int", f'{expr}["N"]')
+    if kind == "decimal":
+        return call("Decimal", f'{expr}["N"]')
+    if kind == "float":
+        return call("float", f'{expr}["N"]')
+    if kind == "boolean":
+        return Atom(f'{expr}["BOOL"]')
+    if kind == "binary":
+        return call("bytes", f'{expr}["B"]')
+    if kind == "datetime":
+        return call("wire.datetime_from_s", f'{expr}["S"]')
+    if kind == "date":
+        return call("date.fromisoformat", f'{expr}["S"]')
+    if kind == "object":
+        return call(f"{t.object_name}.from_map", f'{expr}["M"]')
+    if kind == "list":
+        assert t.of is not None
+        element = from_wire(t.of, v, depth + 1)
+        return Group("[", (element, Atom(f'for {v} in {expr}["L"]')), "]", True)
+    if kind == "map":
+        if t.of is None:
+            return call("wire.from_wire_map", f'{expr}["M"]')
+        entry = Pair(f"{k}: ", from_wire(t.of, v, depth + 1))
+        return Group(
+            "{", (entry, Atom(f'for {k}, {v} in {expr}["M"].items()')), "}", True
+        )
+    if kind == "string_set":
+        return call("set", f'{expr}["SS"]')
+    if kind == "binary_set":
+        return call("set", f'{expr}["BS"]')
+    assert kind == "number_set" and t.of is not None
+    convert = "Decimal" if t.of.kind == "decimal" else "int"
+    return Group(
+        "{", (Atom(f"{convert}({v})"), Atom(f'for {v} in {expr}["NS"]')), "}", True
+    )
+
+
+def attribute_to_wire(owner: str, attribute: Attribute, expr: str) -> Node:
+    if attribute.encrypted:
+        context = py_str(f"{owner}.{attribute.name}")
+        plain = f"{expr}.encode()" if attribute.type.kind == "string" else expr
+        return dict_([('"B"', call("wire.encrypt", context, plain))])
+    return to_wire(attribute.type, expr)
+
+
+def attribute_from_wire(owner: str, attribute: Attribute, expr: str) -> Node:
+    if attribute.encrypted:
+        context = py_str(f"{owner}.{attribute.name}")
+        plain = call("wire.decrypt", context, f'{expr}["B"]')
+        if attribute.type.kind == "string":
+            return Atom(layout.flat(plain) + ".decode()")
+        return plain
+    return from_wire(attribute.type, expr)
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+def template_part(attribute: Attribute, expr: str) -> str:
+    """How one attribute's value is written inside a string key."""
+    if attribute.type.kind == "datetime":
+        return f"{{wire.datetime_to_s({expr})}}"
+    if attribute.type.kind == "date":
+        return f"{{{expr}.isoformat()}}"
+    return f"{{{expr}}}"
+
+
+def key_value(template: Template, key_type: str, entity: Entity, prefix: str) -> Node:
+    """The AttributeValue for one key from its template; ``prefix`` is ``self.`` or ''."""
+    if key_type == "N":
+        (name,) = template.names
+        attribute = entity.attribute(name)
+        return to_wire(attribute.type, prefix + name)
+    if key_type == "B":
+        return dict_([('"B"', prefix + template.names[0])])
+    if not template.names:
+        return dict_([('"S"', py_str(template.text))])
+    parts = []
+    for segment in template.segments:
+        if isinstance(segment, Placeholder):
+            parts.append(
+                template_part(entity.attribute(segment.name), prefix + segment.name)
+            )
+        else:
+            parts.append(py_str(segment)[1:-1].replace("{", "{{").replace("}", "}}"))
+    if template.is_single_placeholder and entity.attribute(
+        template.names[0]
+    ).type.kind in (
+        "string",
+        "enum",
+    ):
+        return dict_([('"S"', prefix + template.names[0])])
+    return dict_([('"S"', 'f"' + "".join(parts) + '"')])
+
+
+def key_entries(entity: Entity, key: EntityKey, prefix: str) -> list[tuple[str, Node]]:
+    entries = [
+        (
+            py_str(key.pk_attribute.name),
+            key_value(key.pk, key.pk_attribute.type, entity, prefix),
+        )
+    ]
+    if key.sk is not None and key.sk_attribute is not None:
+        entries.append(
+            (
+                py_str(key.sk_attribute.name),
+                key_value(key.sk, key.sk_attribute.type, entity, prefix),
+            )
+        )
+    return entries
+
+
+def key_params(entity: Entity, key: EntityKey) -> list[str]:
+    names = list(dict.fromkeys(key.pk.names + (key.sk.names if key.sk else ())))
+    return [f"{n}: {attribute_type(entity.name, entity.attribute(n))}" for n in names]
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A method signature with keyword-only parameters, exploded when it does not fit."""
+
+    name: str
+    params: list[str]
+    returns: str
+    first: str | None = None  # a positional parameter after self
+    is_method: bool = True
+
+    def render(self, indent: int) -> str:
+        items = ["self"] if self.is_method else []
+        if self.first:
+            items.append(self.first)
+        if self.params:
+            items += ["*", *self.params]
+        node = Group(
+            f"def {self.name}(", tuple(Atom(p) for p in items), f") -> {self.returns}:"
+        )
+        return layout.block(node, indent)
+
+
+class RecordCode:
+    """Code shared by entities and object types: slots, constructor, equality, converters."""
+
+    def __init__(
+        self, name: str, attributes: tuple[Attribute, ...], *, map_only: bool
+    ) -> None:
+        self.name = name
+        self.attributes = attributes
+        self.map_only = (
+            map_only  # object types convert to/from a map, entities to/from an item
+        )
+
+    def py_type(self, attribute: Attribute) -> str:
+        return attribute_type(self.name, attribute)
+
+    def slots(self) -> str:
+        names = [
+            py_str(n) for n in sorted((a.name for a in self.attributes), key=_natural)
+        ]
+        if len(names) == 1:
+            return f"    __slots__ = ({names[0]},)"
+        return layout.block(
+            Group("(", tuple(Atom(n) for n in names), ")"), 4, "__slots__ = "
+        )
+
+    def annotations(self) -> str:
+        lines = []
+        for a in self.attributes:
+            optional = a.optional and a.type.kind not in (
+                "string_set",
+                "number_set",
+                "binary_set",
+            )
+            lines.append(
+                f"    {a.name}: {self.py_type(a)}{' | None' if optional else ''}"
+            )
+        return "\n".join(lines)
+
+    def _param(self, a: Attribute) -> str:
+        t = self.py_type(a)
+        if a.default is not None:
+            return f"{a.name}: {t} = {_literal(a)}"
+        if a.type.kind == "version":
+            return f"{a.name}: {t} = 0"
+        if (
+            a.optional
+            or a.generate
+            or a.auto
+            or a.type.kind in ("string_set", "number_set", "binary_set")
+        ):
+            return f"{a.name}: {t} | None = None"
+        return f"{a.name}: {t}"
+
+    def init_signature(self) -> str:
+        params = ["self", "*", *(self._param(a) for a in self.attributes)]
+        return layout.block(
+            Group("def __init__(", tuple(Atom(p) for p in params), ") -> None:"), 4
+        )
+
+    def init_body(self) -> str:
+        lines = []
+        for a in self.attributes:
+            fill = None
+            if a.generate:
+                fill = f"wire.new_{a.generate}()"
+            elif a.auto:
+                fill = "wire.utc_now()"
+            elif a.type.kind in ("string_set", "number_set", "binary_set"):
+                fill = "set()"
+            if fill is None:
+                lines.append(f"        self.{a.name} = {a.name}")
+            else:
+                lines.append(
+                    layout.value_statement(
+                        f"self.{a.name} = ",
+                        f"{fill} if {a.name} is None else {a.name}",
+                        8,
+                    )
+                )
+        return "\n".join(lines)
+
+    def eq_body(self) -> str:
+        terms = [f"self.{a.name} == other.{a.name}" for a in self.attributes]
+        return layout.and_chain("return ", terms, 8)
+
+    def checks(self, owner: str, prefix: str = "self.") -> str:
+        """Constraint checks before writing: straight-line comparisons, no loops over fields."""
+        out = []
+        for a in self.attributes:
+            rules = _rules(owner, a, prefix + a.name, optional=a.optional)
+            if not rules:
+                continue
+            out.extend(rules)
+        return "\n".join(out)
+
+    def encode_lines(
+        self, target: str, base: list[tuple[str, Node]], indent: int = 8
+    ) -> str:
+        """``target = {...}`` with required attributes, then optional ones added when set."""
+        entries = list(base)
+        later = []
+        for a in self.attributes:
+            expr = f"self.{a.name}"
+            value = attribute_to_wire(self.name, a, expr)
+            if a.type.kind == "version" and not self.map_only:
+                entries.append((py_str(a.stored_as), value))
+            elif a.optional or a.type.kind in (
+                "string_set",
+                "number_set",
+                "binary_set",
+            ):
+                test = (
+                    f"if {expr}:"
+                    if a.type.kind.endswith("_set")
+                    else f"if {expr} is not None:"
+                )
+                later.append(" " * indent + test)
+                later.extend(
+                    layout.lay(value, indent + 4, f"{target}[{py_str(a.stored_as)}] = ")
+                )
+            else:
+                entries.append((py_str(a.stored_as), value))
+        head = layout.lay(
+            dict_(entries),
+            indent,
+            f"{target}: {'dict[str, AttributeValue]' if self.map_only else 'Item'} = ",
+        )
+        return "\n".join(head + later)
+
+    def decode_lines(self, source: str, target: str = "obj", indent: int = 12) -> str:
+        pad = " " * indent
+        lines = []
+        for a in self.attributes:
+            raw = f"{source}[{py_str(a.stored_as)}]"
+            missing = _missing_value(a)
+            if missing is None:
+                lines.extend(
+                    layout.lay(
+                        attribute_from_wire(self.name, a, raw),
+                        indent,
+                        f"{target}.{a.name} = ",
+                    )
+                )
+                continue
+            lines.append(f"{pad}value = {source}.get({py_str(a.stored_as)})")
+            decoded = layout.flat(attribute_from_wire(self.name, a, "value"))
+            single = (
+                f"{pad}{target}.{a.name} = {missing} if value is None else {decoded}"
+            )
+            if len(single) <= layout.LINE_LENGTH:
+                lines.append(single)
+            else:
+                lines.append(f"{pad}if value is None:")
+                lines.append(f"{pad}    {target}.{a.name} = {missing}")
+                lines.append(f"{pad}else:")
+                lines.extend(
+                    layout.lay(
+                        attribute_from_wire(self.name, a, "value"),
+                        indent + 4,
+                        f"{target}.{a.name} = ",
+                    )
+                )
+        return "\n".join(lines)
+
+    @property
+    def decode_errors(self) -> str:
+        return _DECODE_ERRORS
+
+
+def _literal(a: Attribute) -> str:
+    value = a.default
+    if a.type.kind == "decimal":
+        return f"Decimal({py_str(str(value))})"
+    if a.type.kind == "float":
+        return repr(float(value))
+    if isinstance(value, str):
+        return py_str(value)
+    return repr(value)
+
+
+def _missing_value(a: Attribute) -> str | None:
+    """What an absent attribute reads as, or None when it is required."""
+    if a.type.kind in ("string_set", "number_set", "binary_set"):
+        return "set()"
+    if a.optional:
+        return "None"
+    if a.default is not None:
+        return _literal(a)
+    return None
+
+
+def _natural(name: str) -> list[Any]:
+    """The order ruff's RUF023 keeps ``__slots__`` in: digits compare as numbers."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
+    where = py_str(f"{owner}.{a.name}")
+    c = a.constraints
+    tests: list[tuple[str, str]] = []
+    if a.type.kind == "enum":
+        tests.append((f"{expr} not in _{upper(owner)}_{a.name.upper()}_VALUES", "enum"))
+    if c.min is not None:
+        tests.append((f"{expr} < {c.min!r}", f"min {c.min}"))
+    if c.max is not None:
+        tests.append((f"{expr} > {c.max!r}", f"max {c.max}"))
+    if c.min_length is not None:
+        tests.append((f"len({expr}) < {c.min_length}", f"min_length {c.min_length}"))
+    if c.max_length is not None:
+        tests.append((f"len({expr}) > {c.max_length}", f"max_length {c.max_length}"))
+    if c.pattern is not None:
+        tests.append((f"not wire.fullmatch({py_str(c.pattern)}, {expr})", "pattern"))
+    lines = []
+    guard = f"{expr} is not None and " if optional else ""
+    for test, rule in tests:
+        lines.append(
+            layout.and_chain("if ", [t for t in (guard[:-5], test) if t], 8) + ":"
+        )
+        lines.append(f"            raise wire.violation({where}, {py_str(rule)})")
+    return lines
+
+
+def enum_constants(owner: str, attributes: tuple[Attribute, ...]) -> list[str]:
+    """The Literal alias and the allowed-values set for each enum attribute."""
+    out = []
+    for a in attributes:
+        if a.type.kind != "enum":
+            continue
+        values = tuple(Atom(py_str(v)) for v in a.type.values)
+        out.append(
+            layout.block(
+                Group("Literal[", values, "]"), 0, f"{attribute_type(owner, a)} = "
+            )
+        )
+        out.append(
+            layout.block(
+                call(
+                    "frozenset",
+                    Group("(", values, ")")
+                    if len(values) > 1
+                    else Atom(f"({values[0].text},)"),
+                ),
+                0,
+                f"_{upper(owner)}_{a.name.upper()}_VALUES = ",
+            )
+        )
+    return out
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+def create_table_node(table: Table) -> Node:
+    """CreateTable's parameters (less TableName) as a Python literal."""
+    definitions: dict[str, str] = {table.pk.name: table.pk.type}
+    key_schema = [_key_element(table.pk.name, "HASH")]
+    if table.sk:
+        definitions[table.sk.name] = table.sk.type
+        key_schema.append(_key_element(table.sk.name, "RANGE"))
+    for index in table.indexes:
+        definitions[index.pk.name] = index.pk.type
+        if index.sk:
+            definitions[index.sk.name] = index.sk.type
+    entries: list[tuple[str, Node | str]] = [
+        ('"KeySchema"', Group("[", tuple(key_schema), "]")),
+        (
+            '"AttributeDefinitions"',
+            Group(
+                "[",
+                tuple(
+                    dict_(
+                        [('"AttributeName"', py_str(n)), ('"AttributeType"', py_str(t))]
+                    )
+                    for n, t in sorted(definitions.items())
+                ),
+                "]",
+            ),
+        ),
+        ('"BillingMode"', py_str(table.billing)),
+    ]
+    if table.capacity:
+        entries.append(
+            (
+                '"ProvisionedThroughput"',
+                _throughput(table.capacity.read, table.capacity.write),
+            )
+        )
+    for local, label in (
+        (False, '"GlobalSecondaryIndexes"'),
+        (True, '"LocalSecondaryIndexes"'),
+    ):
+        indexes = [i for i in table.indexes if i.local == local]
+        if indexes:
+            entries.append(
+                (label, Group("[", tuple(_index_node(i, table) for i in indexes), "]"))
+            )
+    if table.stream:
+        entries.append(
+            (
+                '"StreamSpecification"',
+                dict_(
+                    [
+                        ('"StreamEnabled"', "True"),
+                        ('"StreamViewType"', py_str(table.stream)),
+                    ]
+                ),
+            )
+        )
+    return dict_(entries)
+
+
+def _key_element(name: str, kind: str) -> Node:
+    return dict_([('"AttributeName"', py_str(name)), ('"KeyType"', py_str(kind))])
+
+
+def _throughput(read: int, write: int) -> Node:
+    return dict_(
+        [('"ReadCapacityUnits"', str(read)), ('"WriteCapacityUnits"', str(write))]
+    )
+
+
+def _index_node(index: Index, table: Table) -> Node:
+    keys = [_key_element(index.pk.name, "HASH")]
+    if index.sk:
+        keys.append(_key_element(index.sk.name, "RANGE"))
+    projection: list[tuple[str, Node | str]] = [
+        ('"ProjectionType"', py_str(index.projection))
+    ]
+    if index.include:
+        projection.append(
+            (
+                '"NonKeyAttributes"',
+                Group("[", tuple(Atom(py_str(n)) for n in index.include), "]"),
+            )
+        )
+    entries: list[tuple[str, Node | str]] = [
+        ('"IndexName"', py_str(index.name)),
+        ('"KeySchema"', Group("[", tuple(keys), "]")),
+        ('"Projection"', dict_(projection)),
+    ]
+    capacity = index.capacity or table.capacity
+    if capacity and not index.local:
+        entries.append(
+            ('"ProvisionedThroughput"', _throughput(capacity.read, capacity.write))
+        )
+    return dict_(entries)
+
+
+def table_definition(table: Table, const: str) -> str:
+    key_names = [table.pk.name] + ([table.sk.name] if table.sk else [])
+    names: Node = Group("(", tuple(Atom(py_str(n)) for n in key_names), ")")
+    if len(key_names) == 1:
+        names = Atom(f"({py_str(key_names[0])},)")
+    args: list[Node] = [
+        Pair("logical_name=", Atom(py_str(table.name))),
+        Pair("name_env=", Atom(py_str(table.name_env))),
+        Pair("key_names=", names),
+        Pair("entity_type_attribute=", Atom(py_str(table.entity_type_attribute))),
+        Pair("ttl_attribute=", Atom(py_str(table.ttl) if table.ttl else "None")),
+        Pair("create_table=", create_table_node(table)),
+    ]
+    return layout.block(Group("TableDefinition(", tuple(args), ")"), 0, f"{const} = ")
+
+
+# --- access patterns ---------------------------------------------------------------------------
+
+_SORT_OPS = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+_FILTER_OPS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+
+
+class QueryCode:
+    """A query over one key (table or index) of one or more entities: constant and call."""
+
+    def __init__(
+        self,
+        table: Table,
+        entity: Entity,
+        key: EntityKey,
+        pattern: AccessPattern | None,
+        type_tags: list[str],
+    ) -> None:
+        self.table = table
+        self.entity = entity
+        self.key = key
+        self.pattern = pattern
+        self.type_tags = type_tags
+
+    def params(self) -> list[str]:
+        """Keyword parameters of the query method, in order: partition key, sort key, filters."""
+        entity = self.entity
+        out = [
+            f"{n}: {attribute_type(entity.name, entity.attribute(n))}"
+            for n in dict.fromkeys(self.key.pk.names)
+        ]
+        sort = self.pattern.sort if self.pattern else None
+        if sort is not None:
+            for n in sort.template.names:
+                t = attribute_type(entity.name, entity.attribute(n))
+                names = [f"{n}_from", f"{n}_to"] if sort.op == "between" else [n]
+                out.extend(f"{p}: {t}" for p in names)
+        for f in self.pattern.filters if self.pattern else ():
+            if f.op in ("exists", "not_exists"):
+                continue
+            attribute = entity.attribute(f.attribute)
+            t = _filter_param_type(entity, attribute, f)
+            names = (
+                [f"{f.param}_from", f"{f.param}_to"] if f.op == "between" else [f.param]
+            )
+            out.extend(f"{p}: {t}" for p in names)
+        return out
+
+    def arguments(self) -> str:
+        return ", ".join(f"{p.split(':')[0]}={p.split(':')[0]}" for p in self.params())
+
+    def constant(self, name: str) -> str:
+        names: dict[str, str] = {"#pk": self.key.pk_attribute.name}
+        condition = "#pk = :pk"
+        sort = self.pattern.sort if self.pattern else None
+        if sort is not None and self.key.sk_attribute is not None:
+            names["#sk"] = self.key.sk_attribute.name
+            if sort.op == "begins_with":
+                condition += " AND begins_with(#sk, :sk)"
+            elif sort.op == "between":
+                condition += " AND #sk BETWEEN :sk0 AND :sk1"
+            else:
+                condition += f" AND #sk {_SORT_OPS[sort.op]} :sk"
+        names["#et"] = self.table.entity_type_attribute
+        if len(self.type_tags) == 1:
+            filters = ["#et = :et"]
+        else:
+            filters = [
+                "#et IN ("
+                + ", ".join(f":et{i}" for i in range(len(self.type_tags)))
+                + ")"
+            ]
+        for i, f in enumerate(self.pattern.filters if self.pattern else ()):
+            names[f"#f{i}"] = self.entity.attribute(f.attribute).stored_as
+            filters.append(_filter_expression(i, f))
+        entries: list[tuple[str, Node | str]] = []
+        if self.key.index is not None:
+            entries.append(('"IndexName"', py_str(self.key.index)))
+        entries.append(('"KeyConditionExpression"', py_str(condition)))
+        entries.append(('"FilterExpression"', py_str(" AND ".join(filters))))
+        if self.pattern and self.pattern.projection:
+            for i, attr in enumerate(self.pattern.projection):
+                names[f"#p{i}"] = self.entity.attribute(attr).stored_as
+            projected = ", ".join(f"#p{i}" for i in range(len(self.pattern.projection)))
+            entries.append(('"ProjectionExpression"', py_str(projected)))
+        entries.append(
+            (
+                '"ExpressionAttributeNames"',
+                dict_([(py_str(k), py_str(v)) for k, v in names.items()]),
+            )
+        )
+        if self.pattern and self.pattern.descending:
+            entries.append(('"ScanIndexForward"', "False"))
+        if self.pattern and self.pattern.consistent_read:
+            entries.append(('"ConsistentRead"', "True"))
+        return layout.block(dict_(entries), 0, f"{name}: dict[str, Any] = ")
+
+    def values_node(self) -> Node:
+        entity = self.entity
+        entries: list[tuple[str, Node | str]] = []
+        entries.append(
+            ('":pk"', key_value(self.key.pk, self.key.pk_attribute.type, entity, ""))
+        )
+        sort = self.pattern.sort if self.pattern else None
+        if sort is not None and self.key.sk_attribute is not None:
+            sk_type = self.key.sk_attribute.type
+            if sort.op == "between":
+                lower = _renamed(sort.template, "_from")
+                upper_ = _renamed(sort.template, "_to")
+                entries.append(
+                    (
+                        '":sk0"',
+                        key_value(
+                            lower,
+                            sk_type,
+                            _with_suffixes(entity, sort.template.names),
+                            "",
+                        ),
+                    )
+                )
+                entries.append(
+                    (
+                        '":sk1"',
+                        key_value(
+                            upper_,
+                            sk_type,
+                            _with_suffixes(entity, sort.template.names),
+                            "",
+                        ),
+                    )
+                )
+            else:
+                entries.append(('":sk"', key_value(sort.template, sk_type, entity, "")))
+        if len(self.type_tags) == 1:
+            entries.append(('":et"', dict_([('"S"', py_str(self.type_tags[0]))])))
+        else:
+            for i, tag in enumerate(self.type_tags):
+                entries.append((f'":et{i}"', dict_([('"S"', py_str(tag))])))
+        for i, f in enumerate(self.pattern.filters if self.pattern else ()):
+            attribute = entity.attribute(f.attribute)
+            if f.op in ("exists", "not_exists"):
+                continue
+            value_type = _filter_value_type(attribute, f)
+            if f.op == "between":
+                entries.append((f'":f{i}a"', _wire(value_type, f"{f.param}_from")))
+                entries.append((f'":f{i}b"', _wire(value_type, f"{f.param}_to")))
+            else:
+                entries.append((f'":f{i}"', _wire(value_type, f.param)))
+        return dict_(entries)
+
+
+def _wire(t: TypeRef, expr: str) -> Node:
+    return to_wire(t, expr)
+
+
+def _filter_value_type(attribute: Attribute, f: FilterCondition) -> TypeRef:
+    if f.op == "contains" and attribute.type.kind in ("list", "number_set"):
+        assert attribute.type.of is not None
+        return attribute.type.of
+    if f.op == "contains" and attribute.type.kind == "string_set":
+        return TypeRef("string")
+    if f.op == "contains" and attribute.type.kind == "binary_set":
+        return TypeRef("binary")
+    if attribute.type.kind == "enum" and f.op in ("begins_with", "contains"):
+        return TypeRef("string")
+    return attribute.type
+
+
+def _filter_param_type(entity: Entity, attribute: Attribute, f: FilterCondition) -> str:
+    value_type = _filter_value_type(attribute, f)
+    if value_type is attribute.type:
+        return attribute_type(entity.name, attribute)
+    return py_type(value_type)
+
+
+def _filter_expression(i: int, f: FilterCondition) -> str:
+    if f.op in _FILTER_OPS:
+        return f"#f{i} {_FILTER_OPS[f.op]} :f{i}"
+    if f.op == "between":
+        return f"#f{i} BETWEEN :f{i}a AND :f{i}b"
+    if f.op == "begins_with":
+        return f"begins_with(#f{i}, :f{i})"
+    if f.op == "contains":
+        return f"contains(#f{i}, :f{i})"
+    if f.op == "exists":
+        return f"attribute_exists(#f{i})"
+    assert f.op == "not_exists"
+    return f"attribute_not_exists(#f{i})"
+
+
+def _renamed(template: Template, suffix: str) -> Template:
+    segments = tuple(
+        Placeholder(s.name + suffix) if isinstance(s, Placeholder) else s
+        for s in template.segments
+    )
+    return Template(template.text, segments)
+
+
+def _with_suffixes(entity: Entity, names: tuple[str, ...]) -> Entity:
+    """The entity with ``x_from``/``x_to`` copies of attributes, so key_value can type them."""
+    extra = []
+    for n in names:
+        a = entity.attribute(n)
+        for suffix in ("_from", "_to"):
+            extra.append(Attribute(**{**vars(a), "name": n + suffix}))
+    return Entity(**{**vars(entity), "attributes": entity.attributes + tuple(extra)})
+
+
+def entity_query(table: Table, entity: Entity, pattern: AccessPattern) -> QueryCode:
+    return QueryCode(table, entity, pattern.key, pattern, [entity.type_tag])
+
+
+def collection_query(
+    table: Table, collection: Collection, entities: dict[str, Entity]
+) -> QueryCode:
+    first = entities[collection.entities[0]]
+    return QueryCode(
+        table,
+        first,
+        collection.key,
+        None,
+        [entities[e].type_tag for e in collection.entities],
+    )
+
+
+def object_code(obj: ObjectType) -> RecordCode:
+    return RecordCode(obj.name, obj.fields, map_only=True)
+
+
+def entity_code(entity: Entity) -> RecordCode:
+    return RecordCode(entity.name, entity.attributes, map_only=False)
+
+
+__all__ = [
+    "QueryCode",
+    "RecordCode",
+    "collection_query",
+    "create_table_node",
+    "entity_code",
+    "entity_query",
+    "enum_constants",
+    "key_entries",
+    "key_params",
+    "object_code",
+    "snake",
+    "table_definition",
+]
+
+
+# --- entity and table helpers the templates call ------------------------------------------------
+
+
+def pattern_const(entity: Entity, pattern: AccessPattern) -> str:
+    return f"_{upper(entity.name)}_{pattern.name.upper()}"
+
+
+def collection_const(collection: Collection) -> str:
+    return f"_{collection.name.upper()}_COLLECTION"
+
+
+def view_name(entity: Entity, pattern: AccessPattern) -> str:
+    return f"{entity.name}{pascal(pattern.name)}View"
+
+
+class ViewCode:
+    """A read-only class holding the attributes an access pattern projects."""
+
+    def __init__(self, entity: Entity, pattern: AccessPattern) -> None:
+        self.name = view_name(entity, pattern)
+        attributes = tuple(entity.attribute(n) for n in pattern.projection)
+        self.record = RecordCode(entity.name, attributes, map_only=False)
+
+
+def view_code(entity: Entity, pattern: AccessPattern) -> ViewCode:
+    return ViewCode(entity, pattern)
+
+
+def _argument_names(params: list[str]) -> list[str]:
+    return [p.split(":")[0] for p in params]
+
+
+def forward(params: list[str]) -> list[str]:
+    """``name=name`` arguments passing a method's parameters on."""
+    return [f"{n}={n}" for n in _argument_names(params)]
+
+
+def repr_body(entity: Entity) -> str:
+    """repr shows the key attributes only: items hold financial data and reprs reach logs."""
+    key = entity.key
+    names = list(dict.fromkeys(key.pk.names + (key.sk.names if key.sk else ())))
+    inner = ", ".join(f"{n}={{self.{n}!r}}" for n in names)
+    return layout.value_statement("return ", f'f"{entity.name}({inner})"', 8)
+
+
+def _sparse_attributes(entity: Entity, key: EntityKey) -> list[str]:
+    names = key.pk.names + (key.sk.names if key.sk else ())
+    return [n for n in dict.fromkeys(names) if entity.attribute(n).optional]
+
+
+def item_lines(entity: Entity, record: RecordCode) -> str:
+    """The body of to_item: keys, entity type, attributes; sparse index keys when present."""
+    dense: list[tuple[str, Node]] = list(key_entries(entity, entity.key, "self."))
+    sparse: list[tuple[list[str], list[tuple[str, Node]]]] = []
+    for index_key in entity.index_keys:
+        entries = key_entries(entity, index_key, "self.")
+        optional = _sparse_attributes(entity, index_key)
+        if optional:
+            sparse.append((optional, entries))
+        else:
+            dense.extend(entries)
+    dense.append(
+        (py_str(entity.type_attribute), dict_([('"S"', py_str(entity.type_tag))]))
+    )
+    lines = [record.encode_lines("item", dense)]
+    for optional, entries in sparse:
+        lines.append(
+            layout.and_chain("if ", [f"self.{n} is not None" for n in optional], 8)
+            + ":"
+        )
+        for name, value in entries:
+            lines.extend(layout.lay(value, 12, f"item[{name}] = "))
+    return "\n".join(lines)
+
+
+def put_doc(entity: Entity) -> str:
+    version = _version(entity)
+    if version is not None:
+        return (
+            f"; {version.name} 0 creates it, otherwise the stored {version.name} must match."
+            f" ConditionFailed when it does not; on success {version.name} is incremented"
+        )
+    return ", replacing any item with its key unless ``if_not_exists``"
+
+
+def _version(entity: Entity) -> Attribute | None:
+    return next((a for a in entity.attributes if a.type.kind == "version"), None)
+
+
+def put_body(table: Table, entity: Entity, var: str) -> str:
+    lines = [
+        f"        {var}.{a.name} = wire.utc_now()"
+        for a in entity.attributes
+        if a.auto == "update"
+    ]
+    lines.append(f"        item = {var}.to_item()")
+    absent = Pair("condition=", Atom(py_str("attribute_not_exists(#pk)")))
+    pk_names = Pair("names=", dict_([('"#pk"', py_str(table.pk.name))]))
+    entity_arg = Pair("entity=", Atom(py_str(entity.name)))
+    version = _version(entity)
+    if version is None:
+        lines.append("        if if_not_exists:")
+        lines.extend(
+            layout.lay(
+                call("self.handle.put_item", "item", entity_arg, absent, pk_names), 12
+            )
+        )
+        lines.append("        else:")
+        lines.extend(layout.lay(call("self.handle.put_item", "item", entity_arg), 12))
+        return "\n".join(lines)
+    stored = py_str(version.stored_as)
+    lines.append(f"        expected = {var}.{version.name}")
+    lines.append(f'        item[{stored}] = {{"N": str(expected + 1)}}')
+    lines.append("        if expected == 0 or if_not_exists:")
+    lines.extend(
+        layout.lay(
+            call("self.handle.put_item", "item", entity_arg, absent, pk_names), 12
+        )
+    )
+    lines.append("        else:")
+    matches = call(
+        "self.handle.put_item",
+        "item",
+        entity_arg,
+        Pair("condition=", Atom(py_str("#v = :v"))),
+        Pair("names=", dict_([('"#v"', stored)])),
+        Pair("values=", dict_([('":v"', dict_([('"N"', "str(expected)")]))])),
+    )
+    lines.extend(layout.lay(matches, 12))
+    lines.append(f"        {var}.{version.name} = expected + 1")
+    return "\n".join(lines)
+
+
+def query_call(query: QueryCode, const: str, pattern_id: str) -> Node:
+    request = Group(
+        "{",
+        (
+            Pair("**", Atom(const)),
+            Pair('"ExpressionAttributeValues": ', query.values_node()),
+        ),
+        "}",
+    )
+    return call(
+        "self.handle.query",
+        request,
+        Pair(
+            "entity=", Atom(py_str(query.entity.name if query.pattern else pattern_id))
+        ),
+        Pair("pattern=", Atom(py_str(pattern_id))),
+        Pair("limit=", Atom("limit")),
+        Pair("cursor=", Atom("cursor")),
+    )
+
+
+def page_of(result: str) -> Node:
+    items = Group(
+        "[", (Atom(f"{result}.from_item(item)"), Atom("for item in items")), "]", True
+    )
+    return call("Page", items, "next_cursor")

@@ -1,0 +1,1192 @@
+"""Stage 2, validate: the JSON Schema of the format, then the semantic checks it cannot express.
+
+Every problem becomes a located Diagnostic; nothing raises for bad input. Semantic checks run on a
+file only once its structure is valid, so they can trust the shapes they read.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from dynamorm_gen.compiler import model
+from dynamorm_gen.compiler.errors import Diagnostic, did_you_mean
+from dynamorm_gen.compiler.load import PathKey, SchemaFile
+
+SNAKE = re.compile(r"[a-z][a-z0-9_]*\Z")
+PASCAL = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
+TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*\Z")
+# Members of generated entity classes that attributes must not shadow.
+RESERVED_MEMBERS = frozenset(
+    {"to_item", "from_item", "key", "make_key", "to_map", "from_map"}
+)
+MAX_GLOBAL_INDEXES = 20
+MAX_LOCAL_INDEXES = 5
+
+_JSON_TYPES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+_COMPARABLE = (
+    "string",
+    "integer",
+    "decimal",
+    "float",
+    "datetime",
+    "date",
+    "ttl",
+    "enum",
+    "version",
+)
+_LENGTH_TYPES = (
+    "string",
+    "binary",
+    "list",
+    "map",
+    "string_set",
+    "number_set",
+    "binary_set",
+)
+
+
+@cache
+def format_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of schema files, shipped in the package."""
+    text = (
+        resources.files("dynamorm_gen.compiler")
+        .joinpath("schema-v1.json")
+        .read_text("utf-8")
+    )
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _dotted(path: PathKey) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"'{value}'"
+    return str(value)
+
+
+def check_structure(schema_file: SchemaFile) -> list[Diagnostic]:
+    """Apply the JSON Schema; one diagnostic per problem, in the words of the format."""
+    validator = jsonschema.Draft202012Validator(format_schema())
+    diagnostics: list[Diagnostic] = []
+    for error in validator.iter_errors(schema_file.data):
+        diagnostics.extend(_from_schema_error(schema_file, error))
+    return diagnostics
+
+
+def _from_schema_error(sf: SchemaFile, error: ValidationError) -> Iterator[Diagnostic]:
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        # Report the alternative that came closest rather than "is not valid under any".
+        yield from _from_schema_error(sf, best_match(error.context))
+        return
+    path: PathKey = tuple(error.absolute_path)
+    where = _dotted(path)
+    kind = error.validator
+    if kind == "additionalProperties":
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        allowed = schema.get("properties", {})
+        for extra in sorted(set(error.instance) - set(allowed)):  # type: ignore[arg-type]
+            yield sf.diagnostic(
+                (*path, extra),
+                "DG101",
+                f"{where}: unknown field '{extra}'",
+                did_you_mean(extra, allowed)
+                or f"allowed here: {', '.join(sorted(allowed))}",
+                key=True,
+            )
+    elif kind == "required":
+        missing = re.search(r"'([^']*)' is a required property", error.message)
+        name = missing.group(1) if missing else "?"
+        yield sf.diagnostic(
+            path, "DG103", f"{where}: missing required field '{name}'", key=True
+        )
+    elif kind == "type":
+        expected: Any = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_JSON_TYPES.get(n, n) for n in names)
+        yield sf.diagnostic(
+            path,
+            "DG102",
+            f"{where}: expected {wanted}, got {_describe(error.instance)}",
+        )
+    elif kind == "enum":
+        values: Any = error.validator_value
+        choices = [str(c) for c in values]
+        yield sf.diagnostic(
+            path,
+            "DG104",
+            f"{where}: {_describe(error.instance)} is not one of {', '.join(choices)}",
+            did_you_mean(str(error.instance), choices),
+        )
+    elif kind == "const":
+        yield sf.diagnostic(
+            path,
+            "DG104",
+            f"{where}: must be {error.validator_value}, got {_describe(error.instance)}",
+        )
+    elif kind in ("minItems", "minProperties", "minLength"):
+        yield sf.diagnostic(path, "DG105", f"{where}: must not be empty")
+    elif kind == "maxProperties":
+        yield sf.diagnostic(path, "DG105", f"{where}: give exactly one condition")
+    elif kind == "uniqueItems":
+        yield sf.diagnostic(path, "DG105", f"{where}: items must be unique")
+    elif kind == "minimum":
+        yield sf.diagnostic(
+            path, "DG105", f"{where}: must be at least {error.validator_value}"
+        )
+    elif kind == "pattern":
+        yield sf.diagnostic(
+            path,
+            "DG105",
+            f"{where}: {_describe(error.instance)} is not a valid name here",
+        )
+    else:  # a keyword the format does not use today; still located and readable
+        yield sf.diagnostic(path, "DG100", f"{where}: {error.message}")
+
+
+class _FileChecker:
+    """Semantic checks for one structurally valid schema file."""
+
+    def __init__(self, sf: SchemaFile) -> None:
+        self.sf = sf
+        self.data = sf.data
+        self.diagnostics: list[Diagnostic] = []
+        self.object_types: set[str] = set(self.data.get("types", {}))
+
+    def error(
+        self,
+        path: PathKey,
+        code: str,
+        message: str,
+        hint: str = "",
+        *,
+        key: bool = False,
+    ) -> None:
+        self.diagnostics.append(self.sf.diagnostic(path, code, message, hint, key=key))
+
+    def run(self) -> list[Diagnostic]:
+        for name, spec in self.data.get("tables", {}).items():
+            self.check_table(name, spec)
+        for name, spec in self.data.get("types", {}).items():
+            self.check_object_type(name, spec)
+        self.check_object_recursion()
+        tables = {
+            n: model.build_table(n, s) for n, s in self.data.get("tables", {}).items()
+        }
+        for name, spec in self.data.get("entities", {}).items():
+            self.check_entity(name, spec, tables)
+        self.check_shared_tables(tables)
+        for name, spec in self.data.get("collections", {}).items():
+            self.check_collection(name, spec)
+        return self.diagnostics
+
+    # --- names -------------------------------------------------------------------------------
+
+    def check_name(
+        self, path: PathKey, name: str, pattern: re.Pattern[str], what: str
+    ) -> bool:
+        style = "snake_case" if pattern is SNAKE else "PascalCase"
+        if pattern is TABLE_NAME:
+            style = "letters, digits, '_', '-' or '.', starting with a letter"
+        if not pattern.match(name):
+            self.error(path, "DG201", f"{what} name '{name}' must be {style}", key=True)
+            return False
+        if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+            self.error(
+                path, "DG201", f"{what} name '{name}' is a Python keyword", key=True
+            )
+            return False
+        return True
+
+    # --- tables ------------------------------------------------------------------------------
+
+    def check_table(self, name: str, spec: dict[str, Any]) -> None:
+        path: PathKey = ("tables", name)
+        self.check_name(path, name, TABLE_NAME, "table")
+        table = model.build_table(name, spec)
+        key_types: dict[str, str] = {table.pk.name: table.pk.type}
+        if table.sk is not None:
+            if table.sk.name == table.pk.name:
+                self.error(
+                    (*path, "keys", "sk"),
+                    "DG213",
+                    "sort key must differ from the partition key",
+                )
+            key_types[table.sk.name] = table.sk.type
+        globals_ = [i for i in table.indexes if not i.local]
+        locals_ = [i for i in table.indexes if i.local]
+        if len(globals_) > MAX_GLOBAL_INDEXES:
+            self.error(
+                (*path, "indexes"),
+                "DG213",
+                f"at most {MAX_GLOBAL_INDEXES} global indexes",
+            )
+        if len(locals_) > MAX_LOCAL_INDEXES:
+            self.error(
+                (*path, "indexes"),
+                "DG213",
+                f"at most {MAX_LOCAL_INDEXES} local indexes",
+            )
+        for iname, ispec in spec.get("indexes", {}).items():
+            ipath: PathKey = (*path, "indexes", iname)
+            if not re.match(r"[A-Za-z0-9_.-]{3,255}\Z", iname):
+                self.error(
+                    ipath,
+                    "DG201",
+                    f"index name '{iname}' must be 3-255 of A-Z a-z 0-9 _ - .",
+                    key=True,
+                )
+            local = ispec.get("type", "global") == "local"
+            keys = ispec["keys"]
+            if local:
+                if "pk" in keys:
+                    self.error(
+                        (*ipath, "keys", "pk"),
+                        "DG213",
+                        f"local index '{iname}' shares the table's partition key; remove 'pk'",
+                    )
+                if "sk" not in keys:
+                    self.error(
+                        (*ipath, "keys"),
+                        "DG213",
+                        f"local index '{iname}' needs an 'sk'",
+                    )
+                if table.sk is None:
+                    self.error(
+                        ipath,
+                        "DG213",
+                        f"local index '{iname}' needs a table with a sort key",
+                    )
+                if "capacity" in ispec:
+                    self.error(
+                        (*ipath, "capacity"),
+                        "DG213",
+                        "local indexes use the table's capacity",
+                    )
+            elif "pk" not in keys:
+                self.error(
+                    (*ipath, "keys"), "DG103", f"global index '{iname}' needs a 'pk'"
+                )
+            for role in ("pk", "sk"):
+                if role not in keys or (local and role == "pk"):
+                    continue
+                attr = model.key_attribute(keys[role])
+                known = key_types.setdefault(attr.name, attr.type)
+                if known != attr.type:
+                    self.error(
+                        (*ipath, "keys", role),
+                        "DG213",
+                        f"key attribute '{attr.name}' is {attr.type} here but {known} elsewhere",
+                    )
+            if "capacity" in ispec and table.billing != "PROVISIONED":
+                self.error(
+                    (*ipath, "capacity"),
+                    "DG213",
+                    "capacity is only for billing: provisioned",
+                )
+        if table.billing == "PROVISIONED" and table.capacity is None:
+            self.error(
+                path,
+                "DG213",
+                "billing: provisioned needs capacity: {read: N, write: N}",
+            )
+        if table.billing != "PROVISIONED" and table.capacity is not None:
+            self.error(
+                (*path, "capacity"),
+                "DG213",
+                "capacity is only for billing: provisioned",
+                "add 'billing: provisioned' or remove 'capacity'",
+            )
+        reserved = set(key_types)
+        if table.entity_type_attribute in reserved:
+            self.error(
+                (*path, "entity_type_attribute"),
+                "DG213",
+                f"entity type attribute '{table.entity_type_attribute}' is a key attribute",
+            )
+        if table.ttl is not None and (
+            table.ttl in reserved or table.ttl == table.entity_type_attribute
+        ):
+            self.error(
+                (*path, "ttl"),
+                "DG213",
+                f"ttl attribute '{table.ttl}' is a key attribute",
+            )
+        for index in table.indexes:
+            for inc in index.include:
+                if inc in reserved:
+                    self.error(
+                        (*path, "indexes", index.name, "projection"),
+                        "DG213",
+                        f"'{inc}' is a key attribute and is always projected; remove it",
+                    )
+
+    # --- attributes and object types ---------------------------------------------------------
+
+    def check_object_type(self, name: str, spec: dict[str, Any]) -> None:
+        path: PathKey = ("types", name)
+        self.check_name(path, name, PASCAL, "type")
+        if name in model.BUILTIN_TYPES:
+            self.error(
+                path, "DG201", f"type name '{name}' shadows a builtin type", key=True
+            )
+        stored: dict[str, str] = {}
+        for fname, fspec in spec["fields"].items():
+            fpath: PathKey = (*path, "fields", fname)
+            self.check_attribute(fpath, fname, fspec, in_object=True)
+            self.check_stored_name(fpath, fname, fspec, stored)
+
+    def check_object_recursion(self) -> None:
+        graph: dict[str, set[str]] = {}
+        for name, spec in self.data.get("types", {}).items():
+            graph[name] = set()
+            for fspec in spec["fields"].values():
+                graph[name] |= self.referenced_objects(fspec)
+        for name in graph:
+            seen: set[str] = set()
+            stack = list(graph[name])
+            while stack:
+                current = stack.pop()
+                if current == name:
+                    self.error(
+                        ("types", name),
+                        "DG214",
+                        f"type '{name}' contains itself; recursive types are not supported",
+                        "use a free-form 'map' for recursive data",
+                        key=True,
+                    )
+                    break
+                if current not in seen:
+                    seen.add(current)
+                    stack.extend(graph.get(current, ()))
+
+    def referenced_objects(self, spec: Any) -> set[str]:
+        if isinstance(spec, str):
+            return {spec} if spec in self.object_types else set()
+        found = {spec["type"]} if spec["type"] in self.object_types else set()
+        if "of" in spec:
+            found |= self.referenced_objects(spec["of"])
+        return found
+
+    def check_stored_name(
+        self, path: PathKey, name: str, spec: dict[str, Any], stored: dict[str, str]
+    ) -> None:
+        stored_as = spec.get("stored_as", name)
+        if stored_as in stored:
+            self.error(
+                (*path, "stored_as") if "stored_as" in spec else path,
+                "DG204",
+                f"'{name}' is stored as '{stored_as}', like '{stored[stored_as]}'",
+                key="stored_as" not in spec,
+            )
+        stored[stored_as] = name
+
+    def check_type_name(self, path: PathKey, type_name: str) -> bool:
+        if type_name in model.BUILTIN_TYPES or type_name in self.object_types:
+            return True
+        choices = [*model.BUILTIN_TYPES, *self.object_types]
+        self.error(
+            path,
+            "DG202",
+            f"{_dotted(path[:-1])}: '{type_name}' is not a type",
+            did_you_mean(type_name, choices) or f"types: {', '.join(choices)}",
+        )
+        return False
+
+    def check_element(self, path: PathKey, spec: Any, container: str) -> None:
+        """List items, typed map values and number_set elements."""
+        if isinstance(spec, str):
+            spec = {"type": spec}
+            tpath: PathKey = path
+        else:
+            tpath = (*path, "type")
+        kind = spec["type"]
+        if not self.check_type_name(tpath, kind):
+            return
+        if container == "number_set":
+            if kind not in ("integer", "decimal"):
+                self.error(tpath, "DG203", "number_set elements are integer or decimal")
+            return
+        if kind in ("version", "ttl"):
+            self.error(tpath, "DG203", f"'{kind}' is only for top-level attributes")
+            return
+        self.check_type_options(path, kind, spec)
+
+    def check_attribute(
+        self, path: PathKey, name: str, spec: dict[str, Any], *, in_object: bool = False
+    ) -> None:
+        what = "field" if in_object else "attribute"
+        if self.check_name(path, name, SNAKE, what) and name in RESERVED_MEMBERS:
+            self.error(
+                path,
+                "DG201",
+                f"{what} name '{name}' is reserved by generated code",
+                key=True,
+            )
+        kind = spec["type"]
+        if not self.check_type_name((*path, "type"), kind):
+            return
+        self.check_type_options(path, kind, spec)
+        optional = spec.get("optional", False)
+        if in_object:
+            for option in ("generate", "auto", "encrypted"):
+                if option in spec:
+                    self.error(
+                        (*path, option),
+                        "DG203",
+                        f"'{option}' is for entity attributes, not fields",
+                    )
+            if kind in ("version", "ttl"):
+                self.error(
+                    (*path, "type"), "DG203", f"'{kind}' is for entity attributes only"
+                )
+        if kind in model.SET_TYPES and (optional or "default" in spec):
+            self.error(
+                path,
+                "DG203",
+                f"a {kind} is never null: an empty set is simply not stored",
+                "remove 'optional'/'default'",
+            )
+        if "default" in spec:
+            self.check_default((*path, "default"), kind, spec)
+            if optional:
+                self.error(
+                    (*path, "default"),
+                    "DG203",
+                    "an attribute with a default is not optional",
+                )
+        if "generate" in spec:
+            if kind != "string":
+                self.error(
+                    (*path, "generate"), "DG203", "'generate' is for string attributes"
+                )
+            if "default" in spec:
+                self.error(
+                    (*path, "generate"), "DG203", "give either 'default' or 'generate'"
+                )
+        if "auto" in spec:
+            if kind != "datetime":
+                self.error(
+                    (*path, "auto"), "DG203", "'auto' is for datetime attributes"
+                )
+            if optional or "default" in spec:
+                self.error(
+                    (*path, "auto"),
+                    "DG203",
+                    "an 'auto' attribute is always set; drop 'optional'/'default'",
+                )
+        if spec.get("encrypted") and kind not in ("string", "binary"):
+            self.error(
+                (*path, "encrypted"),
+                "DG203",
+                "only string and binary attributes can be encrypted",
+            )
+        if kind == "version" and optional:
+            self.error(
+                (*path, "optional"), "DG203", "a version attribute is never optional"
+            )
+
+    def check_type_options(
+        self, path: PathKey, kind: str, spec: dict[str, Any]
+    ) -> None:
+        if kind == "enum" and "values" not in spec:
+            self.error(path, "DG203", "an enum needs 'values'", "values: [A, B, C]")
+        if kind != "enum" and "values" in spec:
+            self.error(
+                (*path, "values"), "DG203", "'values' is only for enum attributes"
+            )
+        if kind == "list" and "of" not in spec:
+            self.error(
+                path, "DG203", "a list needs 'of', the type of its items", "of: string"
+            )
+        if "of" in spec:
+            if kind in ("list", "map", "number_set"):
+                self.check_element((*path, "of"), spec["of"], kind)
+            else:
+                self.error(
+                    (*path, "of"), "DG203", "'of' is only for list, map and number_set"
+                )
+        numeric = kind in ("integer", "decimal", "float", "ttl")
+        for option in ("min", "max"):
+            if option in spec and not numeric:
+                self.error((*path, option), "DG203", f"'{option}' is for numbers")
+        if "min" in spec and "max" in spec and spec["min"] > spec["max"]:
+            self.error((*path, "min"), "DG203", "'min' is greater than 'max'")
+        if kind == "integer":
+            for option in ("min", "max"):
+                if isinstance(spec.get(option), float):
+                    self.error(
+                        (*path, option),
+                        "DG203",
+                        f"'{option}' of an integer must be whole",
+                    )
+        for option in ("min_length", "max_length"):
+            if option in spec and kind not in _LENGTH_TYPES:
+                self.error(
+                    (*path, option),
+                    "DG203",
+                    f"'{option}' is for strings, binary and collections",
+                )
+        if spec.get("min_length", 0) > spec.get("max_length", float("inf")):
+            self.error(
+                (*path, "min_length"),
+                "DG203",
+                "'min_length' is greater than 'max_length'",
+            )
+        if "pattern" in spec:
+            if kind != "string":
+                self.error((*path, "pattern"), "DG203", "'pattern' is for strings")
+            try:
+                re.compile(spec["pattern"])
+            except re.error as exc:
+                self.error(
+                    (*path, "pattern"), "DG203", f"invalid regular expression: {exc}"
+                )
+
+    def check_default(self, path: PathKey, kind: str, spec: dict[str, Any]) -> None:
+        value = spec["default"]
+        valid = {
+            "string": isinstance(value, str),
+            "enum": isinstance(value, str) and value in spec.get("values", ()),
+            "integer": isinstance(value, int) and not isinstance(value, bool),
+            "decimal": isinstance(value, (int, float, str))
+            and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "boolean": isinstance(value, bool),
+        }
+        if kind not in valid:
+            self.error(path, "DG203", f"a {kind} attribute cannot have a default")
+        elif not valid[kind]:
+            self.error(
+                path, "DG203", f"default {_describe(value)} is not a valid {kind}"
+            )
+        elif kind == "decimal" and isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                self.error(
+                    path, "DG203", f"default {_describe(value)} is not a valid decimal"
+                )
+
+    # --- entities ----------------------------------------------------------------------------
+
+    def check_entity(
+        self, name: str, spec: dict[str, Any], tables: dict[str, model.Table]
+    ) -> None:
+        path: PathKey = ("entities", name)
+        self.check_name(path, name, PASCAL, "entity")
+        if name in self.object_types:
+            self.error(
+                path, "DG201", f"entity '{name}' has the name of a type", key=True
+            )
+        stored: dict[str, str] = {}
+        versions = []
+        for aname, aspec in spec["attributes"].items():
+            apath: PathKey = (*path, "attributes", aname)
+            self.check_attribute(apath, aname, aspec)
+            self.check_stored_name(apath, aname, aspec, stored)
+            if aspec["type"] == "version":
+                versions.append(aname)
+        if len(versions) > 1:
+            self.error(
+                (*path, "attributes", versions[1]),
+                "DG203",
+                "an entity has at most one version attribute",
+            )
+        table = tables.get(spec["table"])
+        if table is None:
+            self.error(
+                (*path, "table"),
+                "DG205",
+                f"entity '{name}': no table '{spec['table']}' in this file",
+                did_you_mean(spec["table"], tables),
+            )
+            return
+        attributes = {
+            aname: aspec
+            for aname, aspec in spec["attributes"].items()
+            if aspec["type"] in model.BUILTIN_TYPES
+            or aspec["type"] in self.object_types
+        }
+        physical = {table.pk.name, table.entity_type_attribute}
+        physical |= {table.sk.name} if table.sk else set()
+        for index in table.indexes:
+            physical |= {index.pk.name} | ({index.sk.name} if index.sk else set())
+        for stored_as, aname in stored.items():
+            if stored_as in physical:
+                apath = (*path, "attributes", aname)
+                self.error(
+                    apath,
+                    "DG204",
+                    f"attribute '{aname}' would be stored as key attribute '{stored_as}'",
+                    "give it another name or 'stored_as'",
+                    key=True,
+                )
+        for aname, aspec in attributes.items():
+            if aspec["type"] == "ttl" and aspec.get("stored_as", aname) != table.ttl:
+                self.error(
+                    (*path, "attributes", aname, "type"),
+                    "DG215",
+                    f"a ttl attribute must be the table's ttl attribute"
+                    f" ({table.ttl or 'none set'})",
+                    f"set 'ttl: {aspec.get('stored_as', aname)}' on table '{table.name}'"
+                    if table.ttl is None
+                    else f"use stored_as: {table.ttl}",
+                )
+        self.check_entity_key(
+            path, ("key",), spec["key"], table, None, attributes, table_key=True
+        )
+        for iname, ispec in spec.get("indexes", {}).items():
+            entity_index = table.index(iname)
+            if entity_index is None:
+                self.error(
+                    (*path, "indexes", iname),
+                    "DG207",
+                    f"table '{table.name}' has no index '{iname}'",
+                    did_you_mean(iname, [i.name for i in table.indexes]),
+                    key=True,
+                )
+                continue
+            self.check_entity_key(
+                path,
+                ("indexes", iname),
+                ispec,
+                table,
+                entity_index,
+                attributes,
+                table_key=False,
+            )
+        for pname, pspec in spec.get("access_patterns", {}).items():
+            self.check_access_pattern(path, name, pname, pspec, spec, table, attributes)
+
+    def check_entity_key(
+        self,
+        entity_path: PathKey,
+        rel: PathKey,
+        spec: dict[str, Any],
+        table: model.Table,
+        index: model.Index | None,
+        attributes: dict[str, Any],
+        *,
+        table_key: bool,
+    ) -> None:
+        path = (*entity_path, *rel)
+        where = "the table key" if index is None else f"index '{index.name}'"
+        pk_attr = table.pk if index is None else index.pk
+        sk_attr = table.sk if index is None else index.sk
+        local = index is not None and index.local
+        if local and "pk" in spec:
+            self.error(
+                (*path, "pk"),
+                "DG207",
+                f"{where} is local: it uses the table's pk template",
+            )
+        if not local and "pk" not in spec:
+            self.error(path, "DG206", f"{where} needs a 'pk' template", key=True)
+        if sk_attr is None and "sk" in spec:
+            self.error((*path, "sk"), "DG206", f"{where} has no sort key; remove 'sk'")
+        if sk_attr is not None and "sk" not in spec:
+            self.error(
+                path,
+                "DG206",
+                f"{where} has a sort key '{sk_attr.name}'; add an 'sk' template",
+                key=True,
+            )
+        for role, attr in (("pk", pk_attr), ("sk", sk_attr)):
+            if role not in spec or attr is None or (local and role == "pk"):
+                continue
+            self.check_template(
+                (*path, role), spec[role], attr.type, attributes, required=table_key
+            )
+
+    def check_template(
+        self,
+        path: PathKey,
+        text: str,
+        key_type: str,
+        attributes: dict[str, Any],
+        *,
+        required: bool,
+    ) -> model.Template | None:
+        try:
+            template = model.parse_template(text)
+        except ValueError as exc:
+            self.error(
+                path,
+                "DG206",
+                f"bad key template '{text}': {exc}",
+                "write literal braces as '{{' and '}}'",
+            )
+            return None
+        ok = True
+        for name in template.names:
+            spec = attributes.get(name)
+            if spec is None:
+                self.error(
+                    path,
+                    "DG206",
+                    f"template '{text}' names '{name}', which is not an attribute",
+                    did_you_mean(name, attributes),
+                )
+                ok = False
+                continue
+            if spec.get("encrypted"):
+                self.error(
+                    path,
+                    "DG210",
+                    f"encrypted attribute '{name}' cannot be part of a key",
+                )
+                ok = False
+            if required and spec.get("optional"):
+                self.error(
+                    path,
+                    "DG206",
+                    f"table key template uses optional attribute '{name}'",
+                    "key attributes must be required; optional ones suit index keys (sparse index)",
+                )
+                ok = False
+            kind = spec["type"]
+            if key_type == "S" and kind not in model.TEMPLATE_TYPES:
+                self.error(
+                    path,
+                    "DG206",
+                    f"a {kind} attribute ('{name}') cannot be written into a string key",
+                    f"key templates take: {', '.join(model.TEMPLATE_TYPES)}",
+                )
+                ok = False
+        if key_type in ("N", "B") and template.names:
+            wanted = ("integer", "decimal") if key_type == "N" else ("binary",)
+            kind = attributes.get(template.names[0], {}).get("type")
+            if not template.is_single_placeholder or kind not in wanted:
+                self.error(
+                    path,
+                    "DG206",
+                    f"a key of type {key_type} takes exactly one {' or '.join(wanted)} attribute",
+                    "write the template as '{attribute}'",
+                )
+                ok = False
+        elif key_type in ("N", "B"):
+            self.error(
+                path, "DG206", f"a key of type {key_type} takes exactly one attribute"
+            )
+            ok = False
+        return template if ok else None
+
+    def check_access_pattern(
+        self,
+        entity_path: PathKey,
+        entity: str,
+        name: str,
+        spec: dict[str, Any],
+        entity_spec: dict[str, Any],
+        table: model.Table,
+        attributes: dict[str, Any],
+    ) -> None:
+        path: PathKey = (*entity_path, "access_patterns", name)
+        self.check_name(path, name, SNAKE, "access pattern")
+        index_name = spec.get("index")
+        index = None
+        if index_name is not None:
+            index = table.index(index_name)
+            if index is None:
+                self.error(
+                    (*path, "index"),
+                    "DG211",
+                    f"table '{table.name}' has no index '{index_name}'",
+                    did_you_mean(index_name, [i.name for i in table.indexes]),
+                )
+                return
+            if index_name not in entity_spec.get("indexes", {}):
+                self.error(
+                    (*path, "index"),
+                    "DG211",
+                    f"entity '{entity}' writes no keys for index '{index_name}'",
+                    f"add indexes: {{{index_name}: {{pk: ..., sk: ...}}}} to the entity",
+                )
+                return
+            if not index.local and spec.get("consistent_read"):
+                self.error(
+                    (*path, "consistent_read"),
+                    "DG211",
+                    "global indexes cannot be read consistently",
+                )
+        key_spec = (
+            entity_spec["key"] if index is None else entity_spec["indexes"][index_name]
+        )
+        params: dict[str, str] = {}
+        pk_text = (
+            entity_spec["key"].get("pk", "")
+            if index is not None and index.local
+            else key_spec.get("pk", "")
+        )
+        try:
+            for pname in model.parse_template(pk_text).names:
+                params[pname] = "partition key"
+        except ValueError:
+            pass  # reported on the key itself
+        sk_attr = table.sk if index is None else index.sk
+        if "sk" in spec:
+            op, text = next(iter(spec["sk"].items()))
+            if sk_attr is None:
+                self.error(
+                    (*path, "sk"), "DG211", "this key has no sort key to condition on"
+                )
+            else:
+                template = self.check_template(
+                    (*path, "sk", op), text, sk_attr.type, attributes, required=False
+                )
+                if template is not None:
+                    if sk_attr.type != "S" and op == "begins_with":
+                        self.error(
+                            (*path, "sk", op),
+                            "DG211",
+                            "begins_with needs a string sort key",
+                        )
+                    if op == "begins_with" and not template.names and not text:
+                        self.error(
+                            (*path, "sk", op), "DG211", "begins_with needs a prefix"
+                        )
+                    for pname in template.names:
+                        names = (
+                            [f"{pname}_from", f"{pname}_to"]
+                            if op == "between"
+                            else [pname]
+                        )
+                        for param in names:
+                            if param in params:
+                                self.error(
+                                    (*path, "sk", op),
+                                    "DG211",
+                                    f"parameter '{param}' is already the {params[param]}",
+                                )
+                            params[param] = "sort key condition"
+                    if op == "between" and not template.names:
+                        self.error(
+                            (*path, "sk", op),
+                            "DG211",
+                            "between needs a template with an attribute, e.g. 'DAY#{day}'",
+                        )
+        projection = spec.get("projection", [])
+        for i, attr in enumerate(projection):
+            if attr not in attributes:
+                self.error(
+                    (*path, "projection", i),
+                    "DG211",
+                    f"projection names '{attr}', which is not an attribute",
+                    did_you_mean(attr, attributes),
+                )
+        if index is not None and index.projection != "ALL":
+            included = set(index.include)
+            if not projection:
+                self.error(
+                    path,
+                    "DG211",
+                    f"index '{index.name}' does not project every attribute of '{entity}'",
+                    "list the projected attributes in 'projection: [...]'",
+                    key=True,
+                )
+            for i, attr in enumerate(projection):
+                stored_as = attributes.get(attr, {}).get("stored_as", attr)
+                if attr in attributes and stored_as not in included:
+                    self.error(
+                        (*path, "projection", i),
+                        "DG211",
+                        f"index '{index.name}' does not project '{stored_as}'",
+                        "add it to the index's projection: {include: [...]}",
+                    )
+        for i, fspec in enumerate(spec.get("filter", [])):
+            fpath: PathKey = (*path, "filter", i)
+            attr = fspec["attribute"]
+            aspec = attributes.get(attr)
+            if aspec is None:
+                self.error(
+                    (*fpath, "attribute"),
+                    "DG211",
+                    f"filter names '{attr}', which is not an attribute",
+                    did_you_mean(attr, attributes),
+                )
+                continue
+            if aspec.get("encrypted"):
+                self.error(
+                    (*fpath, "attribute"),
+                    "DG210",
+                    f"encrypted attribute '{attr}' cannot be filtered on",
+                )
+                continue
+            op = fspec["op"]
+            kind = aspec["type"]
+            if op in ("lt", "lte", "gt", "gte", "between") and kind not in _COMPARABLE:
+                self.error(
+                    (*fpath, "op"),
+                    "DG211",
+                    f"'{op}' does not apply to a {kind} attribute",
+                )
+            if op == "begins_with" and kind not in (
+                "string",
+                "enum",
+                "datetime",
+                "date",
+            ):
+                self.error(
+                    (*fpath, "op"),
+                    "DG211",
+                    f"'begins_with' does not apply to a {kind} attribute",
+                )
+            if op == "contains" and kind not in (
+                "string",
+                "list",
+                "string_set",
+                "number_set",
+                "binary_set",
+            ):
+                self.error(
+                    (*fpath, "op"),
+                    "DG211",
+                    f"'contains' does not apply to a {kind} attribute",
+                )
+            unordered = ("map", "list", *model.SET_TYPES)
+            if (op in ("eq", "ne") and kind in unordered) or (
+                kind in self.object_types and op not in ("exists", "not_exists")
+            ):
+                self.error(
+                    (*fpath, "op"),
+                    "DG211",
+                    f"'{op}' does not apply to a {kind} attribute",
+                )
+            if op in ("exists", "not_exists"):
+                if "param" in fspec:
+                    self.error((*fpath, "param"), "DG211", f"'{op}' takes no parameter")
+                continue
+            param = fspec.get("param", attr)
+            ppath = (*fpath, "param") if "param" in fspec else fpath
+            if not SNAKE.match(param) or keyword.iskeyword(param):
+                self.error(
+                    ppath, "DG201", f"parameter name '{param}' must be snake_case"
+                )
+            names = [f"{param}_from", f"{param}_to"] if op == "between" else [param]
+            for pname in names:
+                if pname in params or pname in ("limit", "cursor", "self"):
+                    self.error(
+                        ppath,
+                        "DG211",
+                        f"parameter '{pname}' is already used ({params.get(pname, 'reserved')})",
+                        "name it with 'param: ...'",
+                    )
+                params[pname] = "a filter"
+
+    # --- across entities ---------------------------------------------------------------------
+
+    def check_shared_tables(self, tables: dict[str, model.Table]) -> None:
+        """Entity tags unique per table; entity keys on one table must never collide."""
+        entities = self.data.get("entities", {})
+        by_table: dict[str, list[str]] = {}
+        for name, spec in entities.items():
+            if spec["table"] in tables:
+                by_table.setdefault(spec["table"], []).append(name)
+        for names in by_table.values():
+            tags: dict[str, str] = {}
+            for name in names:
+                tag = entities[name].get("type_tag", name)
+                if tag in tags:
+                    self.error(
+                        ("entities", name, "type_tag")
+                        if "type_tag" in entities[name]
+                        else ("entities", name),
+                        "DG208",
+                        f"entities '{tags[tag]}' and '{name}' share the entity type tag '{tag}'",
+                        "give one a distinct 'type_tag'",
+                        key="type_tag" not in entities[name],
+                    )
+                tags[tag] = name
+            for i, first in enumerate(names):
+                for second in names[i + 1 :]:
+                    if self.keys_may_collide(entities[first], entities[second]):
+                        self.error(
+                            ("entities", second, "key"),
+                            "DG209",
+                            f"keys of '{second}' can equal keys of '{first}' on table"
+                            f" '{entities[first]['table']}', so one could overwrite the other",
+                            "start the pk or sk templates with distinct literals, e.g. 'ORDER#' vs 'ITEM#'",
+                        )
+
+    def keys_may_collide(self, first: dict[str, Any], second: dict[str, Any]) -> bool:
+        for role in ("pk", "sk"):
+            texts = first["key"].get(role), second["key"].get(role)
+            if texts[0] is None or texts[1] is None:
+                continue
+            try:
+                a, b = model.parse_template(texts[0]), model.parse_template(texts[1])
+            except ValueError:
+                return False  # reported elsewhere
+            if not templates_intersect(
+                _pattern(a, first["attributes"]), _pattern(b, second["attributes"])
+            ):
+                return False
+        return True
+
+    def check_collection(self, name: str, spec: dict[str, Any]) -> None:
+        path: PathKey = ("collections", name)
+        self.check_name(path, name, SNAKE, "collection")
+        entities = self.data.get("entities", {})
+        index_name = spec.get("index")
+        templates: dict[str, str] = {}
+        table_names = set()
+        for i, ename in enumerate(spec["entities"]):
+            espec = entities.get(ename)
+            if espec is None:
+                self.error(
+                    (*path, "entities", i),
+                    "DG212",
+                    f"collection names '{ename}', which is not an entity",
+                    did_you_mean(ename, entities),
+                )
+                continue
+            table_names.add(espec["table"])
+            key_spec = (
+                espec["key"]
+                if index_name is None
+                else espec.get("indexes", {}).get(index_name)
+            )
+            if key_spec is None:
+                self.error(
+                    (*path, "entities", i),
+                    "DG212",
+                    f"entity '{ename}' writes no keys for index '{index_name}'",
+                )
+                continue
+            templates[ename] = key_spec.get("pk", espec["key"].get("pk", ""))
+        if len(table_names) > 1:
+            self.error(
+                (*path, "entities"),
+                "DG212",
+                "entities of a collection must share one table",
+            )
+        if len(set(templates.values())) > 1:
+            listing = ", ".join(f"{e}: '{t}'" for e, t in templates.items())
+            self.error(
+                (*path, "entities"),
+                "DG212",
+                f"entities of a collection must share one partition key template ({listing})",
+            )
+
+
+# --- key collision analysis --------------------------------------------------------------------
+
+_ANY: frozenset[str] | None = None
+_DIGITS = frozenset("0123456789-")
+_DATETIME = frozenset("0123456789-:.TZ")
+_ENUM_LIMIT = 64
+
+# A template as a sequence of single characters and "runs" (one or more characters from a set,
+# None meaning any character), after expanding enum placeholders into their literal values.
+_Item = tuple[
+    str, frozenset[str] | None
+]  # ("c", None) literal char c; ("*", chars) a run
+_Pattern = tuple[_Item, ...]
+
+
+def _pattern(template: model.Template, attributes: dict[str, Any]) -> list[_Pattern]:
+    patterns: list[list[_Item]] = [[]]
+    for segment in template.segments:
+        if isinstance(segment, str):
+            for p in patterns:
+                p.extend((c, None) for c in segment)
+            continue
+        spec = attributes.get(segment.name, {})
+        kind = spec.get("type")
+        if (
+            kind == "enum"
+            and len(patterns) * len(spec.get("values", [])) <= _ENUM_LIMIT
+        ):
+            patterns = [
+                [*p, *((c, None) for c in v)] for p in patterns for v in spec["values"]
+            ]
+            continue
+        chars = {"integer": _DIGITS, "date": _DIGITS, "datetime": _DATETIME}.get(
+            kind or "", _ANY
+        )
+        for p in patterns:
+            p.append(("*", chars))
+    return [tuple(p) for p in patterns]
+
+
+def templates_intersect(first: list[_Pattern], second: list[_Pattern]) -> bool:
+    """True if some string matches a pattern of ``first`` and one of ``second``."""
+    return any(_intersect(a, b) for a in first for b in second)
+
+
+def _intersect(a: _Pattern, b: _Pattern) -> bool:
+    """Breadth-first search of the product of the two patterns' automata."""
+    # Characters outside every literal and character set behave alike: "\uffff" stands for them.
+    alphabet = sorted(
+        {c for c, _ in a + b if c != "*"} | _DIGITS | _DATETIME | {"\uffff"}
+    )
+    start = (frozenset({0}), frozenset({0}))
+    seen = {start}
+    frontier = [start]
+    while frontier:
+        states_a, states_b = frontier.pop()
+        if len(a) in states_a and len(b) in states_b:
+            return True
+        for ch in alphabet:
+            pair = (_step(a, states_a, ch), _step(b, states_b, ch))
+            if pair[0] and pair[1] and pair not in seen:
+                seen.add(pair)
+                frontier.append(pair)
+    return False
+
+
+def _step(pattern: _Pattern, states: frozenset[int], ch: str) -> frozenset[int]:
+    """States are counts of items consumed; a run just consumed may take more characters."""
+    out = set()
+    for k in states:
+        if k > 0 and pattern[k - 1][0] == "*" and _accepts(pattern[k - 1], ch):
+            out.add(k)
+        if k < len(pattern) and _accepts(pattern[k], ch):
+            out.add(k + 1)
+    return frozenset(out)
+
+
+def _accepts(item: _Item, ch: str) -> bool:
+    c, chars = item
+    if c != "*":
+        return c == ch
+    return chars is None or ch in chars
+
+
+def check_files(files: list[SchemaFile]) -> list[Diagnostic]:
+    """Structure, then semantics, for every file; then the checks that span files."""
+    diagnostics: list[Diagnostic] = []
+    for sf in files:
+        structural = check_structure(sf)
+        diagnostics.extend(structural)
+        if not structural:
+            diagnostics.extend(_FileChecker(sf).run())
+    return diagnostics

@@ -1,0 +1,115 @@
+"""Stage 5, write: put rendered files in place atomically, or compare them (``--check``).
+
+Only files that carry the generated header are ever removed, so hand-written files that live
+beside generated ones are safe.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dynamorm_gen.compiler.render import HEADER
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    path: str  # relative to the output folder, forward slashes
+    content: str
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: str  # CHANGED, MISSING or EXTRA
+    path: str  # as shown to the user
+    diff: str = ""
+
+    def format(self) -> str:
+        return f"{self.kind} {self.path}" + (f"\n{self.diff}" if self.diff else "")
+
+
+def is_generated(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(HEADER)).decode("utf-8", "replace") == HEADER
+    except OSError:
+        return False
+
+
+def _stale(out_dir: Path, outputs: list[OutputFile]) -> list[Path]:
+    wanted = {o.path for o in outputs}
+    if not out_dir.is_dir():
+        return []
+    return sorted(
+        p
+        for p in out_dir.rglob("*.py")
+        if p.relative_to(out_dir).as_posix() not in wanted and is_generated(p)
+    )
+
+
+def check(out_dir: Path, outputs: list[OutputFile], shown_dir: str) -> list[Drift]:
+    """What differs between the output folder and a fresh build, sorted by path."""
+    drift = []
+    for output in outputs:
+        target = out_dir / output.path
+        shown = f"{shown_dir}/{output.path}"
+        if not target.exists():
+            drift.append(Drift("MISSING", shown))
+            continue
+        current = target.read_text("utf-8", errors="replace")
+        if current != output.content:
+            diff = "".join(
+                difflib.unified_diff(
+                    current.splitlines(keepends=True),
+                    output.content.splitlines(keepends=True),
+                    fromfile=f"{shown} (committed)",
+                    tofile=f"{shown} (fresh build)",
+                )
+            )
+            drift.append(Drift("CHANGED", shown, diff.rstrip("\n")))
+    for path in _stale(out_dir, outputs):
+        drift.append(
+            Drift("EXTRA", f"{shown_dir}/{path.relative_to(out_dir).as_posix()}")
+        )
+    return sorted(drift, key=lambda d: d.path)
+
+
+def write(out_dir: Path, outputs: list[OutputFile]) -> tuple[list[str], list[str]]:
+    """Write every output that changed, then remove stale generated files.
+
+    All new contents go to temporary files in their target folders first and are renamed into
+    place only once every one was written, so a failure leaves the previous output as it was.
+    Returns (written, removed) relative paths.
+    """
+    pending: list[tuple[str, Path]] = []
+    try:
+        for output in outputs:
+            target = out_dir / output.path
+            if (
+                target.exists()
+                and target.read_text("utf-8", errors="replace") == output.content
+            ):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+            )
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(output.content)
+            pending.append((temp, target))
+    except BaseException:
+        for temp, _ in pending:
+            Path(temp).unlink(missing_ok=True)
+        raise
+    written = []
+    for temp, target in pending:
+        os.replace(temp, target)
+        written.append(target.relative_to(out_dir).as_posix())
+    removed = []
+    for path in _stale(out_dir, outputs):
+        path.unlink()
+        removed.append(path.relative_to(out_dir).as_posix())
+    return written, removed

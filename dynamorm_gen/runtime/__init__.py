@@ -1,0 +1,43 @@
+"""The thin runtime that generated modules import; what a Lambda loads.
+
+Only the standard library is imported here. botocore is imported when the first client is
+created, never at import time; jinja2, yaml, jsonschema and click are never imported.
+"""
+
+from dynamorm_gen.runtime.errors import (
+    AccessDenied,
+    ConditionFailed,
+    ConfigurationError,
+    ConstraintViolation,
+    DynamormError,
+    EncryptionNotConfigured,
+    InvalidCursor,
+    ItemDecodeError,
+    RuntimeIncompatible,
+    TableNotFound,
+    Throttled,
+    ValidationFailed,
+)
+from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
+from dynamorm_gen.runtime.wire import FieldEncryptor, set_field_encryptor
+
+__all__ = [
+    "AccessDenied",
+    "ConditionFailed",
+    "ConfigurationError",
+    "Connection",
+    "ConstraintViolation",
+    "DynamormError",
+    "EncryptionNotConfigured",
+    "FieldEncryptor",
+    "InvalidCursor",
+    "ItemDecodeError",
+    "Page",
+    "RuntimeIncompatible",
+    "TableDefinition",
+    "TableHandle",
+    "TableNotFound",
+    "Throttled",
+    "ValidationFailed",
+    "set_field_encryptor",
+]

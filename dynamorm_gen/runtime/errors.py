@@ -1,0 +1,78 @@
+"""Typed errors. Messages name the operation, table and entity, never item values: items hold
+financial data and error messages end up in logs."""
+
+from __future__ import annotations
+
+
+class DynamormError(Exception):
+    """Base of every error the runtime raises."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        table: str = "",
+        entity: str = "",
+        code: str = "",
+    ) -> None:
+        where = ", ".join(
+            f"{label} {value}"
+            for label, value in (
+                ("operation", operation),
+                ("table", table),
+                ("entity", entity),
+            )
+            if value
+        )
+        super().__init__(f"{message} ({where})" if where else message)
+        self.operation = operation
+        self.table = table
+        self.entity = entity
+        self.code = code
+        # The engine's own message may quote item values, so it is kept off str(error).
+        self.server_message = ""
+
+
+class ConditionFailed(DynamormError):
+    """A condition expression did not hold (ConditionalCheckFailedException)."""
+
+
+class Throttled(DynamormError):
+    """DynamoDB throttled the request after the client's retries."""
+
+
+class ValidationFailed(DynamormError):
+    """DynamoDB rejected the request as invalid (ValidationException)."""
+
+
+class TableNotFound(DynamormError):
+    """The table (or index) does not exist (ResourceNotFoundException)."""
+
+
+class AccessDenied(DynamormError):
+    """The credentials may not do this (AccessDeniedException and friends)."""
+
+
+class ConfigurationError(DynamormError):
+    """The runtime is missing configuration (region, credentials, table name)."""
+
+
+class ConstraintViolation(DynamormError, ValueError):
+    """A value breaks a constraint of the schema (min, max, length, pattern, enum)."""
+
+
+class ItemDecodeError(DynamormError):
+    """A stored item does not have the shape its entity expects."""
+
+
+class InvalidCursor(DynamormError, ValueError):
+    """A pagination cursor is malformed or belongs to another query."""
+
+
+class EncryptionNotConfigured(DynamormError):
+    """An encrypted attribute was written or read before a field encryptor was registered."""
+
+
+class RuntimeIncompatible(ImportError):
+    """A generated module needs a newer runtime than the one installed."""

@@ -1,0 +1,233 @@
+"""Value converters that generated code calls where a one-liner would not do.
+
+Everything here is plain functions over standard-library types; generated converters inline the
+simple cases (strings, integers, booleans) and call these for the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from dynamorm_gen.runtime.errors import (
+    ConstraintViolation,
+    EncryptionNotConfigured,
+    ItemDecodeError,
+    RuntimeIncompatible,
+)
+from dynamorm_gen.runtime.types import AttributeValue
+
+API_VERSION = 1
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_INFINITY = float("inf")
+
+
+def require_api(version: int) -> None:
+    """Called once by each generated module at import: a cheap compatibility check."""
+    if version > API_VERSION:
+        raise RuntimeIncompatible(
+            f"generated code needs dynamorm_gen runtime API {version}, this runtime has"
+            f" {API_VERSION}: upgrade dynamorm-gen or rebuild with the installed version"
+        )
+
+
+# --- generated values --------------------------------------------------------------------------
+
+
+def new_ulid() -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits, 26 Crockford base32 characters.
+
+    Sortable by creation time, which makes it a good sort-key component.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_uuid4() -> str:
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- scalars -----------------------------------------------------------------------------------
+
+
+def datetime_to_s(value: datetime) -> str:
+    """ISO-8601 in UTC with microseconds and 'Z': fixed width, so strings sort like instants."""
+    if value.tzinfo is None:
+        raise ConstraintViolation("datetime values must be timezone-aware")
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def datetime_from_s(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def decimal_to_n(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ConstraintViolation("NaN and infinite decimals cannot be stored")
+    return str(value)
+
+
+def float_to_n(value: float) -> str:
+    """repr() is the shortest string that reads back as the same float: exact round trips."""
+    if value != value or value in (_INFINITY, -_INFINITY):
+        raise ConstraintViolation("NaN and infinite floats cannot be stored")
+    return repr(value)
+
+
+def fullmatch(pattern: str, value: str) -> bool:
+    import re  # deferred: only schemas with 'pattern' constraints pay for it
+
+    return re.fullmatch(pattern, value) is not None
+
+
+def violation(where: str, rule: str) -> ConstraintViolation:
+    """The error for a broken constraint; names the attribute and rule, never the value."""
+    return ConstraintViolation(f"{where} breaks constraint: {rule}")
+
+
+def decode_error(entity: str, exc: Exception) -> ItemDecodeError:
+    """The error for an item that does not decode; never quotes the item's values."""
+    if isinstance(exc, KeyError):
+        detail = f"missing attribute or type tag {exc.args[0]!r}"
+    else:
+        detail = f"malformed value ({type(exc).__name__})"
+    return ItemDecodeError(f"cannot decode {entity} item: {detail}", entity=entity)
+
+
+# --- free-form maps ----------------------------------------------------------------------------
+
+
+def to_wire_value(value: Any) -> AttributeValue:
+    """A JSON-like Python value as an AttributeValue (free-form maps and lists)."""
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, Decimal):
+        return {"N": decimal_to_n(value)}
+    if isinstance(value, float):
+        return {"N": float_to_n(value)}
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, dict):
+        return {"M": to_wire_map(value)}
+    if isinstance(value, (list, tuple)):
+        return {"L": [to_wire_value(v) for v in value]}
+    if isinstance(value, (bytes, bytearray)):
+        return {"B": bytes(value)}
+    if isinstance(value, (set, frozenset)) and value:
+        if all(isinstance(v, str) for v in value):
+            return {"SS": list(value)}
+        if all(isinstance(v, (bytes, bytearray)) for v in value):
+            return {"BS": [bytes(v) for v in value]}
+        if all(
+            isinstance(v, (int, Decimal)) and not isinstance(v, bool) for v in value
+        ):
+            return {"NS": [str(v) for v in value]}
+    raise ConstraintViolation(
+        f"a {type(value).__name__} cannot be stored in a free-form map"
+    )
+
+
+def to_wire_map(value: dict[str, Any]) -> dict[str, AttributeValue]:
+    result = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ConstraintViolation("free-form map keys must be strings")
+        result[key] = to_wire_value(item)
+    return result
+
+
+def from_wire_value(value: AttributeValue) -> Any:
+    ((tag, data),) = value.items()
+    if tag == "S":
+        return data
+    if tag == "N":
+        return _number(data)
+    if tag == "BOOL":
+        return data
+    if tag == "NULL":
+        return None
+    if tag == "M":
+        return from_wire_map(data)
+    if tag == "L":
+        return [from_wire_value(v) for v in data]
+    if tag == "B":
+        return bytes(data)
+    if tag == "SS":
+        return set(data)
+    if tag == "NS":
+        return {_number(v) for v in data}
+    if tag == "BS":
+        return {bytes(v) for v in data}
+    raise ValueError(f"unknown AttributeValue type {tag!r}")
+
+
+def from_wire_map(value: dict[str, AttributeValue]) -> dict[str, Any]:
+    return {key: from_wire_value(item) for key, item in value.items()}
+
+
+def _number(text: str) -> int | Decimal:
+    """Integers come back as int, anything else as an exact Decimal (never a lossy float)."""
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
+
+
+# --- field encryption --------------------------------------------------------------------------
+
+
+class FieldEncryptor(Protocol):
+    """Encrypts attributes marked ``encrypted: true``. ``context`` is ``Entity.attribute``; bind
+    it to the ciphertext (e.g. as AES-GCM associated data) so values cannot be swapped."""
+
+    def encrypt(self, context: str, plaintext: bytes) -> bytes: ...
+
+    def decrypt(self, context: str, ciphertext: bytes) -> bytes: ...
+
+
+_encryptor: FieldEncryptor | None = None
+
+
+def set_field_encryptor(encryptor: FieldEncryptor | None) -> None:
+    """Register the process-wide encryptor (e.g. KMS envelope encryption) for encrypted fields."""
+    global _encryptor
+    _encryptor = encryptor
+
+
+def encrypt(context: str, plaintext: bytes) -> bytes:
+    if _encryptor is None:
+        raise EncryptionNotConfigured(
+            f"{context} is encrypted but no field encryptor is registered;"
+            " call dynamorm_gen.runtime.set_field_encryptor() at start-up"
+        )
+    return _encryptor.encrypt(context, plaintext)
+
+
+def decrypt(context: str, ciphertext: bytes) -> bytes:
+    if _encryptor is None:
+        raise EncryptionNotConfigured(
+            f"{context} is encrypted but no field encryptor is registered;"
+            " call dynamorm_gen.runtime.set_field_encryptor() at start-up"
+        )
+    return _encryptor.decrypt(context, bytes(ciphertext))
