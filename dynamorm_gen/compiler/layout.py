@@ -97,7 +97,15 @@ def and_chain(lead: str, terms: list[str], indent: int) -> str:
     line = pad + lead + " and ".join(terms)
     if len(line) <= LINE_LENGTH:
         return line
-    inner = [pad + "    " + terms[0]] + [pad + "    and " + t for t in terms[1:]]
+    inner = []
+    for i, term in enumerate(terms):
+        text = pad + "    " + ("and " if i else "") + term
+        left, equals, right = term.partition(" == ")
+        if len(text) > LINE_LENGTH and equals:
+            inner.append(pad + "    " + ("and " if i else "") + left)
+            inner.append(pad + "    == " + right)
+        else:
+            inner.append(text)
     return "\n".join([pad + lead + "(", *inner, pad + ")"])
 
 
@@ -108,3 +116,24 @@ def value_statement(lead: str, value: str, indent: int) -> str:
     if len(line) <= LINE_LENGTH or len(pad) + 4 + len(value) > LINE_LENGTH:
         return line
     return "\n".join([pad + lead + "(", pad + "    " + value, pad + ")"])
+
+
+def conditional(lead: str, body: str, test: str, orelse: str, indent: int) -> str:
+    """``lead body if test else orelse``, split the way the formatter splits it."""
+    pad = " " * indent
+    value = f"{body} if {test} else {orelse}"
+    if (
+        len(pad + lead + value) <= LINE_LENGTH
+        or len(pad) + 4 + len(value) <= LINE_LENGTH
+    ):
+        return value_statement(lead, value, indent)
+    inner = pad + "    "
+    return "\n".join(
+        [
+            pad + lead + "(",
+            inner + body,
+            inner + "if " + test,
+            inner + "else " + orelse,
+            pad + ")",
+        ]
+    )

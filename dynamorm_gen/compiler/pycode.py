@@ -375,15 +375,12 @@ class RecordCode:
                 fill = "wire.utc_now()"
             elif a.type.kind in ("string_set", "number_set", "binary_set"):
                 fill = "set()"
+            lead = f"self.{a.name} = "
             if fill is None:
-                lines.append(f"        self.{a.name} = {a.name}")
+                lines.append(layout.value_statement(lead, a.name, 8))
             else:
                 lines.append(
-                    layout.value_statement(
-                        f"self.{a.name} = ",
-                        f"{fill} if {a.name} is None else {a.name}",
-                        8,
-                    )
+                    layout.conditional(lead, fill, f"{a.name} is None", a.name, 8)
                 )
         return "\n".join(lines)
 
@@ -516,15 +513,20 @@ def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
         tests.append((f"len({expr}) < {c.min_length}", f"min_length {c.min_length}"))
     if c.max_length is not None:
         tests.append((f"len({expr}) > {c.max_length}", f"max_length {c.max_length}"))
-    if c.pattern is not None:
-        tests.append((f"not wire.fullmatch({py_str(c.pattern)}, {expr})", "pattern"))
     lines = []
-    guard = f"{expr} is not None and " if optional else ""
+    guard = [f"{expr} is not None"] if optional else []
     for test, rule in tests:
+        lines.append(layout.and_chain("if ", [*guard, test], 8) + ":")
         lines.append(
-            layout.and_chain("if ", [t for t in (guard[:-5], test) if t], 8) + ":"
+            layout.block(call("wire.violation", where, py_str(rule)), 12, "raise ")
         )
-        lines.append(f"            raise wire.violation({where}, {py_str(rule)})")
+    if c.pattern is not None:
+        # No None guard: wire.fullmatch lets None pass, and `a and not f(...)` is laid out
+        # differently by the formatter than the other checks.
+        lines.append(f"        if not wire.fullmatch({py_str(c.pattern)}, {expr}):")
+        lines.append(
+            layout.block(call("wire.violation", where, '"pattern"'), 12, "raise ")
+        )
     return lines
 
 
@@ -973,7 +975,12 @@ def item_lines(entity: Entity, record: RecordCode) -> str:
     dense: list[tuple[str, Node]] = list(key_entries(entity, entity.key, "self."))
     sparse: list[tuple[list[str], list[tuple[str, Node]]]] = []
     for index_key in entity.index_keys:
-        entries = key_entries(entity, index_key, "self.")
+        # A local index repeats the table's partition key, which is already written.
+        entries = [
+            e
+            for e in key_entries(entity, index_key, "self.")
+            if e[0] not in dict(dense)
+        ]
         optional = _sparse_attributes(entity, index_key)
         if optional:
             sparse.append((optional, entries))

@@ -69,41 +69,38 @@ class ModuleContext:
         return found
 
     def imports(self) -> str:
-        kinds = {t.kind for t in self._types()}
+        """Exactly the imports the module uses, grouped and sorted as isort would."""
+        types = self._types()
+        kinds = {t.kind for t in types}
+        queries = bool(self.module.collections) or any(
+            e.access_patterns for e in self.module.entities
+        )
+        free_maps = any(t.kind == "map" and t.of is None for t in types)
         lines = []
-        if (
-            any(e.access_patterns for e in self.module.entities)
-            or self.module.collections
-        ):
+        if queries:
             lines.append(_import_line("collections.abc", ["Iterator"]))
         dates: list[str] = [k for k in ("date", "datetime") if k in kinds]
         if dates:
             lines.append(_import_line("datetime", dates))
         if "decimal" in kinds:
             lines.append(_import_line("decimal", ["Decimal"]))
-        typing = []
-        if self.module.tables or "map" in kinds:
-            typing.append("Any")
-        if "enum" in kinds:
-            typing.append("Literal")
+        typing = (["Any"] if queries or free_maps else []) + (
+            ["Literal"] if "enum" in kinds else []
+        )
         if typing:
             lines.append(_import_line("typing", typing))
-        lines.append("")
+        if lines:
+            lines.append("")
         lines.append(_import_line("dynamorm_gen.runtime", ["wire"]))
         if self.module.tables:
-            lines.append(
-                _import_line(
-                    "dynamorm_gen.runtime.table",
-                    ["Connection", "Page", "TableDefinition", "TableHandle"],
-                )
-            )
-        types = []
-        if self.module.object_types:
-            types.append("AttributeValue")
-        if self.module.entities:
-            types += ["Item", "Key"]
-        if types:
-            lines.append(_import_line("dynamorm_gen.runtime.types", types))
+            table_names = ["Connection", "Page", "TableDefinition", "TableHandle"]
+            if not queries:
+                table_names.remove("Page")
+            lines.append(_import_line("dynamorm_gen.runtime.table", table_names))
+        type_names = ["AttributeValue"] if self.module.object_types else []
+        type_names += ["Item", "Key"] if self.module.entities else []
+        if type_names:
+            lines.append(_import_line("dynamorm_gen.runtime.types", type_names))
         return "\n".join(lines)
 
     def entities_of(self, table: Table) -> list[Entity]:

@@ -91,7 +91,10 @@ def float_to_n(value: float) -> str:
     return repr(value)
 
 
-def fullmatch(pattern: str, value: str) -> bool:
+def fullmatch(pattern: str, value: str | None) -> bool:
+    """Whether ``value`` matches all of ``pattern``; None (an unset optional) passes."""
+    if value is None:
+        return True
     import re  # deferred: only schemas with 'pattern' constraints pay for it
 
     return re.fullmatch(pattern, value) is not None
