@@ -98,7 +98,15 @@ def build(
             sys.exit(EXIT_DRIFT)
         click.echo(f"up to date: {len(outputs)} files in {shown_out}")
         return
-    written, removed = write.write(project.output, outputs)
+    try:
+        written, removed = write.write(project.output, outputs)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(
+            f"error: cannot write{where}: {exc.strerror or exc}; nothing changed",
+            err=True,
+        )
+        sys.exit(EXIT_BAD_INPUT)
     for path in written:
         click.echo(f"wrote {shown_out}/{path}")
     for path in removed:

@@ -1073,8 +1073,7 @@ class PaymentsTable:
         self,
         *,
         merchant_id: str,
-        payment_id_from: str,
-        payment_id_to: str,
+        payment_id: str,
         sequence_from: int,
         sequence_to: int,
         limit: int | None = None,
@@ -1086,8 +1085,8 @@ class PaymentsTable:
                 **_TRANSACTION_BETWEEN_SEQUENCES,
                 "ExpressionAttributeValues": {
                     ":pk": {"S": f"MERCHANT#{merchant_id}"},
-                    ":sk0": {"S": f"TXN#{payment_id_from}#{sequence_from}"},
-                    ":sk1": {"S": f"TXN#{payment_id_to}#{sequence_to}"},
+                    ":sk0": {"S": f"TXN#{payment_id}#{sequence_from}"},
+                    ":sk1": {"S": f"TXN#{payment_id}#{sequence_to}"},
                     ":et": {"S": "Txn"},
                 },
             },
@@ -1102,8 +1101,7 @@ class PaymentsTable:
         self,
         *,
         merchant_id: str,
-        payment_id_from: str,
-        payment_id_to: str,
+        payment_id: str,
         sequence_from: int,
         sequence_to: int,
     ) -> Iterator[Transaction]:
@@ -1112,8 +1110,7 @@ class PaymentsTable:
         while True:
             page = self.query_transaction_between_sequences(
                 merchant_id=merchant_id,
-                payment_id_from=payment_id_from,
-                payment_id_to=payment_id_to,
+                payment_id=payment_id,
                 sequence_from=sequence_from,
                 sequence_to=sequence_to,
                 cursor=cursor,

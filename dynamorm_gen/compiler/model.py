@@ -87,6 +87,14 @@ def parse_template(text: str) -> Template:
     return Template(text, tuple(segments))
 
 
+def sort_params(op: str, template: Template, name: str) -> list[str]:
+    """Parameters a sort-key placeholder becomes. With between, the last placeholder is the
+    range (``x_from``, ``x_to``); the ones before it are shared by both ends."""
+    if op == "between" and name == template.names[-1]:
+        return [f"{name}_from", f"{name}_to"]
+    return [name]
+
+
 @dataclass(frozen=True)
 class KeyAttribute:
     name: str

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dynamorm_gen.compiler import layout
+from dynamorm_gen.compiler import layout, model
 from dynamorm_gen.compiler.layout import Atom, Group, Node, Pair, call, dict_, py_str
 from dynamorm_gen.compiler.model import (
     AccessPattern,
@@ -704,10 +704,13 @@ class QueryCode:
         ]
         sort = self.pattern.sort if self.pattern else None
         if sort is not None:
-            for n in sort.template.names:
+            for n in dict.fromkeys(sort.template.names):
+                if n in self.key.pk.names:
+                    continue  # already a parameter
                 t = attribute_type(entity.name, entity.attribute(n))
-                names = [f"{n}_from", f"{n}_to"] if sort.op == "between" else [n]
-                out.extend(f"{p}: {t}" for p in names)
+                out.extend(
+                    f"{p}: {t}" for p in model.sort_params(sort.op, sort.template, n)
+                )
         for f in self.pattern.filters if self.pattern else ():
             if f.op in ("exists", "not_exists"):
                 continue
@@ -862,21 +865,24 @@ def _filter_expression(i: int, f: FilterCondition) -> str:
 
 
 def _renamed(template: Template, suffix: str) -> Template:
+    """The template with its last placeholder renamed ``<name><suffix>`` (between's ends)."""
+    last = template.names[-1]
     segments = tuple(
-        Placeholder(s.name + suffix) if isinstance(s, Placeholder) else s
+        Placeholder(s.name + suffix)
+        if isinstance(s, Placeholder) and s.name == last
+        else s
         for s in template.segments
     )
     return Template(template.text, segments)
 
 
 def _with_suffixes(entity: Entity, names: tuple[str, ...]) -> Entity:
-    """The entity with ``x_from``/``x_to`` copies of attributes, so key_value can type them."""
-    extra = []
-    for n in names:
-        a = entity.attribute(n)
-        for suffix in ("_from", "_to"):
-            extra.append(Attribute(**{**vars(a), "name": n + suffix}))
-    return Entity(**{**vars(entity), "attributes": entity.attributes + tuple(extra)})
+    """The entity with ``x_from``/``x_to`` copies of its last sort placeholder, for typing."""
+    a = entity.attribute(names[-1])
+    extra = tuple(
+        Attribute(**{**vars(a), "name": a.name + s}) for s in ("_from", "_to")
+    )
+    return Entity(**{**vars(entity), "attributes": entity.attributes + extra})
 
 
 def entity_query(table: Table, entity: Entity, pattern: AccessPattern) -> QueryCode:

@@ -408,6 +408,9 @@ class _FileChecker:
             )
         stored[stored_as] = name
 
+    def is_type(self, type_name: str) -> bool:
+        return type_name in model.BUILTIN_TYPES or type_name in self.object_types
+
     def check_type_name(self, path: PathKey, type_name: str) -> bool:
         if type_name in model.BUILTIN_TYPES or type_name in self.object_types:
             return True
@@ -629,12 +632,7 @@ class _FileChecker:
                 did_you_mean(spec["table"], tables),
             )
             return
-        attributes = {
-            aname: aspec
-            for aname, aspec in spec["attributes"].items()
-            if aspec["type"] in model.BUILTIN_TYPES
-            or aspec["type"] in self.object_types
-        }
+        attributes = spec["attributes"]
         physical = {table.pk.name, table.entity_type_attribute}
         physical |= {table.sk.name} if table.sk else set()
         for index in table.indexes:
@@ -773,6 +771,8 @@ class _FileChecker:
                 )
                 ok = False
             kind = spec["type"]
+            if not self.is_type(kind):
+                continue  # already reported as an unknown type
             if key_type == "S" and kind not in model.TEMPLATE_TYPES:
                 self.error(
                     path,
@@ -873,12 +873,10 @@ class _FileChecker:
                         self.error(
                             (*path, "sk", op), "DG211", "begins_with needs a prefix"
                         )
-                    for pname in template.names:
-                        names = (
-                            [f"{pname}_from", f"{pname}_to"]
-                            if op == "between"
-                            else [pname]
-                        )
+                    for pname in dict.fromkeys(template.names):
+                        if pname in params:
+                            continue  # a partition key attribute, shared
+                        names = model.sort_params(op, template, pname)
                         for param in names:
                             if param in params:
                                 self.error(
@@ -942,6 +940,8 @@ class _FileChecker:
                 continue
             op = fspec["op"]
             kind = aspec["type"]
+            if not self.is_type(kind):
+                continue  # already reported as an unknown type
             if op in ("lt", "lte", "gt", "gte", "between") and kind not in _COMPARABLE:
                 self.error(
                     (*fpath, "op"),

@@ -97,9 +97,14 @@ def write(out_dir: Path, outputs: list[OutputFile]) -> tuple[list[str], list[str
             fd, temp = tempfile.mkstemp(
                 prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
             )
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(output.content)
             pending.append((temp, target))
+            try:
+                handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+            except BaseException:
+                os.close(fd)
+                raise
+            with handle:
+                handle.write(output.content)
     except BaseException:
         for temp, _ in pending:
             Path(temp).unlink(missing_ok=True)

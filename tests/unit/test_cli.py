@@ -1,0 +1,151 @@
+"""The CLI: build, build --check (CHANGED/MISSING/EXTRA, exit codes), validate, init."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dynamorm_gen.cli import main
+from dynamorm_gen.compiler.render import HEADER
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the example project (config + schemas) in a temporary folder, as cwd."""
+    shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+    (tmp_path / "dynamorm.yaml").write_text("schemas: schemas\noutput: out\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_build_writes_then_check_is_clean(project: Path) -> None:
+    code, out, _ = run("build")
+    assert code == 0
+    assert "wrote out/payment.py" in out
+    assert sorted(p.name for p in (project / "out").iterdir()) == [
+        "__init__.py",
+        "basic.py",
+        "payment.py",
+    ]
+    code, out, _ = run("build", "--check")
+    assert (code, out.strip()) == (0, "up to date: 3 files in out")
+    code, out, _ = run("build")
+    assert code == 0 and "0 written, 0 removed, 3 unchanged" in out
+
+
+def test_check_reports_changed_missing_and_extra_sorted(project: Path) -> None:
+    run("build")
+    out_dir = project / "out"
+    payment = out_dir / "payment.py"
+    payment.write_text(payment.read_text().replace("A card payment", "A card paymnet"))
+    (out_dir / "basic.py").unlink()
+    (out_dir / "old.py").write_text(HEADER + "\n# from a schema that was deleted\n")
+    (out_dir / "handwritten.py").write_text("# mine, not generated\n")
+    code, out, err = run("build", "--check")
+    assert code == 1
+    kinds = [line for line in out.splitlines() if line.split(" ")[0] in {"CHANGED", "MISSING", "EXTRA"}]
+    assert kinds == ["MISSING out/basic.py", "EXTRA out/old.py", "CHANGED out/payment.py"]
+    assert "-    \"\"\"A card paymnet taken for a merchant.\"\"\"" in out
+    assert "+    \"\"\"A card payment taken for a merchant.\"\"\"" in out
+    assert "out of date" in err
+    # --check wrote nothing
+    assert not (out_dir / "basic.py").exists()
+    code, out, _ = run("build", "--check", "--no-diff")
+    assert code == 1 and "@@" not in out
+
+
+def test_build_removes_only_stale_generated_files(project: Path) -> None:
+    run("build")
+    out_dir = project / "out"
+    (out_dir / "old.py").write_text(HEADER + "\n")
+    (out_dir / "handwritten.py").write_text("# mine\n")
+    code, out, _ = run("build")
+    assert code == 0 and "removed out/old.py" in out
+    assert not (out_dir / "old.py").exists()
+    assert (out_dir / "handwritten.py").read_text() == "# mine\n"
+
+
+def test_bad_input_writes_nothing_and_exits_2(project: Path) -> None:
+    run("build")
+    before = {p.name: p.read_bytes() for p in (project / "out").iterdir()}
+    schema = project / "schemas" / "payment.yaml"
+    schema.write_text(schema.read_text().replace("type: integer, min: 0", "type: integr, min: 0", 1))
+    code, out, err = run("build")
+    assert code == 2
+    assert "schemas/payment.yaml:41:" in err and "did you mean 'integer'?" in err
+    assert err.strip().endswith("1 error in 1 file")
+    assert "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in (project / "out").iterdir()} == before
+    code, _, err = run("build", "--check")
+    assert code == 2
+
+
+def test_failed_write_leaves_previous_output_intact(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run("build")
+    out_dir = project / "out"
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+    for schema in (project / "schemas").iterdir():
+        schema.write_text(schema.read_text().replace("description:", "description: New.", 1))
+    real_fdopen = os.fdopen
+    calls = {"n": 0}
+
+    def failing_fdopen(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        return real_fdopen(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("dynamorm_gen.compiler.write.os.fdopen", failing_fdopen)
+    result = CliRunner().invoke(main, ["build"])
+    assert result.exit_code != 0
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before
+    assert not [p for p in out_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_validate_and_unknown_config_key(project: Path) -> None:
+    code, out, _ = run("validate")
+    assert code == 0 and out.strip() == "ok: 2 schema file(s), 4 entities"
+    (project / "dynamorm.yaml").write_text("schemas: schemas\noutptu: out\n")
+    code, _, err = run("validate")
+    assert code == 2
+    assert "dynamorm.yaml:2:1: error[DG010] unknown setting 'outptu'" in err
+    assert "did you mean 'output'?" in err
+
+
+def test_missing_schema_folder(project: Path) -> None:
+    code, _, err = run("build", "-s", "nowhere")
+    assert code == 2 and "nowhere:1:1: error[DG001] no such file or folder" in err
+
+
+def test_init_scaffolds_a_project_that_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("init")
+    assert code == 0 and "created" in out
+    code, out, _ = run("build")
+    assert code == 0, out
+    assert (tmp_path / "generated" / "example.py").exists()
+    code, _, err = run("init")
+    assert code == 2 and "not overwriting" in err
+
+
+def test_python_dash_m_entry_point() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dynamorm_gen", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    for command in ("build", "validate", "init"):
+        assert command in result.stdout

@@ -1,0 +1,226 @@
+"""Generated tables against moto's in-process DynamoDB: CRUD, queries, pagination, locking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from moto import mock_aws
+
+from dynamorm_gen.runtime import (
+    ConditionFailed,
+    ConstraintViolation,
+    EncryptionNotConfigured,
+    InvalidCursor,
+    TableNotFound,
+    set_field_encryptor,
+)
+from dynamorm_gen.runtime.table import Connection, reset_clients
+from generated_examples import basic, payment
+
+
+class ReversingEncryptor:
+    """A stand-in for KMS envelope encryption: reversible, bound to the field's context."""
+
+    def encrypt(self, context: str, plaintext: bytes) -> bytes:
+        return context.encode() + b"|" + plaintext[::-1]
+
+    def decrypt(self, context: str, ciphertext: bytes) -> bytes:
+        prefix, _, body = ciphertext.partition(b"|")
+        assert prefix == context.encode(), "ciphertext from another field"
+        return body[::-1]
+
+
+@pytest.fixture
+def payments() -> Iterator[payment.PaymentsTable]:
+    with mock_aws():
+        reset_clients()
+        table = payment.PaymentsTable(Connection(region="us-east-1"), name="payments-test")
+        table.handle.create()
+        set_field_encryptor(ReversingEncryptor())
+        yield table
+        set_field_encryptor(None)
+        reset_clients()
+
+
+def make_payment(n: int, **overrides: object) -> payment.Payment:
+    values: dict[str, object] = {
+        "merchant_id": "m1",
+        "customer_id": "c1",
+        "amount": 100 * n,
+        "currency": "EUR",
+        "created_at": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=n),
+        "card_token": f"tok_{n}",
+        "tags": {"web"},
+        "metadata": {"channel": "web", "attempt": n, "ratio": Decimal("0.5")},
+        "fee_rate": Decimal("0.029"),
+    }
+    values.update(overrides)
+    return payment.Payment(**values)  # type: ignore[arg-type]
+
+
+def test_put_get_delete_round_trip(payments: payment.PaymentsTable) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    assert p.version == 1
+    got = payments.get_payment(merchant_id="m1", payment_id=p.payment_id, consistent=True)
+    assert got == p
+    assert got is not None and got.card_token == "tok_1" and got.metadata == p.metadata
+    raw = payments.handle.connection.client.get_item(TableName="payments-test", Key=p.key())
+    assert raw["Item"]["card_token"]["B"] != b"tok_1"  # stored encrypted
+    assert raw["Item"]["_et"] == {"S": "Payment"}
+    payments.delete_payment(merchant_id="m1", payment_id=p.payment_id)
+    assert payments.get_payment(merchant_id="m1", payment_id=p.payment_id) is None
+
+
+def test_optimistic_locking(payments: payment.PaymentsTable) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    stale = payments.get_payment(merchant_id="m1", payment_id=p.payment_id)
+    assert stale is not None
+    p.status = "captured"
+    payments.put_payment(p)
+    assert p.version == 2
+    stale.status = "failed"
+    with pytest.raises(ConditionFailed) as failure:
+        payments.put_payment(stale)
+    message = str(failure.value)
+    assert "PutItem" in message and "payments-test" in message and "Payment" in message
+    assert "tok_1" not in message and "failed" not in message
+    fresh = payments.get_payment(merchant_id="m1", payment_id=p.payment_id)
+    assert fresh is not None and fresh.status == "captured" and fresh.version == 2
+    with pytest.raises(ConditionFailed):
+        payments.put_payment(make_payment(2, payment_id=p.payment_id))  # version 0 = create
+
+
+def test_if_not_exists_without_version(payments: payment.PaymentsTable) -> None:
+    customer = payment.Customer(merchant_id="m1", email="a@example.com", name="Ann", addresses=[])
+    payments.put_customer(customer, if_not_exists=True)
+    with pytest.raises(ConditionFailed):
+        payments.put_customer(customer, if_not_exists=True)
+    payments.put_customer(customer)  # plain put replaces
+
+
+def test_query_pagination_order_and_type_filter(payments: payment.PaymentsTable) -> None:
+    created = [make_payment(n) for n in range(1, 8)]
+    for p in created:
+        payments.put_payment(p)
+    payments.put_customer(payment.Customer(merchant_id="m1", email="x@example.com", name="X", addresses=[]))
+    payments.put_transaction(
+        payment.Transaction(
+            merchant_id="m1",
+            payment_id=created[0].payment_id,
+            sequence=1,
+            kind="capture",
+            amount=100,
+            currency="EUR",
+            occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+            audit=[{"by": "system"}],
+        )
+    )
+    first = payments.query_payment_by_merchant(merchant_id="m1", limit=3)
+    assert len(first) == 3 and first.cursor is not None
+    seen = list(first)
+    cursor = first.cursor
+    while cursor is not None:
+        page = payments.query_payment_by_merchant(merchant_id="m1", limit=3, cursor=cursor)
+        seen.extend(page)
+        cursor = page.cursor
+    expected = sorted(created, key=lambda p: p.payment_id, reverse=True)  # order: desc
+    assert [p.payment_id for p in seen] == [p.payment_id for p in expected]
+    assert list(payments.iter_payment_by_merchant(merchant_id="m1")) == seen
+
+
+def test_index_queries_views_filters_and_collections(payments: payment.PaymentsTable) -> None:
+    customer = payment.Customer(
+        merchant_id="m1", customer_id="c1", email="c@example.com", name="C", addresses=[]
+    )
+    payments.put_customer(customer)
+    created = [make_payment(n) for n in range(1, 5)]
+    created[1].status = "captured"
+    for p in created:
+        payments.put_payment(p)
+    by_customer = list(payments.iter_payment_by_customer(customer_id="c1"))
+    assert [p.payment_id for p in by_customer] == [p.payment_id for p in reversed(created)]
+    since = payments.query_payment_by_customer_since(
+        customer_id="c1", created_at=created[2].created_at
+    )
+    assert [p.payment_id for p in since] == [created[2].payment_id, created[3].payment_id]
+    views = payments.query_payment_by_status(merchant_id="m1", status="captured")
+    assert [(v.amount, v.currency, v.status) for v in views] == [(200, "EUR", "captured")]
+    assert type(views.items[0]).__name__ == "PaymentByStatusView"
+    large = payments.query_payment_large_by_merchant(
+        merchant_id="m1", min_amount=300, status="pending"
+    )
+    assert sorted(p.amount for p in large) == [300, 400]
+    activity = list(payments.iter_customer_activity(customer_id="c1"))
+    assert sum(isinstance(i, payment.Customer) for i in activity) == 1
+    assert sum(isinstance(i, payment.Payment) for i in activity) == 4
+
+
+def test_between_on_composite_sort_key(payments: payment.PaymentsTable) -> None:
+    for seq in range(1, 6):
+        payments.put_transaction(
+            payment.Transaction(
+                merchant_id="m1",
+                payment_id="p1",
+                sequence=seq,
+                kind="fee",
+                amount=seq,
+                currency="USD",
+                occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+                audit=[],
+            )
+        )
+    page = payments.query_transaction_between_sequences(
+        merchant_id="m1", payment_id="p1", sequence_from=2, sequence_to=4
+    )
+    assert [t.sequence for t in page] == [2, 3, 4]
+
+
+def test_cursors_are_bound_to_their_access_pattern(payments: payment.PaymentsTable) -> None:
+    for n in range(1, 4):
+        payments.put_payment(make_payment(n))
+    page = payments.query_payment_by_merchant(merchant_id="m1", limit=1)
+    assert page.cursor is not None
+    with pytest.raises(InvalidCursor, match="by_merchant"):
+        payments.query_payment_by_customer(customer_id="c1", cursor=page.cursor)
+    with pytest.raises(InvalidCursor, match="malformed"):
+        payments.query_payment_by_merchant(merchant_id="m1", cursor="not-a-cursor!")
+
+
+def test_constraints_checked_before_writing(payments: payment.PaymentsTable) -> None:
+    with pytest.raises(ConstraintViolation) as failure:
+        payments.put_payment(make_payment(1, amount=-5))
+    assert "Payment.amount" in str(failure.value) and "-5" not in str(failure.value)
+    with pytest.raises(ConstraintViolation):
+        payments.put_payment(make_payment(1, currency="JPY"))
+    assert payments.query_payment_by_merchant(merchant_id="m1").items == []
+
+
+def test_encryption_fails_closed(payments: payment.PaymentsTable) -> None:
+    set_field_encryptor(None)
+    with pytest.raises(EncryptionNotConfigured):
+        payments.put_payment(make_payment(1))
+
+
+def test_table_name_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    with mock_aws():
+        reset_clients()
+        monkeypatch.setenv("TODOS_TABLE", "todos-from-env")
+        todos = basic.TodosTable(Connection(region="us-east-1"))
+        assert todos.handle.name == "todos-from-env"
+        with pytest.raises(TableNotFound):
+            todos.get_todo(user_id="u", todo_id="t")
+        todos.handle.create()
+        todo = basic.Todo(user_id="u1", title="write docs")
+        todos.put_todo(todo)
+        assert todos.get_todo(user_id="u1", todo_id=todo.todo_id) == todo
+        open_items = todos.query_todo_open_for_user(user_id="u1", done=False)
+        assert [t.title for t in open_items] == ["write docs"]
+        monkeypatch.delenv("TODOS_TABLE")
+        monkeypatch.setenv("DYNAMORM_TABLE_PREFIX", "dev-")
+        assert basic.TodosTable().handle.name == "dev-todos"
+        reset_clients()
