@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-UPDATE_HINT = "if the change is intended, refresh with: python -m pytest --update-golden"
+UPDATE_HINT = (
+    "if the change is intended, refresh with: python -m pytest --update-golden"
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

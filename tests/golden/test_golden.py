@@ -37,23 +37,38 @@ def test_golden_case(name: str, update_golden: bool) -> None:
 
 
 def test_generated_examples_are_up_to_date() -> None:
-    project = Project(root=ROOT, schemas=(ROOT / "schemas",), output=ROOT / "generated_examples")
+    project = Project(
+        root=ROOT, schemas=(ROOT / "schemas",), output=ROOT / "generated_examples"
+    )
     _, outputs = compile_project(project)
     drift = write.check(project.output, outputs, "generated_examples")
     report = "\n".join(d.format() for d in drift)
-    assert not drift, f"generated_examples/ is stale:\n{report}\nrun: dynamorm-gen build"
+    assert not drift, (
+        f"generated_examples/ is stale:\n{report}\nrun: dynamorm-gen build"
+    )
 
 
 def _build(out: Path, seed: str) -> dict[str, bytes]:
     env = {**os.environ, "PYTHONHASHSEED": seed}
     subprocess.run(
-        [sys.executable, "-m", "dynamorm_gen", "build", "-s", "schemas", "-o", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "dynamorm_gen",
+            "build",
+            "-s",
+            "schemas",
+            "-o",
+            str(out),
+        ],
         cwd=ROOT,
         env=env,
         check=True,
         capture_output=True,
     )
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.py"))}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.py"))
+    }
 
 
 def test_build_is_deterministic_across_hash_seeds(tmp_path: Path) -> None:
@@ -77,7 +92,16 @@ def _generated_dirs() -> list[str]:
 def test_generated_code_is_ruff_clean() -> None:
     dirs = _generated_dirs()
     fmt = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--check", "--diff", "--isolated", *dirs],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "format",
+            "--check",
+            "--diff",
+            "--isolated",
+            *dirs,
+        ],
         capture_output=True,
         text=True,
     )
@@ -89,12 +113,17 @@ def test_generated_code_is_ruff_clean() -> None:
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
     strict = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", *dirs], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "ruff", "check", *dirs],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert strict.returncode == 0, strict.stdout + strict.stderr
 
 
-@pytest.mark.parametrize("directory", _generated_dirs(), ids=lambda d: Path(d).parent.name)
+@pytest.mark.parametrize(
+    "directory", _generated_dirs(), ids=lambda d: Path(d).parent.name
+)
 def test_generated_code_is_mypy_strict_clean(directory: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", directory],

@@ -55,10 +55,18 @@ def test_check_reports_changed_missing_and_extra_sorted(project: Path) -> None:
     (out_dir / "handwritten.py").write_text("# mine, not generated\n")
     code, out, err = run("build", "--check")
     assert code == 1
-    kinds = [line for line in out.splitlines() if line.split(" ")[0] in {"CHANGED", "MISSING", "EXTRA"}]
-    assert kinds == ["MISSING out/basic.py", "EXTRA out/old.py", "CHANGED out/payment.py"]
-    assert "-    \"\"\"A card paymnet taken for a merchant.\"\"\"" in out
-    assert "+    \"\"\"A card payment taken for a merchant.\"\"\"" in out
+    kinds = [
+        line
+        for line in out.splitlines()
+        if line.split(" ")[0] in {"CHANGED", "MISSING", "EXTRA"}
+    ]
+    assert kinds == [
+        "MISSING out/basic.py",
+        "EXTRA out/old.py",
+        "CHANGED out/payment.py",
+    ]
+    assert '-    """A card paymnet taken for a merchant."""' in out
+    assert '+    """A card payment taken for a merchant."""' in out
     assert "out of date" in err
     # --check wrote nothing
     assert not (out_dir / "basic.py").exists()
@@ -81,8 +89,10 @@ def test_bad_input_writes_nothing_and_exits_2(project: Path) -> None:
     run("build")
     before = {p.name: p.read_bytes() for p in (project / "out").iterdir()}
     schema = project / "schemas" / "payment.yaml"
-    schema.write_text(schema.read_text().replace("type: integer, min: 0", "type: integr, min: 0", 1))
-    code, out, err = run("build")
+    schema.write_text(
+        schema.read_text().replace("type: integer, min: 0", "type: integr, min: 0", 1)
+    )
+    code, _out, err = run("build")
     assert code == 2
     assert "schemas/payment.yaml:41:" in err and "did you mean 'integer'?" in err
     assert err.strip().endswith("1 error in 1 file")
@@ -99,7 +109,9 @@ def test_failed_write_leaves_previous_output_intact(
     out_dir = project / "out"
     before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
     for schema in (project / "schemas").iterdir():
-        schema.write_text(schema.read_text().replace("description:", "description: New.", 1))
+        schema.write_text(
+            schema.read_text().replace("description:", "description: New.", 1)
+        )
     real_fdopen = os.fdopen
     calls = {"n": 0}
 
@@ -131,7 +143,9 @@ def test_missing_schema_folder(project: Path) -> None:
     assert code == 2 and "nowhere:1:1: error[DG001] no such file or folder" in err
 
 
-def test_init_scaffolds_a_project_that_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_scaffolds_a_project_that_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, out, _ = run("init")
     assert code == 0 and "created" in out

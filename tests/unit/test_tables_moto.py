@@ -37,7 +37,9 @@ class ReversingEncryptor:
 def payments() -> Iterator[payment.PaymentsTable]:
     with mock_aws():
         reset_clients()
-        table = payment.PaymentsTable(Connection(region="us-east-1"), name="payments-test")
+        table = payment.PaymentsTable(
+            Connection(region="us-east-1"), name="payments-test"
+        )
         table.handle.create()
         set_field_encryptor(ReversingEncryptor())
         yield table
@@ -65,10 +67,14 @@ def test_put_get_delete_round_trip(payments: payment.PaymentsTable) -> None:
     p = make_payment(1)
     payments.put_payment(p)
     assert p.version == 1
-    got = payments.get_payment(merchant_id="m1", payment_id=p.payment_id, consistent=True)
+    got = payments.get_payment(
+        merchant_id="m1", payment_id=p.payment_id, consistent=True
+    )
     assert got == p
     assert got is not None and got.card_token == "tok_1" and got.metadata == p.metadata
-    raw = payments.handle.connection.client.get_item(TableName="payments-test", Key=p.key())
+    raw = payments.handle.connection.client.get_item(
+        TableName="payments-test", Key=p.key()
+    )
     assert raw["Item"]["card_token"]["B"] != b"tok_1"  # stored encrypted
     assert raw["Item"]["_et"] == {"S": "Payment"}
     payments.delete_payment(merchant_id="m1", payment_id=p.payment_id)
@@ -92,22 +98,32 @@ def test_optimistic_locking(payments: payment.PaymentsTable) -> None:
     fresh = payments.get_payment(merchant_id="m1", payment_id=p.payment_id)
     assert fresh is not None and fresh.status == "captured" and fresh.version == 2
     with pytest.raises(ConditionFailed):
-        payments.put_payment(make_payment(2, payment_id=p.payment_id))  # version 0 = create
+        payments.put_payment(
+            make_payment(2, payment_id=p.payment_id)
+        )  # version 0 = create
 
 
 def test_if_not_exists_without_version(payments: payment.PaymentsTable) -> None:
-    customer = payment.Customer(merchant_id="m1", email="a@example.com", name="Ann", addresses=[])
+    customer = payment.Customer(
+        merchant_id="m1", email="a@example.com", name="Ann", addresses=[]
+    )
     payments.put_customer(customer, if_not_exists=True)
     with pytest.raises(ConditionFailed):
         payments.put_customer(customer, if_not_exists=True)
     payments.put_customer(customer)  # plain put replaces
 
 
-def test_query_pagination_order_and_type_filter(payments: payment.PaymentsTable) -> None:
+def test_query_pagination_order_and_type_filter(
+    payments: payment.PaymentsTable,
+) -> None:
     created = [make_payment(n) for n in range(1, 8)]
     for p in created:
         payments.put_payment(p)
-    payments.put_customer(payment.Customer(merchant_id="m1", email="x@example.com", name="X", addresses=[]))
+    payments.put_customer(
+        payment.Customer(
+            merchant_id="m1", email="x@example.com", name="X", addresses=[]
+        )
+    )
     payments.put_transaction(
         payment.Transaction(
             merchant_id="m1",
@@ -125,7 +141,9 @@ def test_query_pagination_order_and_type_filter(payments: payment.PaymentsTable)
     seen = list(first)
     cursor = first.cursor
     while cursor is not None:
-        page = payments.query_payment_by_merchant(merchant_id="m1", limit=3, cursor=cursor)
+        page = payments.query_payment_by_merchant(
+            merchant_id="m1", limit=3, cursor=cursor
+        )
         seen.extend(page)
         cursor = page.cursor
     expected = sorted(created, key=lambda p: p.payment_id, reverse=True)  # order: desc
@@ -133,9 +151,15 @@ def test_query_pagination_order_and_type_filter(payments: payment.PaymentsTable)
     assert list(payments.iter_payment_by_merchant(merchant_id="m1")) == seen
 
 
-def test_index_queries_views_filters_and_collections(payments: payment.PaymentsTable) -> None:
+def test_index_queries_views_filters_and_collections(
+    payments: payment.PaymentsTable,
+) -> None:
     customer = payment.Customer(
-        merchant_id="m1", customer_id="c1", email="c@example.com", name="C", addresses=[]
+        merchant_id="m1",
+        customer_id="c1",
+        email="c@example.com",
+        name="C",
+        addresses=[],
     )
     payments.put_customer(customer)
     created = [make_payment(n) for n in range(1, 5)]
@@ -143,13 +167,20 @@ def test_index_queries_views_filters_and_collections(payments: payment.PaymentsT
     for p in created:
         payments.put_payment(p)
     by_customer = list(payments.iter_payment_by_customer(customer_id="c1"))
-    assert [p.payment_id for p in by_customer] == [p.payment_id for p in reversed(created)]
+    assert [p.payment_id for p in by_customer] == [
+        p.payment_id for p in reversed(created)
+    ]
     since = payments.query_payment_by_customer_since(
         customer_id="c1", created_at=created[2].created_at
     )
-    assert [p.payment_id for p in since] == [created[2].payment_id, created[3].payment_id]
+    assert [p.payment_id for p in since] == [
+        created[2].payment_id,
+        created[3].payment_id,
+    ]
     views = payments.query_payment_by_status(merchant_id="m1", status="captured")
-    assert [(v.amount, v.currency, v.status) for v in views] == [(200, "EUR", "captured")]
+    assert [(v.amount, v.currency, v.status) for v in views] == [
+        (200, "EUR", "captured")
+    ]
     assert type(views.items[0]).__name__ == "PaymentByStatusView"
     large = payments.query_payment_large_by_merchant(
         merchant_id="m1", min_amount=300, status="pending"
@@ -180,7 +211,9 @@ def test_between_on_composite_sort_key(payments: payment.PaymentsTable) -> None:
     assert [t.sequence for t in page] == [2, 3, 4]
 
 
-def test_cursors_are_bound_to_their_access_pattern(payments: payment.PaymentsTable) -> None:
+def test_cursors_are_bound_to_their_access_pattern(
+    payments: payment.PaymentsTable,
+) -> None:
     for n in range(1, 4):
         payments.put_payment(make_payment(n))
     page = payments.query_payment_by_merchant(merchant_id="m1", limit=1)
