@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import math
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -24,9 +25,14 @@ from dynamorm_gen.compiler.load import PathKey, SchemaFile
 SNAKE = re.compile(r"[a-z][a-z0-9_]*\Z")
 PASCAL = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
 TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*\Z")
-# Members of generated entity classes that attributes must not shadow.
+# Names generated code already uses: members of entity classes, and the parameters and locals of
+# generated methods (attribute names become keyword parameters of get_/query_/iter_ methods).
 RESERVED_MEMBERS = frozenset(
-    {"to_item", "from_item", "key", "make_key", "to_map", "from_map"}
+    {"to_item", "from_item", "key", "make_key", "to_map", "from_map", "self", "cls"}
+)
+RESERVED_PARAMETERS = frozenset(
+    {"self", "cls", "limit", "cursor", "consistent", "if_not_exists", "page", "items"}
+    | {"next_cursor", "result", "item", "tag"}
 )
 MAX_GLOBAL_INDEXES = 20
 MAX_LOCAL_INDEXES = 5
@@ -218,7 +224,7 @@ class _FileChecker:
         if not pattern.match(name):
             self.error(path, "DG201", f"{what} name '{name}' must be {style}", key=True)
             return False
-        if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        if keyword.iskeyword(name):
             self.error(
                 path, "DG201", f"{what} name '{name}' is a Python keyword", key=True
             )
@@ -446,7 +452,9 @@ class _FileChecker:
         self, path: PathKey, name: str, spec: dict[str, Any], *, in_object: bool = False
     ) -> None:
         what = "field" if in_object else "attribute"
-        if self.check_name(path, name, SNAKE, what) and name in RESERVED_MEMBERS:
+        if self.check_name(path, name, SNAKE, what) and name in (
+            RESERVED_MEMBERS | RESERVED_PARAMETERS
+        ):
             self.error(
                 path,
                 "DG201",
@@ -590,12 +598,14 @@ class _FileChecker:
             self.error(
                 path, "DG203", f"default {_describe(value)} is not a valid {kind}"
             )
-        elif kind == "decimal" and isinstance(value, str):
+        elif kind in ("decimal", "float"):
             try:
-                float(value)
+                finite = math.isfinite(float(value))
             except ValueError:
+                finite = False
+            if not finite:
                 self.error(
-                    path, "DG203", f"default {_describe(value)} is not a valid decimal"
+                    path, "DG203", f"default {_describe(value)} is not a finite {kind}"
                 )
 
     # --- entities ----------------------------------------------------------------------------
@@ -992,7 +1002,7 @@ class _FileChecker:
                 )
             names = [f"{param}_from", f"{param}_to"] if op == "between" else [param]
             for pname in names:
-                if pname in params or pname in ("limit", "cursor", "self"):
+                if pname in params or pname in RESERVED_PARAMETERS:
                     self.error(
                         ppath,
                         "DG211",
