@@ -503,12 +503,25 @@ def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
     where = py_str(f"{owner}.{a.name}")
     c = a.constraints
     tests: list[tuple[str, str]] = []
+    allowed = _values_constant(owner, a)
     if a.type.kind == "enum":
-        tests.append((f"{expr} not in _{upper(owner)}_{a.name.upper()}_VALUES", "enum"))
+        tests.append((f"{expr} not in {allowed}", "enum"))
+    element = a.type.of
+    if (
+        element is not None
+        and element.kind == "enum"
+        and a.type.kind in ("list", "map")
+    ):
+        members = f"{expr}.values()" if a.type.kind == "map" else expr
+        tests.append((f"not {allowed}.issuperset({members})", "enum"))
+    bound = _decimal_literal if a.type.kind == "decimal" else repr
+    if a.type.kind == "decimal" and (c.min is not None or c.max is not None):
+        # NaN cannot be compared; report it as what it is before the range checks.
+        tests.append((f"not {expr}.is_finite()", "finite"))
     if c.min is not None:
-        tests.append((f"{expr} < {c.min!r}", f"min {c.min}"))
+        tests.append((f"{expr} < {bound(c.min)}", f"min {c.min}"))
     if c.max is not None:
-        tests.append((f"{expr} > {c.max!r}", f"max {c.max}"))
+        tests.append((f"{expr} > {bound(c.max)}", f"max {c.max}"))
     if c.min_length is not None:
         tests.append((f"len({expr}) < {c.min_length}", f"min_length {c.min_length}"))
     if c.max_length is not None:
@@ -530,18 +543,34 @@ def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
     return lines
 
 
+def _decimal_literal(value: float) -> str:
+    """A bound for a decimal attribute, exact as written (a float literal would not be)."""
+    return f"Decimal({py_str(str(value))})"
+
+
+def _values_constant(owner: str, a: Attribute) -> str:
+    return f"_{upper(owner)}_{a.name.upper()}_VALUES"
+
+
 def enum_constants(owner: str, attributes: tuple[Attribute, ...]) -> list[str]:
-    """The Literal alias and the allowed-values set for each enum attribute."""
+    """The Literal alias and the allowed-values set for each enum attribute, and the set for
+    lists and maps of enum values."""
     out = []
     for a in attributes:
-        if a.type.kind != "enum":
+        enum = a.type if a.type.kind == "enum" else a.type.of
+        if (
+            enum is None
+            or enum.kind != "enum"
+            or a.type.kind not in ("enum", "list", "map")
+        ):
             continue
-        values = tuple(Atom(py_str(v)) for v in a.type.values)
-        out.append(
-            layout.block(
-                Group("Literal[", values, "]"), 0, f"{attribute_type(owner, a)} = "
+        values = tuple(Atom(py_str(v)) for v in enum.values)
+        if a.type.kind == "enum":
+            out.append(
+                layout.block(
+                    Group("Literal[", values, "]"), 0, f"{attribute_type(owner, a)} = "
+                )
             )
-        )
         out.append(
             layout.block(
                 call(
@@ -551,7 +580,7 @@ def enum_constants(owner: str, attributes: tuple[Attribute, ...]) -> list[str]:
                     else Atom(f"({values[0].text},)"),
                 ),
                 0,
-                f"_{upper(owner)}_{a.name.upper()}_VALUES = ",
+                f"{_values_constant(owner, a)} = ",
             )
         )
     return out

@@ -145,7 +145,9 @@ def to_wire_value(value: Any) -> AttributeValue:
         if all(
             isinstance(v, (int, Decimal)) and not isinstance(v, bool) for v in value
         ):
-            return {"NS": [str(v) for v in value]}
+            return {
+                "NS": [str(v) if isinstance(v, int) else decimal_to_n(v) for v in value]
+            }
     raise ConstraintViolation(
         f"a {type(value).__name__} cannot be stored in a free-form map"
     )
