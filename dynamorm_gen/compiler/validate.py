@@ -34,6 +34,21 @@ RESERVED_PARAMETERS = frozenset(
     {"self", "cls", "limit", "cursor", "consistent", "if_not_exists", "page", "items"}
     | {"next_cursor", "result", "item", "tag"}
 )
+# Names a generated module imports or defines at the top level, and `wire`, which a method
+# parameter named after an entity (snake_case) would shadow.
+RESERVED_CLASS_NAMES = frozenset(
+    {
+        "Any",
+        "AttributeValue",
+        "Connection",
+        "Decimal",
+        "Item",
+        "Iterator",
+        "Key",
+        "Literal",
+    }
+    | {"Page", "TableDefinition", "TableHandle", "Wire"}
+)
 MAX_GLOBAL_INDEXES = 20
 MAX_LOCAL_INDEXES = 5
 
@@ -358,7 +373,10 @@ class _FileChecker:
 
     def check_object_type(self, name: str, spec: dict[str, Any]) -> None:
         path: PathKey = ("types", name)
-        self.check_name(path, name, PASCAL, "type")
+        if self.check_name(path, name, PASCAL, "type") and name in RESERVED_CLASS_NAMES:
+            self.error(
+                path, "DG201", f"type name '{name}' is used by generated code", key=True
+            )
         if name in model.BUILTIN_TYPES:
             self.error(
                 path, "DG201", f"type name '{name}' shadows a builtin type", key=True
@@ -614,7 +632,16 @@ class _FileChecker:
         self, name: str, spec: dict[str, Any], tables: dict[str, model.Table]
     ) -> None:
         path: PathKey = ("entities", name)
-        self.check_name(path, name, PASCAL, "entity")
+        if (
+            self.check_name(path, name, PASCAL, "entity")
+            and name in RESERVED_CLASS_NAMES
+        ):
+            self.error(
+                path,
+                "DG201",
+                f"entity name '{name}' is used by generated code",
+                key=True,
+            )
         if name in self.object_types:
             self.error(
                 path, "DG201", f"entity '{name}' has the name of a type", key=True
@@ -882,6 +909,17 @@ class _FileChecker:
                     if op == "begins_with" and not template.names and not text:
                         self.error(
                             (*path, "sk", op), "DG211", "begins_with needs a prefix"
+                        )
+                    if (
+                        op == "between"
+                        and template.names
+                        and template.names[-1] in params
+                    ):
+                        self.error(
+                            (*path, "sk", op),
+                            "DG211",
+                            f"between ranges over '{template.names[-1]}', which the"
+                            " partition key already fixes",
                         )
                     for pname in dict.fromkeys(template.names):
                         if pname in params:

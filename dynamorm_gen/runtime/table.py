@@ -53,6 +53,7 @@ def reset_clients() -> None:
     """Forget cached clients (tests, or after changing credentials in-process)."""
     with _clients_lock:
         _clients.clear()
+        _default_connection._client = None
 
 
 def _create_client(
@@ -79,7 +80,7 @@ def _create_client(
     except BotoCoreError as exc:
         raise ConfigurationError(
             f"cannot create a DynamoDB client: {type(exc).__name__}"
-            " (set AWS_REGION, or pass Connection(region=...))"
+            " (set AWS_DEFAULT_REGION, or pass Connection(region=...))"
         ) from None
 
 
