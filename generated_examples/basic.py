@@ -155,7 +155,10 @@ class TodosTable:
         self.handle = TableHandle(TODOS, connection, name=name)
 
     def put_todo(self, todo: Todo, *, if_not_exists: bool = False) -> None:
-        """Write a Todo, replacing any item with its key unless ``if_not_exists``."""
+        """Write a Todo, replacing any item with its key.
+
+        With ``if_not_exists`` the write fails with ConditionFailed instead.
+        """
         item = todo.to_item()
         if if_not_exists:
             self.handle.put_item(

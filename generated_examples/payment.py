@@ -26,7 +26,7 @@ class Address:
     line2: str | None
     city: str
     postal_code: str
-    country: str
+    country: str  # ISO 3166-1 alpha-2
 
     def __init__(
         self,
@@ -116,7 +116,7 @@ class Payment:
     merchant_id: str
     payment_id: str
     customer_id: str
-    amount: int
+    amount: int  # Minor units (cents).
     currency: PaymentCurrency
     status: PaymentStatus
     card_token: str | None
@@ -289,7 +289,7 @@ class PaymentByStatusView:
 
     __slots__ = ("amount", "currency", "status")
 
-    amount: int
+    amount: int  # Minor units (cents).
     currency: PaymentCurrency
     status: PaymentStatus
 
@@ -713,26 +713,35 @@ class PaymentsTable:
         self.handle = TableHandle(PAYMENTS, connection, name=name)
 
     def put_payment(self, payment: Payment, *, if_not_exists: bool = False) -> None:
-        """Write a Payment; version 0 creates it, otherwise the stored version must match. ConditionFailed when it does not; on success version is incremented."""
+        """Write a Payment, optimistically locked on ``version``.
+
+        version 0 creates the item; otherwise the stored version must match, or
+        ConditionFailed is raised. On success ``version`` is incremented.
+        """
+        previous_updated_at = payment.updated_at
         payment.updated_at = wire.utc_now()
-        item = payment.to_item()
-        expected = payment.version
-        item["version"] = {"N": str(expected + 1)}
-        if expected == 0 or if_not_exists:
-            self.handle.put_item(
-                item,
-                entity="Payment",
-                condition="attribute_not_exists(#pk)",
-                names={"#pk": "PK"},
-            )
-        else:
-            self.handle.put_item(
-                item,
-                entity="Payment",
-                condition="#v = :v",
-                names={"#v": "version"},
-                values={":v": {"N": str(expected)}},
-            )
+        try:
+            item = payment.to_item()
+            expected = payment.version
+            item["version"] = {"N": str(expected + 1)}
+            if expected == 0 or if_not_exists:
+                self.handle.put_item(
+                    item,
+                    entity="Payment",
+                    condition="attribute_not_exists(#pk)",
+                    names={"#pk": "PK"},
+                )
+            else:
+                self.handle.put_item(
+                    item,
+                    entity="Payment",
+                    condition="#v = :v",
+                    names={"#v": "version"},
+                    values={":v": {"N": str(expected)}},
+                )
+        except BaseException:
+            payment.updated_at = previous_updated_at
+            raise
         payment.version = expected + 1
 
     def get_payment(
@@ -976,7 +985,10 @@ class PaymentsTable:
         *,
         if_not_exists: bool = False,
     ) -> None:
-        """Write a Transaction, replacing any item with its key unless ``if_not_exists``."""
+        """Write a Transaction, replacing any item with its key.
+
+        With ``if_not_exists`` the write fails with ConditionFailed instead.
+        """
         item = transaction.to_item()
         if if_not_exists:
             self.handle.put_item(
@@ -1121,7 +1133,10 @@ class PaymentsTable:
             cursor = page.cursor
 
     def put_customer(self, customer: Customer, *, if_not_exists: bool = False) -> None:
-        """Write a Customer, replacing any item with its key unless ``if_not_exists``."""
+        """Write a Customer, replacing any item with its key.
+
+        With ``if_not_exists`` the write fails with ConditionFailed instead.
+        """
         item = customer.to_item()
         if if_not_exists:
             self.handle.put_item(

@@ -9,6 +9,7 @@ from typing import Any
 from dynamorm_gen.compiler import model, validate
 from dynamorm_gen.compiler.errors import CompileError, Diagnostic, did_you_mean
 from dynamorm_gen.compiler.load import SchemaFile, load_file
+from dynamorm_gen.compiler.names import check_generated_names
 from dynamorm_gen.compiler.render import render_module, render_package_init
 from dynamorm_gen.compiler.write import OutputFile
 
@@ -132,6 +133,10 @@ def compile_project(project: Project) -> tuple[list[model.Module], list[OutputFi
         )
         for sf in files
     ]
+    for sf, module in zip(files, modules, strict=True):
+        diagnostics.extend(check_generated_names(sf, module))
+    if diagnostics:
+        raise CompileError(diagnostics)
     outputs = [OutputFile(f"{m.module_name}.py", render_module(m)) for m in modules]
     outputs.append(OutputFile("__init__.py", render_package_init(modules)))
     return modules, sorted(outputs, key=lambda o: o.path)

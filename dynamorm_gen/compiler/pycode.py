@@ -339,9 +339,9 @@ class RecordCode:
                 "number_set",
                 "binary_set",
             )
-            lines.append(
-                f"    {a.name}: {self.py_type(a)}{' | None' if optional else ''}"
-            )
+            line = f"    {a.name}: {self.py_type(a)}{' | None' if optional else ''}"
+            doc = " ".join(a.doc.split())
+            lines.append(f"{line}  # {doc}" if doc else line)
         return "\n".join(lines)
 
     def _param(self, a: Attribute) -> str:
@@ -503,7 +503,7 @@ def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
     where = py_str(f"{owner}.{a.name}")
     c = a.constraints
     tests: list[tuple[str, str]] = []
-    allowed = _values_constant(owner, a)
+    allowed = values_constant(owner, a)
     if a.type.kind == "enum":
         tests.append((f"{expr} not in {allowed}", "enum"))
     element = a.type.of
@@ -548,7 +548,7 @@ def _decimal_literal(value: float) -> str:
     return f"Decimal({py_str(str(value))})"
 
 
-def _values_constant(owner: str, a: Attribute) -> str:
+def values_constant(owner: str, a: Attribute) -> str:
     return f"_{upper(owner)}_{a.name.upper()}_VALUES"
 
 
@@ -580,7 +580,7 @@ def enum_constants(owner: str, attributes: tuple[Attribute, ...]) -> list[str]:
                     else Atom(f"({values[0].text},)"),
                 ),
                 0,
-                f"{_values_constant(owner, a)} = ",
+                f"{values_constant(owner, a)} = ",
             )
         )
     return out
@@ -866,7 +866,8 @@ def _filter_value_type(attribute: Attribute, f: FilterCondition) -> TypeRef:
         return TypeRef("string")
     if f.op == "contains" and attribute.type.kind == "binary_set":
         return TypeRef("binary")
-    if attribute.type.kind == "enum" and f.op in ("begins_with", "contains"):
+    if f.op == "begins_with" or (f.op == "contains" and attribute.type.kind == "enum"):
+        # A prefix of a date or datetime is a string such as "2026-11", not a full value.
         return TypeRef("string")
     return attribute.type
 
@@ -1036,13 +1037,21 @@ def item_lines(entity: Entity, record: RecordCode) -> str:
 
 
 def put_doc(entity: Entity) -> str:
+    """The docstring of put_<entity>, indented for the method body."""
     version = _version(entity)
-    if version is not None:
+    if version is None:
         return (
-            f"; {version.name} 0 creates it, otherwise the stored {version.name} must match."
-            f" ConditionFailed when it does not; on success {version.name} is incremented"
+            f'        """Write a {entity.name}, replacing any item with its key.\n\n'
+            "        With ``if_not_exists`` the write fails with ConditionFailed instead.\n"
+            '        """'
         )
-    return ", replacing any item with its key unless ``if_not_exists``"
+    name = version.name
+    return (
+        f'        """Write a {entity.name}, optimistically locked on ``{name}``.\n\n'
+        f"        {name} 0 creates the item; otherwise the stored {name} must match, or\n"
+        f"        ConditionFailed is raised. On success ``{name}`` is incremented.\n"
+        '        """'
+    )
 
 
 def _version(entity: Entity) -> Attribute | None:
@@ -1050,46 +1059,58 @@ def _version(entity: Entity) -> Attribute | None:
 
 
 def put_body(table: Table, entity: Entity, var: str) -> str:
-    lines = [
-        f"        {var}.{a.name} = wire.utc_now()"
-        for a in entity.attributes
-        if a.auto == "update"
-    ]
-    lines.append(f"        item = {var}.to_item()")
+    """put_<entity>: refresh ``auto: update`` timestamps, write (conditionally with a version).
+
+    The object changes only when the write succeeds: timestamps are restored on failure and
+    the version is incremented after success.
+    """
+    touched = [a.name for a in entity.attributes if a.auto == "update"]
+    indent = 12 if touched else 8
+    pad = " " * indent
     absent = Pair("condition=", Atom(py_str("attribute_not_exists(#pk)")))
     pk_names = Pair("names=", dict_([('"#pk"', py_str(table.pk.name))]))
     entity_arg = Pair("entity=", Atom(py_str(entity.name)))
+    body = [f"{pad}item = {var}.to_item()"]
     version = _version(entity)
     if version is None:
-        lines.append("        if if_not_exists:")
-        lines.extend(
-            layout.lay(
-                call("self.handle.put_item", "item", entity_arg, absent, pk_names), 12
-            )
+        body.append(f"{pad}if if_not_exists:")
+        body += layout.lay(
+            call("self.handle.put_item", "item", entity_arg, absent, pk_names),
+            indent + 4,
         )
-        lines.append("        else:")
-        lines.extend(layout.lay(call("self.handle.put_item", "item", entity_arg), 12))
-        return "\n".join(lines)
-    stored = py_str(version.stored_as)
-    lines.append(f"        expected = {var}.{version.name}")
-    lines.append(f'        item[{stored}] = {{"N": str(expected + 1)}}')
-    lines.append("        if expected == 0 or if_not_exists:")
-    lines.extend(
-        layout.lay(
-            call("self.handle.put_item", "item", entity_arg, absent, pk_names), 12
+        body.append(f"{pad}else:")
+        body += layout.lay(call("self.handle.put_item", "item", entity_arg), indent + 4)
+    else:
+        stored = py_str(version.stored_as)
+        body.append(f"{pad}expected = {var}.{version.name}")
+        body.append(f'{pad}item[{stored}] = {{"N": str(expected + 1)}}')
+        body.append(f"{pad}if expected == 0 or if_not_exists:")
+        body += layout.lay(
+            call("self.handle.put_item", "item", entity_arg, absent, pk_names),
+            indent + 4,
         )
-    )
-    lines.append("        else:")
-    matches = call(
-        "self.handle.put_item",
-        "item",
-        entity_arg,
-        Pair("condition=", Atom(py_str("#v = :v"))),
-        Pair("names=", dict_([('"#v"', stored)])),
-        Pair("values=", dict_([('":v"', dict_([('"N"', "str(expected)")]))])),
-    )
-    lines.extend(layout.lay(matches, 12))
-    lines.append(f"        {var}.{version.name} = expected + 1")
+        body.append(f"{pad}else:")
+        matches = call(
+            "self.handle.put_item",
+            "item",
+            entity_arg,
+            Pair("condition=", Atom(py_str("#v = :v"))),
+            Pair("names=", dict_([('"#v"', stored)])),
+            Pair("values=", dict_([('":v"', dict_([('"N"', "str(expected)")]))])),
+        )
+        body += layout.lay(matches, indent + 4)
+    if touched:
+        lines = [f"        previous_{n} = {var}.{n}" for n in touched]
+        lines += [f"        {var}.{n} = wire.utc_now()" for n in touched]
+        lines.append("        try:")
+        lines += body
+        lines.append("        except BaseException:")
+        lines += [f"            {var}.{n} = previous_{n}" for n in touched]
+        lines.append("            raise")
+    else:
+        lines = body
+    if version is not None:
+        lines.append(f"        {var}.{version.name} = expected + 1")
     return "\n".join(lines)
 
 

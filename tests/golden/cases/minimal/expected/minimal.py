@@ -88,7 +88,10 @@ class ThingsTable:
         self.handle = TableHandle(THINGS, connection, name=name)
 
     def put_thing(self, thing: Thing, *, if_not_exists: bool = False) -> None:
-        """Write a Thing, replacing any item with its key unless ``if_not_exists``."""
+        """Write a Thing, replacing any item with its key.
+
+        With ``if_not_exists`` the write fails with ConditionFailed instead.
+        """
         item = thing.to_item()
         if if_not_exists:
             self.handle.put_item(

@@ -248,7 +248,10 @@ class LedgerV2Table:
         self.handle = TableHandle(LEDGER_V2, connection, name=name)
 
     def put_entry(self, entry: Entry, *, if_not_exists: bool = False) -> None:
-        """Write a Entry, replacing any item with its key unless ``if_not_exists``."""
+        """Write a Entry, replacing any item with its key.
+
+        With ``if_not_exists`` the write fails with ConditionFailed instead.
+        """
         item = entry.to_item()
         if if_not_exists:
             self.handle.put_item(

@@ -244,7 +244,10 @@ class CustomerRelationshipRecordsTable:
         *,
         if_not_exists: bool = False,
     ) -> None:
-        """Write a CustomerRelationshipRecord, replacing any item with its key unless ``if_not_exists``."""
+        """Write a CustomerRelationshipRecord, replacing any item with its key.
+
+        With ``if_not_exists`` the write fails with ConditionFailed instead.
+        """
         item = customer_relationship_record.to_item()
         if if_not_exists:
             self.handle.put_item(

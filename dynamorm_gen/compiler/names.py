@@ -1,0 +1,107 @@
+"""The check that generated names never collide.
+
+Distinct schema names can generate the same Python name (entities ``AB`` and ``Ab`` both give
+``put_ab``; attribute ``kind`` of ``AB`` gives the alias ``ABKind``, which may be an entity's
+name). A collision would silently replace one definition with another, so it is an error,
+located at the schema element that generated the second name.
+"""
+
+from __future__ import annotations
+
+from dynamorm_gen.compiler import pycode
+from dynamorm_gen.compiler.errors import Diagnostic
+from dynamorm_gen.compiler.load import PathKey, SchemaFile
+from dynamorm_gen.compiler.model import Module
+
+
+class _Names:
+    """Names defined in one scope; a second definition of a name is a collision."""
+
+    def __init__(self, sf: SchemaFile, scope: str) -> None:
+        self.sf = sf
+        self.scope = scope
+        self.seen: dict[str, str] = {}
+        self.collisions: dict[tuple[PathKey, str, str], list[str]] = {}
+
+    def add(self, name: str, origin: str, path: PathKey) -> None:
+        first = self.seen.setdefault(name, origin)
+        if first != origin:
+            self.collisions.setdefault((path, origin, first), []).append(name)
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return [
+            self.sf.diagnostic(
+                path,
+                "DG217",
+                f"{origin} and {first} both generate {', '.join(names)} ({self.scope})",
+                "rename one of them",
+                key=True,
+            )
+            for (path, origin, first), names in self.collisions.items()
+        ]
+
+
+def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
+    """Module-level names and table-class methods, each defined once."""
+    top = _Names(sf, "module level")
+    for obj in module.object_types:
+        top.add(obj.name, f"type '{obj.name}'", ("types", obj.name))
+        for a in obj.fields:
+            if a.type.kind == "enum" or (a.type.of and a.type.of.kind == "enum"):
+                path: PathKey = ("types", obj.name, "fields", a.name)
+                top.add(
+                    pycode.values_constant(obj.name, a),
+                    f"field {obj.name}.{a.name}",
+                    path,
+                )
+    for entity in module.entities:
+        top.add(entity.name, f"entity '{entity.name}'", ("entities", entity.name))
+        for a in entity.attributes:
+            path = ("entities", entity.name, "attributes", a.name)
+            origin = f"attribute {entity.name}.{a.name}"
+            if a.type.kind == "enum":
+                top.add(pycode.enum_alias(entity.name, a), origin, path)
+            if a.type.kind == "enum" or (a.type.of and a.type.of.kind == "enum"):
+                top.add(pycode.values_constant(entity.name, a), origin, path)
+        for p in entity.access_patterns:
+            path = ("entities", entity.name, "access_patterns", p.name)
+            origin = f"access pattern {entity.name}.{p.name}"
+            top.add(pycode.pattern_const(entity, p), origin, path)
+            if p.projection:
+                top.add(pycode.view_name(entity, p), origin, path)
+    for collection in module.collections:
+        origin = f"collection '{collection.name}'"
+        top.add(
+            pycode.collection_const(collection),
+            origin,
+            ("collections", collection.name),
+        )
+    diagnostics: list[Diagnostic] = []
+    for table in module.tables:
+        origin = f"table '{table.name}'"
+        top.add(pycode.upper(table.name), origin, ("tables", table.name))
+        top.add(pycode.table_class(table), origin, ("tables", table.name))
+        methods = _Names(sf, f"methods of {pycode.table_class(table)}")
+        for entity in (e for e in module.entities if e.table == table.name):
+            var = pycode.snake(entity.name)
+            path = ("entities", entity.name)
+            for verb in ("put", "get", "delete"):
+                methods.add(f"{verb}_{var}", f"entity '{entity.name}'", path)
+            for p in entity.access_patterns:
+                ppath: PathKey = (*path, "access_patterns", p.name)
+                for verb in ("query", "iter"):
+                    methods.add(
+                        f"{verb}_{var}_{p.name}",
+                        f"access pattern {entity.name}.{p.name}",
+                        ppath,
+                    )
+        for collection in (c for c in module.collections if c.table == table.name):
+            for verb in ("query", "iter"):
+                methods.add(
+                    f"{verb}_{collection.name}",
+                    f"collection '{collection.name}'",
+                    ("collections", collection.name),
+                )
+        diagnostics += methods.diagnostics
+    return top.diagnostics + diagnostics

@@ -1,0 +1,58 @@
+"""Distinct schema names that would generate the same Python name are errors (DG217)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dynamorm_gen.compiler.errors import CompileError
+from dynamorm_gen.compiler.project import Project, compile_project
+
+SCHEMA = """\
+version: 1
+tables:
+  app-x: {keys: {pk: PK, sk: SK}}
+  app_x: {keys: {pk: PK, sk: SK}}
+entities:
+  AB:
+    table: app-x
+    key: {pk: "A#{id}", sk: "A"}
+    attributes:
+      id: {type: string}
+      kind: {type: enum, values: [a]}
+    access_patterns:
+      by_id: {}
+  Ab:
+    table: app-x
+    key: {pk: "A#{id}", sk: "B"}
+    attributes:
+      id: {type: string}
+  ABKind:
+    table: app_x
+    key: {pk: "C#{id}", sk: "C"}
+    attributes:
+      id: {type: string}
+collections:
+  ab_by_id: {entities: [AB, Ab]}
+"""
+
+
+def test_generated_name_collisions_are_reported_once_each(tmp_path: Path) -> None:
+    schema = tmp_path / "names.yaml"
+    schema.write_text(SCHEMA)
+    project = Project(root=tmp_path, schemas=(schema,), output=tmp_path / "out")
+    with pytest.raises(CompileError) as failure:
+        compile_project(project)
+    lines = [d.format().splitlines()[0] for d in failure.value.diagnostics]
+    assert lines == [
+        "names.yaml:4:3: error[DG217] table 'app_x' and table 'app-x' both generate"
+        " APP_X, AppXTable (module level)",
+        "names.yaml:14:3: error[DG217] entity 'Ab' and entity 'AB' both generate"
+        " put_ab, get_ab, delete_ab (methods of AppXTable)",
+        "names.yaml:19:3: error[DG217] entity 'ABKind' and attribute AB.kind both generate"
+        " ABKind (module level)",
+        "names.yaml:25:3: error[DG217] collection 'ab_by_id' and access pattern AB.by_id"
+        " both generate query_ab_by_id, iter_ab_by_id (methods of AppXTable)",
+    ]
+    assert not (tmp_path / "out").exists()
