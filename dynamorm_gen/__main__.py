@@ -1,3 +1,3 @@
-from dynamorm_gen.cli import main
+from dynamorm_gen.cli import run
 
-main()
+run()

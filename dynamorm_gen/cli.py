@@ -6,6 +6,7 @@ Exit status: 0 success, 1 generated code is stale (``build --check``), 2 bad inp
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -22,6 +23,7 @@ from dynamorm_gen.compiler.scaffold import EXAMPLE_CONFIG, EXAMPLE_SCHEMA
 
 EXIT_DRIFT = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL_ERROR = 3
 
 _config = click.option(
     "--config",
@@ -152,3 +154,17 @@ def init(directory: Path) -> None:
     config.write_text(EXAMPLE_CONFIG, encoding="utf-8")
     schema.write_text(EXAMPLE_SCHEMA, encoding="utf-8")
     click.echo(f"created {config} and {schema}; next: dynamorm-gen build")
+
+
+def run() -> None:
+    """The console entry point: an unexpected failure is a bug, told apart from bad input."""
+    try:
+        main()
+    except Exception:
+        traceback.print_exc()
+        click.echo(
+            "internal error in dynamorm-gen (a bug, not your schema): please report it with"
+            " the traceback above",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL_ERROR)

@@ -83,14 +83,18 @@ def load_project(
         raise CompileError(
             [Diagnostic(path.as_posix(), 1, 1, "DG001", "config file not found")]
         )
+    # Paths from the command line are relative to where it runs; those in the config file are
+    # relative to the config file.
     configured = data.get("schemas", "schemas")
-    schema_entries = list(schemas) or (
-        [configured] if isinstance(configured, str) else configured
-    )
+    if schemas:
+        schema_paths = tuple(Path(s) for s in schemas)
+    else:
+        entries = [configured] if isinstance(configured, str) else configured
+        schema_paths = tuple(root / s for s in entries)
     return Project(
         root=root,
-        schemas=tuple(root / s for s in schema_entries),
-        output=root / (output or data.get("output", "generated")),
+        schemas=schema_paths,
+        output=Path(output) if output else root / data.get("output", "generated"),
     )
 
 

@@ -163,3 +163,40 @@ def test_python_dash_m_entry_point() -> None:
     assert result.returncode == 0
     for command in ("build", "validate", "init"):
         assert command in result.stdout
+
+
+def test_command_line_paths_are_relative_to_cwd_config_paths_to_the_config(
+    project: Path,
+) -> None:
+    sub = project / "sub"
+    sub.mkdir()
+    (sub / "dynamorm.yaml").write_text("schemas: ../schemas\noutput: gen\n")
+    code, out, _ = run("build", "--config", "sub/dynamorm.yaml")
+    assert code == 0, out
+    assert (sub / "gen" / "payment.py").exists()
+    code, out, _ = run(
+        "build",
+        "--config",
+        "sub/dynamorm.yaml",
+        "-s",
+        "schemas/basic.yaml",
+        "-o",
+        "cli-out",
+    )
+    assert code == 0, out
+    assert sorted(p.name for p in (project / "cli-out").iterdir()) == [
+        "__init__.py",
+        "basic.py",
+    ]
+
+
+def test_internal_errors_exit_3_not_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dynamorm_gen import cli
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "main", broken)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run()
+    assert exit_info.value.code == cli.EXIT_INTERNAL_ERROR
