@@ -23,6 +23,12 @@ from dynamorm_gen.runtime.types import AttributeValue
 API_VERSION = 1
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _INFINITY = float("inf")
+# DynamoDB's number type: 38 significant digits, positive magnitudes 1E-130 to 9.99...E+125.
+_MAX_DIGITS = 38
+_MIN_EXPONENT = -130
+_MAX_EXPONENT = 125
+_MIN_FLOAT = 1e-130
+_MAX_FLOAT = 1e126
 
 
 def require_api(version: int) -> None:
@@ -70,24 +76,47 @@ def datetime_to_s(value: datetime) -> str:
     if value.tzinfo is None:
         raise ConstraintViolation("datetime values must be timezone-aware")
     if value.utcoffset():
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ConstraintViolation("datetime out of range once in UTC") from None
     return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def datetime_from_s(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+    """The stored instant; a string without an offset (written by other tools) is UTC."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def decimal_to_n(value: Decimal) -> str:
+    """DynamoDB numbers: finite, at most 38 significant digits, magnitude 1E-130 to <1E+126."""
     if not value.is_finite():
         raise ConstraintViolation("NaN and infinite decimals cannot be stored")
+    if value and not (
+        _MIN_EXPONENT <= value.adjusted() <= _MAX_EXPONENT
+        and _significant_digits(value) <= _MAX_DIGITS
+    ):
+        raise ConstraintViolation(
+            "decimal outside DynamoDB's number range or precision"
+        )
     return str(value)
+
+
+def _significant_digits(value: Decimal) -> int:
+    digits = value.as_tuple().digits
+    if len(digits) <= _MAX_DIGITS:
+        return len(digits)
+    # Trailing zeros are not significant (1E+40 written out in full is fine).
+    return len("".join(map(str, digits)).rstrip("0"))
 
 
 def float_to_n(value: float) -> str:
     """repr() is the shortest string that reads back as the same float: exact round trips."""
     if value != value or value in (_INFINITY, -_INFINITY):
         raise ConstraintViolation("NaN and infinite floats cannot be stored")
+    if value and not (_MIN_FLOAT <= abs(value) < _MAX_FLOAT):
+        raise ConstraintViolation("float outside DynamoDB's number range")
     return repr(value)
 
 

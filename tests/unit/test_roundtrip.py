@@ -12,7 +12,7 @@ module runs, so the properties always exercise the code generator and runtime as
   never quote a value.
 
 The tests at the end pin bugs found by these properties and fixed since (exact decimal bounds,
-NaN with bounds, enum elements of lists, non-finite numbers in free-form sets).
+NaN with bounds, enum elements of lists and maps, non-finite numbers in free-form sets).
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ PROPERTY = settings(
         HealthCheck.data_too_large,
     ],
 )
-SMALL = settings(PROPERTY, max_examples=20)
+SMALL = settings(PROPERTY, max_examples=15)
 VALUES = settings(PROPERTY, max_examples=50)  # cheap: a fixed record, drawn bad values
-CHEAP = settings(PROPERTY, max_examples=200)
+CHEAP = settings(PROPERTY, max_examples=150)
 
 # Put into string values to prove that error messages never quote them.
 SENTINEL = "Zq\u2603LEAK"
@@ -235,7 +235,7 @@ def strategies(m: ModuleType) -> Strategies:
         qty=st.integers(1, 1000),
     )
     dimensions = st.fixed_dictionaries(
-        {"width": dynamo_decimals().map(abs), "height": ints},
+        {"width": dynamo_decimals().map(Decimal.copy_abs), "height": ints},
         optional={
             "unit": st.sampled_from(["mm", "cm", "m"]),
             "label": optional(st.text(max_size=20)),
@@ -272,6 +272,9 @@ def strategies(m: ModuleType) -> Strategies:
             "birthday": st.dates(),
             "colors": lists(texts),
             "levels": lists(st.sampled_from(["low", "mid", "high"])),
+            "moods": st.dictionaries(
+                keys_text, st.sampled_from(["calm", "busy"]), max_size=3
+            ),
             "moments": lists(aware_datetimes),
             "days": lists(st.dates()),
             "amounts": lists(dynamo_decimals()),
@@ -460,6 +463,7 @@ RECORD: Fields = {
     "enabled": ("enabled", same),
     "colors": ("colors", same),
     "levels": ("levels", same),
+    "moods": ("moods", same),
     "moments": ("moments", list_of(iso_utc)),
     "days": ("days", list_of(as_date)),
     "amounts": ("amounts", same),
@@ -504,7 +508,7 @@ def words(text: str) -> frozenset[str]:
 REQUIRED = words(
     """
     tenant record_id kind seq day at name dn count price ratio score active blob birthday
-    colors levels moments days amounts readings flags chunks parts matrix extra counters
+    colors levels moods moments days amounts readings flags chunks parts matrix extra counters
     prices boxes series dims ver created_at updated_at secret
     """
 )
@@ -614,6 +618,7 @@ def base_record(m: ModuleType) -> Any:
         enabled=False,
         colors=["red", "green"],
         levels=["low", "high"],
+        moods={"a": "calm", "b": "busy"},
         moments=[at, at.astimezone(UTC)],
         days=[date(2024, 1, 2)],
         amounts=[Decimal("1.10"), Decimal("-1E-100")],
@@ -700,16 +705,43 @@ def test_bounds_round_trips(gen: ModuleType, data: st.DataObject) -> None:
 
 @CHEAP
 @given(st.floats(allow_nan=False, allow_infinity=False))
-def test_every_finite_float_round_trips_exactly(value: float) -> None:
+def test_every_storable_float_round_trips_exactly(value: float) -> None:
+    if value != 0 and not 1e-130 <= abs(value) < 1e126:
+        with pytest.raises(ConstraintViolation, match="number range"):
+            wire.float_to_n(value)
+        return
     text = wire.float_to_n(value)
     assert float(text) == value and str(float(text)) == str(value)  # keeps -0.0 too
 
 
 @CHEAP
 @given(st.decimals(allow_nan=False, allow_infinity=False))
-def test_every_finite_decimal_round_trips_exactly(value: Decimal) -> None:
+def test_every_storable_decimal_round_trips_exactly(value: Decimal) -> None:
+    digits = len("".join(map(str, value.as_tuple().digits)).rstrip("0"))
+    if value and not (-130 <= value.adjusted() <= 125 and digits <= 38):
+        with pytest.raises(ConstraintViolation, match="number range"):
+            wire.decimal_to_n(value)
+        return
     text = wire.decimal_to_n(value)
     assert Decimal(text) == value and Decimal(text).as_tuple() == value.as_tuple()
+
+
+def test_numbers_outside_dynamodb_range_are_violations() -> None:
+    for text in ("1E+126", "1E-131", "1" * 39):
+        with pytest.raises(ConstraintViolation):
+            wire.decimal_to_n(Decimal(text))
+    assert (
+        wire.decimal_to_n(Decimal("1" + "0" * 60)) == "1" + "0" * 60
+    )  # zeros don't count
+    for value in (1e126, 1e-131, 5e-324):
+        with pytest.raises(ConstraintViolation):
+            wire.float_to_n(value)
+
+
+def test_offsetless_datetime_strings_read_as_utc() -> None:
+    assert wire.datetime_from_s("2024-01-01T00:00:00") == datetime(
+        2024, 1, 1, tzinfo=UTC
+    )
 
 
 @CHEAP
@@ -728,6 +760,13 @@ def test_datetime_strings_sort_like_instants(a: datetime, b: datetime) -> None:
     assert sa == iso_utc(a) and len(sa) == 27
     assert (sa < sb) == (a.astimezone(UTC) < b.astimezone(UTC))
     assert (sa == sb) == (a.astimezone(UTC) == b.astimezone(UTC))
+
+
+# Attributes the constructor fills in when they are not given: generated, automatic, defaults.
+_FILLED_IN = frozenset(
+    {"record_id", "created_at", "updated_at", "status", "greeting", "retries", "fee"}
+    | {"weight", "enabled", "rev", "labels", "ints", "decs", "blobs"}
+)
 
 
 @SMALL
@@ -750,12 +789,6 @@ def test_generated_and_automatic_values(gen: ModuleType, data: st.DataObject) ->
     )
     assert fresh.labels == fresh.ints == fresh.decs == fresh.blobs == set()
     assert gen.Record.from_item(fresh.to_item()) == fresh
-
-
-_FILLED_IN = frozenset(
-    {"record_id", "created_at", "updated_at", "status", "greeting", "retries", "fee"}
-    | {"weight", "enabled", "rev", "labels", "ints", "decs", "blobs"}
-)
 
 
 # --- b. agreement with boto3's TypeSerializer / TypeDeserializer ---------------------------------
@@ -807,8 +840,8 @@ def test_bounds_agree_with_boto3(gen: ModuleType, data: st.DataObject) -> None:
 @PROPERTY
 @given(free_maps)
 def test_free_form_maps_agree_with_boto3(value: dict[str, Any]) -> None:
-    ours = {"M": wire.to_wire_map(value)}
-    theirs = SERIALIZER.serialize(free_form(value))
+    ours: Any = {"M": wire.to_wire_map(value)}
+    theirs: Any = SERIALIZER.serialize(free_form(value))
     assert_same_wire(ours, theirs, "map")
     assert wire.from_wire_map(theirs["M"]) == value
     assert wire.from_wire_map(ours["M"]) == value
@@ -818,7 +851,7 @@ def test_free_form_maps_agree_with_boto3(value: dict[str, Any]) -> None:
 # --- c. keys -----------------------------------------------------------------------------------
 
 
-@PROPERTY
+@settings(PROPERTY, max_examples=50)
 @given(data=st.data())
 def test_keys(gen: ModuleType, data: st.DataObject) -> None:
     record = data.draw(strategies(gen).record, label="record")
@@ -998,6 +1031,22 @@ VIOLATIONS = [
         _set("maybe_kind"),
         leaky(texts),
         "z",
+    ),
+    Violation(
+        "levels-element-not-in-enum",
+        "Record.levels",
+        "enum",
+        lambda m, r, bad: setattr(r, "levels", ["low", bad, "high"]),
+        leaky(texts),
+        "max",
+    ),
+    Violation(
+        "moods-value-not-in-enum",
+        "Record.moods",
+        "enum",
+        lambda m, r, bad: setattr(r, "moods", {"a": "calm", "b": bad}),
+        leaky(texts),
+        "angry",
     ),
     Violation(
         "note-empty", "Record.note", "min_length 1", _set("note"), st.just(""), ""
@@ -1224,11 +1273,27 @@ def test_encrypted_attributes(gen: ModuleType, data: st.DataObject) -> None:
     assert gen.Record.from_item(item).secret == SENTINEL + "s"
 
 
-# --- regressions: bugs these properties found, now fixed -----------------------------------------
+@VALUES
+@given(
+    rate=st.decimals(min_value="0.1", max_value="99.9", allow_nan=False),
+    outside=st.one_of(
+        st.decimals(max_value="0.1", allow_nan=False, allow_infinity=True),
+        st.decimals(min_value="99.9", allow_nan=False, allow_infinity=True),
+    ).filter(lambda d: not Decimal("0.1") <= d <= Decimal("99.9")),
+)
+def test_decimal_bounds_are_exact(
+    gen: ModuleType, rate: Decimal, outside: Decimal
+) -> None:
+    """Decimal bounds compare exactly: every value in [0.1, 99.9] passes, none outside."""
+    inside = gen.Bounds(bounds_id="b", rate=rate, share=0.5)
+    assert gen.Bounds.from_item(inside.to_item()) == inside
+    with pytest.raises(
+        ConstraintViolation, match=r"Bounds\.rate .*(min 0\.1|max 99\.9|finite)"
+    ):
+        gen.Bounds(bounds_id="b", rate=outside, share=0.5).to_item()
 
-DID_NOT_RAISE = (
-    pytest.fail.Exception
-)  # what pytest.raises raises when nothing was raised
+
+# --- regressions: bugs these properties found, now fixed -----------------------------------------
 
 
 def test_decimal_min_accepts_its_bound(gen: ModuleType) -> None:
@@ -1252,10 +1317,16 @@ def test_non_finite_decimal_with_bounds_is_a_violation(
         bounds.to_item()
 
 
-def test_list_of_enum_rejects_other_values(gen: ModuleType) -> None:
+@pytest.mark.parametrize(
+    ("attribute", "bad"),
+    [("levels", ["low", SENTINEL]), ("moods", {"a": "calm", "b": SENTINEL})],
+)
+def test_enum_elements_of_lists_and_maps_are_checked(
+    gen: ModuleType, attribute: str, bad: Any
+) -> None:
     record = base_record(gen)
-    record.levels = ["low", SENTINEL]
-    with pytest.raises(ConstraintViolation) as info:
+    setattr(record, attribute, bad)
+    with pytest.raises(ConstraintViolation, match=f"Record.{attribute} ") as info:
         record.to_item()
     assert SENTINEL not in str(info.value)
 
