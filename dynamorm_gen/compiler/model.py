@@ -33,12 +33,14 @@ SET_TYPES = ("string_set", "number_set", "binary_set")
 TEMPLATE_TYPES = ("string", "enum", "integer", "date", "datetime")
 DEFAULT_ENTITY_TYPE_ATTRIBUTE = "_et"
 
+MAX_KEY_WIDTH = 38  # digits of DynamoDB's number type
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
 @dataclass(frozen=True)
 class Placeholder:
     name: str
+    width: int | None = None  # zero-padded digits for integers: "{seq:6}" writes 000042
 
 
 Segment = str | Placeholder
@@ -54,6 +56,15 @@ class Template:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.segments if isinstance(s, Placeholder))
+
+    @property
+    def widths(self) -> dict[str, int]:
+        """Zero-padding widths of integer placeholders, by attribute."""
+        return {
+            s.name: s.width
+            for s in self.segments
+            if isinstance(s, Placeholder) and s.width is not None
+        }
 
     @property
     def is_single_placeholder(self) -> bool:
@@ -75,12 +86,17 @@ def parse_template(text: str) -> Template:
         name = match.group(1)
         if name is None:
             raise ValueError(f"unmatched '{token}' at offset {match.start()}")
+        name, colon, width = name.partition(":")
         if not name.isidentifier():
             raise ValueError(f"'{{{name}}}' is not an attribute placeholder")
+        if colon and not (width.isdigit() and 1 <= int(width) <= MAX_KEY_WIDTH):
+            raise ValueError(
+                f"width '{width}' of '{{{name}}}' is not 1 to {MAX_KEY_WIDTH}"
+            )
         if literal:
             segments.append(literal)
             literal = ""
-        segments.append(Placeholder(name))
+        segments.append(Placeholder(name, int(width) if colon else None))
     literal += text[pos:]
     if literal:
         segments.append(literal)

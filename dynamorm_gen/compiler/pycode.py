@@ -225,8 +225,10 @@ def attribute_from_wire(owner: str, attribute: Attribute, expr: str) -> Node:
 # --- keys --------------------------------------------------------------------------------------
 
 
-def template_part(attribute: Attribute, expr: str) -> str:
+def template_part(attribute: Attribute, expr: str, width: int | None = None) -> str:
     """How one attribute's value is written inside a string key."""
+    if width is not None:
+        return f"{{{expr}:0{width}d}}"
     if attribute.type.kind == "datetime":
         return f"{{wire.datetime_to_s({expr})}}"
     if attribute.type.kind == "date":
@@ -248,7 +250,9 @@ def key_value(template: Template, key_type: str, entity: Entity, prefix: str) ->
     for segment in template.segments:
         if isinstance(segment, Placeholder):
             parts.append(
-                template_part(entity.attribute(segment.name), prefix + segment.name)
+                template_part(
+                    entity.attribute(segment.name), prefix + segment.name, segment.width
+                )
             )
         else:
             parts.append(py_str(segment)[1:-1].replace("{", "{{").replace("}", "}}"))
@@ -310,13 +314,17 @@ class RecordCode:
     """Code shared by entities and object types: slots, constructor, equality, converters."""
 
     def __init__(
-        self, name: str, attributes: tuple[Attribute, ...], *, map_only: bool
+        self,
+        name: str,
+        attributes: tuple[Attribute, ...],
+        *,
+        map_only: bool,
+        key_widths: dict[str, int] | None = None,
     ) -> None:
         self.name = name
         self.attributes = attributes
-        self.map_only = (
-            map_only  # object types convert to/from a map, entities to/from an item
-        )
+        self.map_only = map_only  # object types convert to/from a map, entities an item
+        self.key_widths = key_widths or {}  # zero-padded integers in key templates
 
     def py_type(self, attribute: Attribute) -> str:
         return attribute_type(self.name, attribute)
@@ -392,10 +400,12 @@ class RecordCode:
         """Constraint checks before writing: straight-line comparisons, no loops over fields."""
         out = []
         for a in self.attributes:
-            rules = _rules(owner, a, prefix + a.name, optional=a.optional)
-            if not rules:
-                continue
-            out.extend(rules)
+            out.extend(_rules(owner, a, prefix + a.name, optional=a.optional))
+            width = self.key_widths.get(a.name)
+            if width is not None:
+                # Padded keys sort as numbers only while every value has exactly `width` digits.
+                test = f"not 0 <= {prefix}{a.name} < {10**width}"
+                out.extend(_raise_if(owner, a, [test], f"key width {width}"))
         return "\n".join(out)
 
     def encode_lines(
@@ -500,7 +510,6 @@ def _natural(name: str) -> list[Any]:
 
 
 def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
-    where = py_str(f"{owner}.{a.name}")
     c = a.constraints
     tests: list[tuple[str, str]] = []
     allowed = values_constant(owner, a)
@@ -529,16 +538,12 @@ def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
     lines = []
     guard = [f"{expr} is not None"] if optional else []
     for test, rule in tests:
-        lines.append(layout.and_chain("if ", [*guard, test], 8) + ":")
-        lines.append(
-            layout.block(call("wire.violation", where, py_str(rule)), 12, "raise ")
-        )
+        lines += _raise_if(owner, a, [*guard, test], rule)
     if c.pattern is not None:
         # No None guard: wire.fullmatch lets None pass, and `a and not f(...)` is laid out
         # differently by the formatter than the other checks.
-        lines.append(f"        if not wire.fullmatch({py_str(c.pattern)}, {expr}):")
-        lines.append(
-            layout.block(call("wire.violation", where, '"pattern"'), 12, "raise ")
+        lines += _raise_if(
+            owner, a, [f"not wire.fullmatch({py_str(c.pattern)}, {expr})"], "pattern"
         )
     return lines
 
@@ -550,6 +555,15 @@ def _decimal_literal(value: float) -> str:
 
 def values_constant(owner: str, a: Attribute) -> str:
     return f"_{upper(owner)}_{a.name.upper()}_VALUES"
+
+
+def _raise_if(owner: str, a: Attribute, terms: list[str], rule: str) -> list[str]:
+    """``if <terms joined by and>: raise wire.violation(...)``."""
+    where = py_str(f"{owner}.{a.name}")
+    return [
+        layout.and_chain("if ", terms, 8) + ":",
+        layout.block(call("wire.violation", where, py_str(rule)), 12, "raise "),
+    ]
 
 
 def enum_constants(owner: str, attributes: tuple[Attribute, ...]) -> list[str]:
@@ -898,7 +912,7 @@ def _renamed(template: Template, suffix: str) -> Template:
     """The template with its last placeholder renamed ``<name><suffix>`` (between's ends)."""
     last = template.names[-1]
     segments = tuple(
-        Placeholder(s.name + suffix)
+        Placeholder(s.name + suffix, s.width)
         if isinstance(s, Placeholder) and s.name == last
         else s
         for s in template.segments
@@ -937,7 +951,12 @@ def object_code(obj: ObjectType) -> RecordCode:
 
 
 def entity_code(entity: Entity) -> RecordCode:
-    return RecordCode(entity.name, entity.attributes, map_only=False)
+    widths: dict[str, int] = {}
+    for key in (entity.key, *entity.index_keys):
+        for template in (key.pk, key.sk):
+            if template is not None:
+                widths.update(template.widths)
+    return RecordCode(entity.name, entity.attributes, map_only=False, key_widths=widths)
 
 
 __all__ = [

@@ -113,6 +113,20 @@ def _describe(value: Any) -> str:
     return str(value)
 
 
+def _suggest_choice(value: str, choices: list[str]) -> str:
+    """did_you_mean, or the one choice that the value shortens or spells out.
+
+    The ratio did_you_mean uses misses a longer or shorter spelling of a choice ('descending'
+    for 'desc', 'prov' for 'provisioned', 'equals' for 'eq'); requiring a single such choice
+    keeps it quiet when the value is unrelated.
+    """
+    hint = did_you_mean(value, choices)
+    if hint or len(value) < 3:
+        return hint
+    related = [c for c in choices if c.startswith(value[:3]) or value.startswith(c)]
+    return f"did you mean '{related[0]}'?" if len(related) == 1 else ""
+
+
 def check_structure(schema_file: SchemaFile) -> list[Diagnostic]:
     """Apply the JSON Schema; one diagnostic per problem, in the words of the format."""
     validator = jsonschema.Draft202012Validator(format_schema())
@@ -124,8 +138,16 @@ def check_structure(schema_file: SchemaFile) -> list[Diagnostic]:
 
 def _from_schema_error(sf: SchemaFile, error: ValidationError) -> Iterator[Diagnostic]:
     if error.validator in ("anyOf", "oneOf") and error.context:
-        # Report the alternative that came closest rather than "is not valid under any".
-        yield from _from_schema_error(sf, best_match(error.context))
+        # Report the errors of the alternative whose type fits the value (the mapping form of
+        # a key attribute given a mapping), not "expected a string"; when no alternative
+        # fits, the one that came closest.
+        fitting = [
+            sub
+            for sub in error.context
+            if sub.relative_path or sub.validator not in ("type", "enum")
+        ]
+        for sub in fitting or [best_match(error.context)]:
+            yield from _from_schema_error(sf, sub)
         return
     path: PathKey = tuple(error.absolute_path)
     where = _dotted(path)
@@ -164,7 +186,7 @@ def _from_schema_error(sf: SchemaFile, error: ValidationError) -> Iterator[Diagn
             path,
             "DG104",
             f"{where}: {_describe(error.instance)} is not one of {', '.join(choices)}",
-            did_you_mean(str(error.instance), choices),
+            _suggest_choice(str(error.instance), choices),
         )
     elif kind == "const":
         yield sf.diagnostic(
@@ -199,7 +221,11 @@ class _FileChecker:
         self.sf = sf
         self.data = sf.data
         self.diagnostics: list[Diagnostic] = []
-        self.object_types: set[str] = set(self.data.get("types", {}))
+        # A type named like a builtin is reported once as shadowing it; `type: string` still
+        # means the builtin everywhere else.
+        self.object_types: set[str] = set(self.data.get("types", {})) - set(
+            model.BUILTIN_TYPES
+        )
 
     def error(
         self,
@@ -225,7 +251,7 @@ class _FileChecker:
             self.check_entity(name, spec, tables)
         self.check_shared_tables(tables)
         for name, spec in self.data.get("collections", {}).items():
-            self.check_collection(name, spec)
+            self.check_collection(name, spec, tables)
         return self.diagnostics
 
     # --- names -------------------------------------------------------------------------------
@@ -301,7 +327,7 @@ class _FileChecker:
                     )
                 if table.sk is None:
                     self.error(
-                        ipath,
+                        (*ipath, "type"),
                         "DG213",
                         f"local index '{iname}' needs a table with a sort key",
                     )
@@ -334,7 +360,7 @@ class _FileChecker:
                 )
         if table.billing == "PROVISIONED" and table.capacity is None:
             self.error(
-                path,
+                (*path, "billing"),
                 "DG213",
                 "billing: provisioned needs capacity: {read: N, write: N}",
             )
@@ -373,13 +399,16 @@ class _FileChecker:
 
     def check_object_type(self, name: str, spec: dict[str, Any]) -> None:
         path: PathKey = ("types", name)
-        if self.check_name(path, name, PASCAL, "type") and name in RESERVED_CLASS_NAMES:
-            self.error(
-                path, "DG201", f"type name '{name}' is used by generated code", key=True
-            )
         if name in model.BUILTIN_TYPES:
+            # Builtin names are all snake_case: "must be PascalCase" would only repeat this.
             self.error(
                 path, "DG201", f"type name '{name}' shadows a builtin type", key=True
+            )
+        elif (
+            self.check_name(path, name, PASCAL, "type") and name in RESERVED_CLASS_NAMES
+        ):
+            self.error(
+                path, "DG201", f"type name '{name}' is used by generated code", key=True
             )
         stored: dict[str, str] = {}
         for fname, fspec in spec["fields"].items():
@@ -427,7 +456,7 @@ class _FileChecker:
             self.error(
                 (*path, "stored_as") if "stored_as" in spec else path,
                 "DG204",
-                f"'{name}' is stored as '{stored_as}', like '{stored[stored_as]}'",
+                f"'{name}' and '{stored[stored_as]}' are both stored as '{stored_as}'",
                 key="stored_as" not in spec,
             )
         stored[stored_as] = name
@@ -435,14 +464,22 @@ class _FileChecker:
     def is_type(self, type_name: str) -> bool:
         return type_name in model.BUILTIN_TYPES or type_name in self.object_types
 
+    def a_type(self, kind: str) -> str:
+        """A type with its article, for messages: 'an integer', 'an object (Address)'."""
+        if kind in self.object_types:
+            return f"an object ({kind})"
+        return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
     def check_type_name(self, path: PathKey, type_name: str) -> bool:
         if type_name in model.BUILTIN_TYPES or type_name in self.object_types:
             return True
         choices = [*model.BUILTIN_TYPES, *self.object_types]
+        # Name the attribute for `type: x`, but the `of` itself for `of: x`.
+        owner = path[:-1] if path[-1] == "type" else path
         self.error(
             path,
             "DG202",
-            f"{_dotted(path[:-1])}: '{type_name}' is not a type",
+            f"{_dotted(owner)}: '{type_name}' is not a type",
             did_you_mean(type_name, choices) or f"types: {', '.join(choices)}",
         )
         return False
@@ -498,9 +535,9 @@ class _FileChecker:
                 )
         if kind in model.SET_TYPES and (optional or "default" in spec):
             self.error(
-                path,
+                (*path, "optional" if optional else "default"),
                 "DG203",
-                f"a {kind} is never null: an empty set is simply not stored",
+                f"{self.a_type(kind)} is never null: an empty set is simply not stored",
                 "remove 'optional'/'default'",
             )
         if "default" in spec:
@@ -545,15 +582,18 @@ class _FileChecker:
     def check_type_options(
         self, path: PathKey, kind: str, spec: dict[str, Any]
     ) -> None:
+        # Errors about the whole spec point at its type: the mapping's own place is its first
+        # key, which may be any option.
+        tpath: PathKey = (*path, "type")
         if kind == "enum" and "values" not in spec:
-            self.error(path, "DG203", "an enum needs 'values'", "values: [A, B, C]")
+            self.error(tpath, "DG203", "an enum needs 'values'", "values: [A, B, C]")
         if kind != "enum" and "values" in spec:
             self.error(
                 (*path, "values"), "DG203", "'values' is only for enum attributes"
             )
         if kind == "list" and "of" not in spec:
             self.error(
-                path, "DG203", "a list needs 'of', the type of its items", "of: string"
+                tpath, "DG203", "a list needs 'of', the type of its items", "of: string"
             )
         if "of" in spec:
             if kind in ("list", "map", "number_set"):
@@ -610,8 +650,19 @@ class _FileChecker:
             "float": isinstance(value, (int, float)) and not isinstance(value, bool),
             "boolean": isinstance(value, bool),
         }
-        if kind not in valid:
-            self.error(path, "DG203", f"a {kind} attribute cannot have a default")
+        if kind == "enum" and not valid[kind]:
+            allowed = [str(v) for v in spec.get("values", ())]
+            suggestion = did_you_mean(str(value), allowed)
+            self.error(
+                path,
+                "DG203",
+                f"default {_describe(value)} is not one of the enum's values",
+                f"{suggestion} values: {', '.join(allowed)}".lstrip(),
+            )
+        elif kind not in valid:
+            self.error(
+                path, "DG203", f"{self.a_type(kind)} attribute cannot have a default"
+            )
         elif not valid[kind]:
             self.error(
                 path, "DG203", f"default {_describe(value)} is not a valid {kind}"
@@ -656,7 +707,7 @@ class _FileChecker:
                 versions.append(aname)
         if len(versions) > 1:
             self.error(
-                (*path, "attributes", versions[1]),
+                (*path, "attributes", versions[1], "type"),
                 "DG203",
                 "an entity has at most one version attribute",
             )
@@ -676,13 +727,21 @@ class _FileChecker:
             physical |= {index.pk.name} | ({index.sk.name} if index.sk else set())
         for stored_as, aname in stored.items():
             if stored_as in physical:
+                what = (
+                    "entity type attribute"
+                    if stored_as == table.entity_type_attribute
+                    else "key attribute"
+                )
                 apath = (*path, "attributes", aname)
+                renamed = "stored_as" in attributes[aname]
                 self.error(
-                    apath,
+                    (*apath, "stored_as") if renamed else apath,
                     "DG204",
-                    f"attribute '{aname}' would be stored as key attribute '{stored_as}'",
-                    "give it another name or 'stored_as'",
-                    key=True,
+                    f"attribute '{aname}' would be stored as {what} '{stored_as}'",
+                    "choose another stored_as"
+                    if renamed
+                    else "give it another name or 'stored_as'",
+                    key=not renamed,
                 )
         for aname, aspec in attributes.items():
             if aspec["type"] == "ttl" and aspec.get("stored_as", aname) != table.ttl:
@@ -773,11 +832,14 @@ class _FileChecker:
         try:
             template = model.parse_template(text)
         except ValueError as exc:
+            unclosed = str(exc).startswith("unmatched '{'")
             self.error(
                 path,
                 "DG206",
                 f"bad key template '{text}': {exc}",
-                "write literal braces as '{{' and '}}'",
+                "close the placeholder with '}' (literal braces are written '{{' and '}}')"
+                if unclosed
+                else "write literal braces as '{{' and '}}'",
             )
             return None
         ok = True
@@ -810,11 +872,20 @@ class _FileChecker:
             kind = spec["type"]
             if not self.is_type(kind):
                 continue  # already reported as an unknown type
+            if name in template.widths and kind != "integer":
+                self.error(
+                    path,
+                    "DG206",
+                    f"'{{{name}:{template.widths[name]}}}' pads with zeros, which is for"
+                    f" integer attributes, not {kind}",
+                )
+                ok = False
             if key_type == "S" and kind not in model.TEMPLATE_TYPES:
                 self.error(
                     path,
                     "DG206",
-                    f"a {kind} attribute ('{name}') cannot be written into a string key",
+                    f"{self.a_type(kind)} attribute ('{name}') cannot be written into a"
+                    " string key",
                     f"key templates take: {', '.join(model.TEMPLATE_TYPES)}",
                 )
                 ok = False
@@ -831,7 +902,10 @@ class _FileChecker:
                 ok = False
         elif key_type in ("N", "B"):
             self.error(
-                path, "DG206", f"a key of type {key_type} takes exactly one attribute"
+                path,
+                "DG206",
+                f"a key of type {key_type} takes exactly one attribute",
+                "write the template as '{attribute}'",
             )
             ok = False
         return template if ok else None
@@ -892,8 +966,15 @@ class _FileChecker:
         if "sk" in spec:
             op, text = next(iter(spec["sk"].items()))
             if sk_attr is None:
+                owner = (
+                    f"table '{table.name}'"
+                    if index is None
+                    else f"index '{index.name}'"
+                )
                 self.error(
-                    (*path, "sk"), "DG211", "this key has no sort key to condition on"
+                    (*path, "sk"),
+                    "DG211",
+                    f"{owner} has no sort key to condition on",
                 )
             else:
                 template = self.check_template(
@@ -905,10 +986,6 @@ class _FileChecker:
                             (*path, "sk", op),
                             "DG211",
                             "begins_with needs a string sort key",
-                        )
-                    if op == "begins_with" and not template.names and not text:
-                        self.error(
-                            (*path, "sk", op), "DG211", "begins_with needs a prefix"
                         )
                     if (
                         op == "between"
@@ -994,7 +1071,7 @@ class _FileChecker:
                 self.error(
                     (*fpath, "op"),
                     "DG211",
-                    f"'{op}' does not apply to a {kind} attribute",
+                    f"'{op}' does not apply to {self.a_type(kind)} attribute",
                 )
             if op == "begins_with" and kind not in (
                 "string",
@@ -1005,7 +1082,7 @@ class _FileChecker:
                 self.error(
                     (*fpath, "op"),
                     "DG211",
-                    f"'begins_with' does not apply to a {kind} attribute",
+                    f"'begins_with' does not apply to {self.a_type(kind)} attribute",
                 )
             if op == "contains" and kind not in (
                 "string",
@@ -1017,7 +1094,7 @@ class _FileChecker:
                 self.error(
                     (*fpath, "op"),
                     "DG211",
-                    f"'contains' does not apply to a {kind} attribute",
+                    f"'contains' does not apply to {self.a_type(kind)} attribute",
                 )
             unordered = ("map", "list", *model.SET_TYPES)
             if (op in ("eq", "ne") and kind in unordered) or (
@@ -1026,7 +1103,7 @@ class _FileChecker:
                 self.error(
                     (*fpath, "op"),
                     "DG211",
-                    f"'{op}' does not apply to a {kind} attribute",
+                    f"'{op}' does not apply to {self.a_type(kind)} attribute",
                 )
             if op in ("exists", "not_exists"):
                 if "param" in fspec:
@@ -1063,14 +1140,13 @@ class _FileChecker:
             for name in names:
                 tag = entities[name].get("type_tag", name)
                 if tag in tags:
+                    # Names differ, so at least one of the two wrote this tag as its type_tag.
+                    owner = name if "type_tag" in entities[name] else tags[tag]
                     self.error(
-                        ("entities", name, "type_tag")
-                        if "type_tag" in entities[name]
-                        else ("entities", name),
+                        ("entities", owner, "type_tag"),
                         "DG208",
                         f"entities '{tags[tag]}' and '{name}' share the entity type tag '{tag}'",
                         "give one a distinct 'type_tag'",
-                        key="type_tag" not in entities[name],
                     )
                 tags[tag] = name
             for i, first in enumerate(names):
@@ -1099,11 +1175,27 @@ class _FileChecker:
                 return False
         return True
 
-    def check_collection(self, name: str, spec: dict[str, Any]) -> None:
+    def check_collection(
+        self, name: str, spec: dict[str, Any], tables: dict[str, model.Table]
+    ) -> None:
         path: PathKey = ("collections", name)
         self.check_name(path, name, SNAKE, "collection")
         entities = self.data.get("entities", {})
         index_name = spec.get("index")
+        # An unknown index is one mistake, reported once rather than once per entity.
+        missing_index = False
+        if index_name is not None:
+            listed = [entities[e]["table"] for e in spec["entities"] if e in entities]
+            for tname in dict.fromkeys(t for t in listed if t in tables):
+                table = tables[tname]
+                if table.index(index_name) is None:
+                    missing_index = True
+                    self.error(
+                        (*path, "index"),
+                        "DG212",
+                        f"table '{tname}' has no index '{index_name}'",
+                        did_you_mean(index_name, [i.name for i in table.indexes]),
+                    )
         templates: dict[str, str] = {}
         table_names = set()
         for i, ename in enumerate(spec["entities"]):
@@ -1123,11 +1215,12 @@ class _FileChecker:
                 else espec.get("indexes", {}).get(index_name)
             )
             if key_spec is None:
-                self.error(
-                    (*path, "entities", i),
-                    "DG212",
-                    f"entity '{ename}' writes no keys for index '{index_name}'",
-                )
+                if not missing_index:
+                    self.error(
+                        (*path, "entities", i),
+                        "DG212",
+                        f"entity '{ename}' writes no keys for index '{index_name}'",
+                    )
                 continue
             templates[ename] = key_spec.get("pk", espec["key"].get("pk", ""))
         if len(table_names) > 1:

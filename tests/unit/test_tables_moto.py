@@ -192,7 +192,7 @@ def test_index_queries_views_filters_and_collections(
 
 
 def test_between_on_composite_sort_key(payments: payment.PaymentsTable) -> None:
-    for seq in range(1, 6):
+    for seq in range(1, 13):
         payments.put_transaction(
             payment.Transaction(
                 merchant_id="m1",
@@ -205,10 +205,28 @@ def test_between_on_composite_sort_key(payments: payment.PaymentsTable) -> None:
                 audit=[],
             )
         )
+    # "{sequence:6}" pads to six digits, so 9 sorts before 10 as a number would.
     page = payments.query_transaction_between_sequences(
-        merchant_id="m1", payment_id="p1", sequence_from=2, sequence_to=4
+        merchant_id="m1", payment_id="p1", sequence_from=8, sequence_to=11
     )
-    assert [t.sequence for t in page] == [2, 3, 4]
+    assert [t.sequence for t in page] == [8, 9, 10, 11]
+    assert [
+        t.sequence
+        for t in payments.iter_transaction_for_payment(
+            merchant_id="m1", payment_id="p1"
+        )
+    ] == list(range(1, 13))
+    with pytest.raises(ConstraintViolation, match="key width 6"):
+        payment.Transaction(
+            merchant_id="m1",
+            payment_id="p1",
+            sequence=10**6,
+            kind="fee",
+            amount=1,
+            currency="USD",
+            occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+            audit=[],
+        ).to_item()
 
 
 def test_cursors_are_bound_to_their_access_pattern(
