@@ -92,8 +92,9 @@ class SchemaFile:
         return Diagnostic(self.path, line, column, code, message, hint)
 
 
-def load_file(path: Path, display: str) -> SchemaFile:
-    """Load one schema file or raise CompileError with located diagnostics."""
+def load_file(path: Path, display: str, *, config: bool = False) -> SchemaFile:
+    """Load one schema file (or, with ``config``, the project config) or raise CompileError
+    with located diagnostics."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -156,7 +157,9 @@ def load_file(path: Path, display: str) -> SchemaFile:
                     1,
                     "DG005",
                     "file is empty",
-                    "a schema starts with 'version: 1'; `dynamorm-gen init` writes an example",
+                    "settings: schemas, output"
+                    if config
+                    else "a schema starts with 'version: 1'; `dynamorm-gen init` writes an example",
                 )
             ]
         )
@@ -173,8 +176,10 @@ def load_file(path: Path, display: str) -> SchemaFile:
                     line,
                     column,
                     "DG006",
-                    "a schema file must be a mapping at the top level",
-                    "start with 'version: 1'",
+                    f"a {'config' if config else 'schema'} file must be a mapping at the top level",
+                    "settings: schemas, output"
+                    if config
+                    else "start with 'version: 1'",
                 )
             ]
         )

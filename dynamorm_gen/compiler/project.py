@@ -48,8 +48,10 @@ def load_project(
     path = config or Path(CONFIG_NAME)
     data: dict[str, Any] = {}
     root = path.parent if config else Path.cwd()
-    if path.exists():
-        sf = load_file(path, path.as_posix())
+    if path.exists() and path.stat().st_size == 0:
+        pass  # an empty config file marks the project root and keeps the defaults
+    elif path.exists():
+        sf = load_file(path, path.as_posix(), config=True)
         data = sf.data
         problems = []
         for key in data:

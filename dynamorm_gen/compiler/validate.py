@@ -1188,13 +1188,22 @@ class _FileChecker:
             listed = [entities[e]["table"] for e in spec["entities"] if e in entities]
             for tname in dict.fromkeys(t for t in listed if t in tables):
                 table = tables[tname]
-                if table.index(index_name) is None:
+                index = table.index(index_name)
+                if index is None:
                     missing_index = True
                     self.error(
                         (*path, "index"),
                         "DG212",
                         f"table '{tname}' has no index '{index_name}'",
                         did_you_mean(index_name, [i.name for i in table.indexes]),
+                    )
+                elif index.projection != "ALL":
+                    # A collection decodes whole entities, so the index must carry them.
+                    self.error(
+                        (*path, "index"),
+                        "DG212",
+                        f"index '{index_name}' does not project every attribute",
+                        "a collection needs an index with projection: all",
                     )
         templates: dict[str, str] = {}
         table_names = set()

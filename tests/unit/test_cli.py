@@ -200,3 +200,16 @@ def test_internal_errors_exit_3_not_1(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.run()
     assert exit_info.value.code == cli.EXIT_INTERNAL_ERROR
+
+
+def test_config_file_problems(project: Path) -> None:
+    (project / "dynamorm.yaml").write_text("- schemas\n")
+    code, _, err = run("validate")
+    assert code == 2
+    assert "dynamorm.yaml:1:1: error[DG006] a config file must be a mapping" in err
+    assert "hint: settings: schemas, output" in err
+    (project / "dynamorm.yaml").write_text(
+        ""
+    )  # empty: the defaults (schemas/, generated/)
+    code, out, _ = run("build")
+    assert code == 0 and "into generated" in out
