@@ -959,22 +959,6 @@ def entity_code(entity: Entity) -> RecordCode:
     return RecordCode(entity.name, entity.attributes, map_only=False, key_widths=widths)
 
 
-__all__ = [
-    "QueryCode",
-    "RecordCode",
-    "collection_query",
-    "create_table_node",
-    "entity_code",
-    "entity_query",
-    "enum_constants",
-    "key_entries",
-    "key_params",
-    "object_code",
-    "snake",
-    "table_definition",
-]
-
-
 # --- entity and table helpers the templates call ------------------------------------------------
 
 
