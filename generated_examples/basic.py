@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from dynamorm_gen.runtime import wire
+from dynamorm_gen.runtime import batch, wire
+from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.types import Item, Key
 
@@ -191,6 +192,40 @@ class TodosTable:
             Todo.make_key(user_id=user_id, todo_id=todo_id),
             entity="Todo",
         )
+
+    def batch_get_todo(
+        self,
+        keys: Sequence[Key],
+        *,
+        consistent: bool = False,
+    ) -> BatchGet[Todo]:
+        """Many Todo items by key (Todo.make_key), in key order."""
+        items, unprocessed = batch.get_many(
+            self.handle,
+            list(keys),
+            entity="Todo",
+            consistent=consistent,
+        )
+        return BatchGet(
+            [None if item is None else Todo.from_item(item) for item in items],
+            unprocessed,
+        )
+
+    def batch_put_todo(self, objects: Iterable[Todo]) -> list[Todo]:
+        """Write many Todo items, unconditionally; returns those left unwritten."""
+        written = list(objects)
+        items = [obj.to_item() for obj in written]
+        left, _ = batch.write_many(self.handle, items, [], entity="Todo")
+        unwritten = {batch.identity(self.handle, item) for item in left}
+        return [
+            obj
+            for obj, item in zip(written, items, strict=True)
+            if batch.identity(self.handle, item) in unwritten
+        ]
+
+    def batch_delete_todo(self, keys: Sequence[Key]) -> list[Key]:
+        """Delete many Todo items by key; returns the keys left undeleted."""
+        return batch.write_many(self.handle, [], list(keys), entity="Todo")[1]
 
     def query_todo_for_user(
         self,

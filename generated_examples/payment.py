@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from dynamorm_gen.runtime import wire
+from dynamorm_gen.runtime import batch, wire
+from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.types import AttributeValue, Item, Key
 
@@ -768,6 +769,28 @@ class PaymentsTable:
             entity="Payment",
         )
 
+    def batch_get_payment(
+        self,
+        keys: Sequence[Key],
+        *,
+        consistent: bool = False,
+    ) -> BatchGet[Payment]:
+        """Many Payment items by key (Payment.make_key), in key order."""
+        items, unprocessed = batch.get_many(
+            self.handle,
+            list(keys),
+            entity="Payment",
+            consistent=consistent,
+        )
+        return BatchGet(
+            [None if item is None else Payment.from_item(item) for item in items],
+            unprocessed,
+        )
+
+    def batch_delete_payment(self, keys: Sequence[Key]) -> list[Key]:
+        """Delete many Payment items by key; returns the keys left undeleted."""
+        return batch.write_many(self.handle, [], list(keys), entity="Payment")[1]
+
     def query_payment_by_merchant(
         self,
         *,
@@ -1039,6 +1062,43 @@ class PaymentsTable:
             entity="Transaction",
         )
 
+    def batch_get_transaction(
+        self,
+        keys: Sequence[Key],
+        *,
+        consistent: bool = False,
+    ) -> BatchGet[Transaction]:
+        """Many Transaction items by key (Transaction.make_key), in key order."""
+        items, unprocessed = batch.get_many(
+            self.handle,
+            list(keys),
+            entity="Transaction",
+            consistent=consistent,
+        )
+        return BatchGet(
+            [None if item is None else Transaction.from_item(item) for item in items],
+            unprocessed,
+        )
+
+    def batch_put_transaction(
+        self,
+        objects: Iterable[Transaction],
+    ) -> list[Transaction]:
+        """Write many Transaction items, unconditionally; returns those left unwritten."""
+        written = list(objects)
+        items = [obj.to_item() for obj in written]
+        left, _ = batch.write_many(self.handle, items, [], entity="Transaction")
+        unwritten = {batch.identity(self.handle, item) for item in left}
+        return [
+            obj
+            for obj, item in zip(written, items, strict=True)
+            if batch.identity(self.handle, item) in unwritten
+        ]
+
+    def batch_delete_transaction(self, keys: Sequence[Key]) -> list[Key]:
+        """Delete many Transaction items by key; returns the keys left undeleted."""
+        return batch.write_many(self.handle, [], list(keys), entity="Transaction")[1]
+
     def query_transaction_for_payment(
         self,
         *,
@@ -1171,6 +1231,40 @@ class PaymentsTable:
             Customer.make_key(merchant_id=merchant_id, customer_id=customer_id),
             entity="Customer",
         )
+
+    def batch_get_customer(
+        self,
+        keys: Sequence[Key],
+        *,
+        consistent: bool = False,
+    ) -> BatchGet[Customer]:
+        """Many Customer items by key (Customer.make_key), in key order."""
+        items, unprocessed = batch.get_many(
+            self.handle,
+            list(keys),
+            entity="Customer",
+            consistent=consistent,
+        )
+        return BatchGet(
+            [None if item is None else Customer.from_item(item) for item in items],
+            unprocessed,
+        )
+
+    def batch_put_customer(self, objects: Iterable[Customer]) -> list[Customer]:
+        """Write many Customer items, unconditionally; returns those left unwritten."""
+        written = list(objects)
+        items = [obj.to_item() for obj in written]
+        left, _ = batch.write_many(self.handle, items, [], entity="Customer")
+        unwritten = {batch.identity(self.handle, item) for item in left}
+        return [
+            obj
+            for obj, item in zip(written, items, strict=True)
+            if batch.identity(self.handle, item) in unwritten
+        ]
+
+    def batch_delete_customer(self, keys: Sequence[Key]) -> list[Key]:
+        """Delete many Customer items by key; returns the keys left undeleted."""
+        return batch.write_many(self.handle, [], list(keys), entity="Customer")[1]
 
     def query_customer_activity(
         self,

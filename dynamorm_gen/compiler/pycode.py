@@ -1143,3 +1143,50 @@ def page_of(result: str) -> Node:
         "[", (Atom(f"{result}.from_item(item)"), Atom("for item in items")), "]", True
     )
     return call("Page", items, "next_cursor")
+
+
+def has_version(entity: Entity) -> bool:
+    """Versioned entities get no batch_put: a batch write cannot check the version."""
+    return _version(entity) is not None
+
+
+def batch_result(entity: str) -> Node:
+    decoded = Atom(f"None if item is None else {entity}.from_item(item)")
+    items = Group("[", (decoded, Atom("for item in items")), "]", True)
+    return call("BatchGet", items, "unprocessed")
+
+
+def batch_put_body(entity: Entity) -> str:
+    lines = ["        written = list(objects)"]
+    touched = [a.name for a in entity.attributes if a.auto == "update"]
+    if touched:
+        lines.append("        now = wire.utc_now()")
+        lines.append("        for obj in written:")
+        lines += [f"            obj.{n} = now" for n in touched]
+    lines.append("        items = [obj.to_item() for obj in written]")
+    lines += layout.lay(
+        call(
+            "batch.write_many",
+            "self.handle",
+            "items",
+            "[]",
+            f"entity={py_str(entity.name)}",
+        ),
+        8,
+        "left, _ = ",
+    )
+    lines.append(
+        "        unwritten = {batch.identity(self.handle, item) for item in left}"
+    )
+    pairs = Group(
+        "[",
+        (
+            Atom("obj"),
+            Atom("for obj, item in zip(written, items, strict=True)"),
+            Atom("if batch.identity(self.handle, item) in unwritten"),
+        ),
+        "]",
+        True,
+    )
+    lines += layout.lay(pairs, 8, "return ")
+    return "\n".join(lines)

@@ -77,8 +77,11 @@ class ModuleContext:
         )
         free_maps = any(t.kind == "map" and t.of is None for t in types)
         lines = []
-        if queries:
-            lines.append(_import_line("collections.abc", ["Iterator"]))
+        abc = ["Iterable", "Iterator", "Sequence"] if self.module.entities else []
+        if not queries and "Iterator" in abc:
+            abc.remove("Iterator")
+        if abc:
+            lines.append(_import_line("collections.abc", abc))
         dates: list[str] = [k for k in ("date", "datetime") if k in kinds]
         if dates:
             lines.append(_import_line("datetime", dates))
@@ -91,7 +94,15 @@ class ModuleContext:
             lines.append(_import_line("typing", typing))
         if lines:
             lines.append("")
-        lines.append(_import_line("dynamorm_gen.runtime", ["wire"]))
+        tables_with_entities = {e.table for e in self.module.entities}
+        lines.append(
+            _import_line(
+                "dynamorm_gen.runtime",
+                ["batch", "wire"] if tables_with_entities else ["wire"],
+            )
+        )
+        if tables_with_entities:
+            lines.append(_import_line("dynamorm_gen.runtime.batch", ["BatchGet"]))
         if self.module.tables:
             table_names = ["Connection", "Page", "TableDefinition", "TableHandle"]
             if not queries:

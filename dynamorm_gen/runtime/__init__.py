@@ -4,6 +4,8 @@ Only the standard library is imported here. botocore is imported when the first 
 created, never at import time; jinja2, yaml, jsonschema and click are never imported.
 """
 
+from dynamorm_gen.runtime.batch import BatchGet
+from dynamorm_gen.runtime.cursor import set_cursor_key
 from dynamorm_gen.runtime.errors import (
     AccessDenied,
     ConditionFailed,
@@ -23,6 +25,7 @@ from dynamorm_gen.runtime.wire import FieldEncryptor, set_field_encryptor
 
 __all__ = [
     "AccessDenied",
+    "BatchGet",
     "ConditionFailed",
     "ConfigurationError",
     "Connection",
@@ -39,5 +42,6 @@ __all__ = [
     "TableNotFound",
     "Throttled",
     "ValidationFailed",
+    "set_cursor_key",
     "set_field_encryptor",
 ]

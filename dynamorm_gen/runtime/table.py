@@ -12,12 +12,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
+from dynamorm_gen.runtime.cursor import decode_cursor, encode_cursor
 from dynamorm_gen.runtime.errors import (
     AccessDenied,
     ConditionFailed,
     ConfigurationError,
     DynamormError,
-    InvalidCursor,
     TableNotFound,
     Throttled,
     ValidationFailed,
@@ -274,15 +274,18 @@ class TableHandle:
         items: list[Item] = response.get("Items", [])
         return items, (encode_cursor(last, pattern) if last else None)
 
-    def create(self) -> None:
-        """Create the table as declared (and its TTL); for development, tests and examples."""
+    def create(self, *, ttl: bool = True) -> None:
+        """Create the table as declared (and its TTL); for development, tests and examples.
+
+        ``ttl=False`` skips UpdateTimeToLive, for engines without it (dynalite).
+        """
         request = {"TableName": self.name, **self.definition.create_table}
         self._call("CreateTable", request, "")
         client = self.connection.client
         client.get_waiter("table_exists").wait(
             TableName=self.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
         )
-        if self.definition.ttl_attribute:
+        if ttl and self.definition.ttl_attribute:
             self._call(
                 "UpdateTimeToLive",
                 {
@@ -308,6 +311,8 @@ _METHODS = {
     "CreateTable": "create_table",
     "DeleteTable": "delete_table",
     "UpdateTimeToLive": "update_time_to_live",
+    "BatchGetItem": "batch_get_item",
+    "BatchWriteItem": "batch_write_item",
 }
 
 _ERRORS: dict[str, type[DynamormError]] = {
@@ -340,44 +345,3 @@ def map_error(exc: Exception, operation: str, table: str, entity: str) -> Dynamo
     if isinstance(response, dict):
         error.server_message = str(response.get("Error", {}).get("Message", ""))
     return error
-
-
-# --- cursors -----------------------------------------------------------------------------------
-
-
-def encode_cursor(key: Key, pattern: str) -> str:
-    """An opaque cursor for LastEvaluatedKey, bound to the access pattern that produced it."""
-    import base64
-    import json
-
-    plain = {
-        name: {"B": base64.b64encode(value["B"]).decode()} if "B" in value else value
-        for name, value in key.items()
-    }
-    raw = json.dumps({"p": pattern, "k": plain}, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, pattern: str) -> Key:
-    import base64
-    import binascii
-    import json
-
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        key = data["k"]
-        if data["p"] != pattern:
-            raise InvalidCursor(
-                f"cursor belongs to access pattern {data['p']!r}, not {pattern!r}"
-            )
-        return {
-            name: {"B": base64.b64decode(value["B"])} if "B" in value else value
-            for name, value in key.items()
-        }
-    except InvalidCursor:
-        raise
-    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error):
-        raise InvalidCursor(
-            f"malformed cursor for access pattern {pattern!r}"
-        ) from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +19,7 @@ from dynamorm_gen.runtime import (
     TableNotFound,
     set_field_encryptor,
 )
+from dynamorm_gen.runtime.cursor import set_cursor_key
 from dynamorm_gen.runtime.table import Connection, reset_clients
 from generated_examples import basic, payment
 
@@ -229,17 +232,51 @@ def test_between_on_composite_sort_key(payments: payment.PaymentsTable) -> None:
         ).to_item()
 
 
-def test_cursors_are_bound_to_their_access_pattern(
+def test_cursors_are_signed_and_bound_to_their_access_pattern(
     payments: payment.PaymentsTable,
 ) -> None:
     for n in range(1, 4):
         payments.put_payment(make_payment(n))
     page = payments.query_payment_by_merchant(merchant_id="m1", limit=1)
-    assert page.cursor is not None
-    with pytest.raises(InvalidCursor, match="by_merchant"):
-        payments.query_payment_by_customer(customer_id="c1", cursor=page.cursor)
-    with pytest.raises(InvalidCursor, match="malformed"):
-        payments.query_payment_by_merchant(merchant_id="m1", cursor="not-a-cursor!")
+    cursor = page.cursor
+    assert cursor is not None and "m1" not in cursor
+    with pytest.raises(InvalidCursor, match="by_customer"):
+        payments.query_payment_by_customer(customer_id="c1", cursor=cursor)
+    payload, _, mac = cursor.partition(".")
+    forged_key = base64.urlsafe_b64encode(
+        json.dumps({"PK": {"S": "MERCHANT#m2"}, "SK": {"S": "PAYMENT#"}}).encode()
+    ).decode()
+    for bad in (
+        "not-a-cursor!",
+        f"{forged_key}.{mac}",
+        payload,
+        f"{payload}.{mac[:-1]}A",
+    ):
+        with pytest.raises(InvalidCursor, match="not issued"):
+            payments.query_payment_by_merchant(merchant_id="m1", cursor=bad)
+    rest = payments.query_payment_by_merchant(merchant_id="m1", cursor=cursor)
+    assert len(rest) == 2
+
+
+def test_cursors_survive_processes_with_a_shared_key(
+    payments: payment.PaymentsTable,
+) -> None:
+    for n in range(1, 3):
+        payments.put_payment(make_payment(n))
+    set_cursor_key("one deployment's secret")
+    try:
+        cursor = payments.query_payment_by_merchant(merchant_id="m1", limit=1).cursor
+        assert cursor is not None
+        set_cursor_key("another secret")
+        with pytest.raises(InvalidCursor, match="DYNAMORM_CURSOR_KEY"):
+            payments.query_payment_by_merchant(merchant_id="m1", cursor=cursor)
+        set_cursor_key("one deployment's secret")
+        assert (
+            len(payments.query_payment_by_merchant(merchant_id="m1", cursor=cursor))
+            == 1
+        )
+    finally:
+        set_cursor_key(None)
 
 
 def test_constraints_checked_before_writing(payments: payment.PaymentsTable) -> None:

@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
-from dynamorm_gen.runtime import wire
+from collections.abc import Iterable, Sequence
+
+from dynamorm_gen.runtime import batch, wire
+from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, TableDefinition, TableHandle
 from dynamorm_gen.runtime.types import Item, Key
 
@@ -115,3 +118,37 @@ class ThingsTable:
     def delete_thing(self, *, thing_id: str) -> None:
         """Delete the Thing with this key (nothing happens if there is none)."""
         self.handle.delete_item(Thing.make_key(thing_id=thing_id), entity="Thing")
+
+    def batch_get_thing(
+        self,
+        keys: Sequence[Key],
+        *,
+        consistent: bool = False,
+    ) -> BatchGet[Thing]:
+        """Many Thing items by key (Thing.make_key), in key order."""
+        items, unprocessed = batch.get_many(
+            self.handle,
+            list(keys),
+            entity="Thing",
+            consistent=consistent,
+        )
+        return BatchGet(
+            [None if item is None else Thing.from_item(item) for item in items],
+            unprocessed,
+        )
+
+    def batch_put_thing(self, objects: Iterable[Thing]) -> list[Thing]:
+        """Write many Thing items, unconditionally; returns those left unwritten."""
+        written = list(objects)
+        items = [obj.to_item() for obj in written]
+        left, _ = batch.write_many(self.handle, items, [], entity="Thing")
+        unwritten = {batch.identity(self.handle, item) for item in left}
+        return [
+            obj
+            for obj, item in zip(written, items, strict=True)
+            if batch.identity(self.handle, item) in unwritten
+        ]
+
+    def batch_delete_thing(self, keys: Sequence[Key]) -> list[Key]:
+        """Delete many Thing items by key; returns the keys left undeleted."""
+        return batch.write_many(self.handle, [], list(keys), entity="Thing")[1]

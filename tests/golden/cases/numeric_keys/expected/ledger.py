@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from dynamorm_gen.runtime import wire
+from dynamorm_gen.runtime import batch, wire
+from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.types import Item, Key
 
@@ -284,6 +285,40 @@ class LedgerV2Table:
             Entry.make_key(account_id=account_id, seq_no=seq_no),
             entity="Entry",
         )
+
+    def batch_get_entry(
+        self,
+        keys: Sequence[Key],
+        *,
+        consistent: bool = False,
+    ) -> BatchGet[Entry]:
+        """Many Entry items by key (Entry.make_key), in key order."""
+        items, unprocessed = batch.get_many(
+            self.handle,
+            list(keys),
+            entity="Entry",
+            consistent=consistent,
+        )
+        return BatchGet(
+            [None if item is None else Entry.from_item(item) for item in items],
+            unprocessed,
+        )
+
+    def batch_put_entry(self, objects: Iterable[Entry]) -> list[Entry]:
+        """Write many Entry items, unconditionally; returns those left unwritten."""
+        written = list(objects)
+        items = [obj.to_item() for obj in written]
+        left, _ = batch.write_many(self.handle, items, [], entity="Entry")
+        unwritten = {batch.identity(self.handle, item) for item in left}
+        return [
+            obj
+            for obj, item in zip(written, items, strict=True)
+            if batch.identity(self.handle, item) in unwritten
+        ]
+
+    def batch_delete_entry(self, keys: Sequence[Key]) -> list[Key]:
+        """Delete many Entry items by key; returns the keys left undeleted."""
+        return batch.write_many(self.handle, [], list(keys), entity="Entry")[1]
 
     def query_entry_for_account_between(
         self,

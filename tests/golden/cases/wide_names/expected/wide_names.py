@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from dynamorm_gen.runtime import wire
+from dynamorm_gen.runtime import batch, wire
+from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.types import Item, Key
 
@@ -299,6 +300,59 @@ class CustomerRelationshipRecordsTable:
             ),
             entity="CustomerRelationshipRecord",
         )
+
+    def batch_get_customer_relationship_record(
+        self,
+        keys: Sequence[Key],
+        *,
+        consistent: bool = False,
+    ) -> BatchGet[CustomerRelationshipRecord]:
+        """Many CustomerRelationshipRecord items by key (CustomerRelationshipRecord.make_key), in key order."""
+        items, unprocessed = batch.get_many(
+            self.handle,
+            list(keys),
+            entity="CustomerRelationshipRecord",
+            consistent=consistent,
+        )
+        return BatchGet(
+            [
+                None if item is None else CustomerRelationshipRecord.from_item(item)
+                for item in items
+            ],
+            unprocessed,
+        )
+
+    def batch_put_customer_relationship_record(
+        self,
+        objects: Iterable[CustomerRelationshipRecord],
+    ) -> list[CustomerRelationshipRecord]:
+        """Write many CustomerRelationshipRecord items, unconditionally; returns those left unwritten."""
+        written = list(objects)
+        items = [obj.to_item() for obj in written]
+        left, _ = batch.write_many(
+            self.handle,
+            items,
+            [],
+            entity="CustomerRelationshipRecord",
+        )
+        unwritten = {batch.identity(self.handle, item) for item in left}
+        return [
+            obj
+            for obj, item in zip(written, items, strict=True)
+            if batch.identity(self.handle, item) in unwritten
+        ]
+
+    def batch_delete_customer_relationship_record(
+        self,
+        keys: Sequence[Key],
+    ) -> list[Key]:
+        """Delete many CustomerRelationshipRecord items by key; returns the keys left undeleted."""
+        return batch.write_many(
+            self.handle,
+            [],
+            list(keys),
+            entity="CustomerRelationshipRecord",
+        )[1]
 
     def query_customer_relationship_record_for_organisation_created_between(
         self,

@@ -1,0 +1,122 @@
+"""Batch reads and writes: chunked to DynamoDB's limits, unprocessed parts retried, and what
+still could not be done handed back to the caller instead of being silently lost."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any, Generic, TypeVar
+
+from dynamorm_gen.runtime.errors import ValidationFailed
+from dynamorm_gen.runtime.table import TableHandle
+from dynamorm_gen.runtime.types import Item, Key
+
+T = TypeVar("T")
+
+GET_CHUNK = 100  # BatchGetItem's limit
+WRITE_CHUNK = 25  # BatchWriteItem's limit
+MAX_RETRIES = 8
+BACKOFF_BASE = 0.05  # seconds
+BACKOFF_CAP = 2.0
+
+
+class BatchGet(Generic[T]):
+    """Results in the order of the keys asked for (None: no such item, or unprocessed), and
+    the keys DynamoDB left unprocessed after every retry."""
+
+    __slots__ = ("items", "unprocessed")
+
+    def __init__(self, items: list[T | None], unprocessed: list[Key]) -> None:
+        self.items = items
+        self.unprocessed = unprocessed
+
+    def __repr__(self) -> str:
+        found = sum(i is not None for i in self.items)
+        return f"BatchGet({found} of {len(self.items)} found, {len(self.unprocessed)} unprocessed)"
+
+
+def identity(handle: TableHandle, item: Item) -> tuple[Hashable, ...]:
+    """The primary key values of an item or key, hashable, to match responses to requests."""
+    return tuple(
+        next(iter(item[name].values())) for name in handle.definition.key_names
+    )
+
+
+def _unique(handle: TableHandle, keys: list[Key], operation: str, entity: str) -> None:
+    seen: set[tuple[Hashable, ...]] = set()
+    for key in keys:
+        ident = identity(handle, key)
+        if ident in seen:
+            # DynamoDB would reject the whole batch; say why without quoting the key.
+            raise ValidationFailed(
+                "a batch names the same key twice",
+                operation=operation,
+                table=handle.name,
+                entity=entity,
+            )
+        seen.add(ident)
+
+
+def _pause(attempt: int) -> None:
+    """Exponential backoff with full jitter."""
+    import random
+    import time
+
+    time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
+
+
+def get_many(
+    handle: TableHandle, keys: list[Key], *, entity: str, consistent: bool = False
+) -> tuple[list[Item | None], list[Key]]:
+    """Items for ``keys`` in key order (None where absent) and the keys left unprocessed."""
+    _unique(handle, keys, "BatchGetItem", entity)
+    found: dict[tuple[Hashable, ...], Item] = {}
+    unprocessed: list[Key] = []
+    for start in range(0, len(keys), GET_CHUNK):
+        pending = keys[start : start + GET_CHUNK]
+        attempt = 0
+        while pending:
+            spec: dict[str, Any] = {"Keys": pending}
+            if consistent:
+                spec["ConsistentRead"] = True
+            request = {"RequestItems": {handle.name: spec}}
+            response = handle._call("BatchGetItem", request, entity)
+            for item in response.get("Responses", {}).get(handle.name, []):
+                found[identity(handle, item)] = item
+            pending = (
+                response.get("UnprocessedKeys", {}).get(handle.name, {}).get("Keys", [])
+            )
+            if pending:
+                attempt += 1
+                if attempt > MAX_RETRIES:
+                    unprocessed.extend(pending)
+                    break
+                _pause(attempt)
+    return [found.get(identity(handle, k)) for k in keys], unprocessed
+
+
+def write_many(
+    handle: TableHandle, puts: list[Item], deletes: list[Key], *, entity: str
+) -> tuple[list[Item], list[Key]]:
+    """Put ``puts`` and delete ``deletes``; returns the items and keys left unprocessed."""
+    _unique(handle, [*puts, *deletes], "BatchWriteItem", entity)
+    requests: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in puts]
+    requests += [{"DeleteRequest": {"Key": key}} for key in deletes]
+    left: list[dict[str, Any]] = []
+    for start in range(0, len(requests), WRITE_CHUNK):
+        pending = requests[start : start + WRITE_CHUNK]
+        attempt = 0
+        while pending:
+            response = handle._call(
+                "BatchWriteItem", {"RequestItems": {handle.name: pending}}, entity
+            )
+            pending = response.get("UnprocessedItems", {}).get(handle.name, [])
+            if pending:
+                attempt += 1
+                if attempt > MAX_RETRIES:
+                    left.extend(pending)
+                    break
+                _pause(attempt)
+    return (
+        [r["PutRequest"]["Item"] for r in left if "PutRequest" in r],
+        [r["DeleteRequest"]["Key"] for r in left if "DeleteRequest" in r],
+    )
