@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
-from dynamorm_gen.runtime import batch, wire
+from dynamorm_gen.runtime import batch, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.types import Item, Key
@@ -113,6 +113,68 @@ class Todo:
         return obj
 
 
+class TodoUpdate(update.Update):
+    """Changes to a stored Todo, applied in one request by update_todo."""
+
+    __slots__ = ()
+
+    def set_title(self, value: str) -> TodoUpdate:
+        """Set title."""
+        if len(value) < 1:
+            raise wire.violation("Todo.title", "min_length 1")
+        if len(value) > 200:
+            raise wire.violation("Todo.title", "max_length 200")
+        self._attribute("#a_title", "title", "Todo.title")
+        self._values[":a_title"] = {"S": value}
+        self._set.append("#a_title = :a_title")
+        return self
+
+    def set_title_if_absent(self, value: str) -> TodoUpdate:
+        """Set title unless the stored item has it already."""
+        if len(value) < 1:
+            raise wire.violation("Todo.title", "min_length 1")
+        if len(value) > 200:
+            raise wire.violation("Todo.title", "max_length 200")
+        self._attribute("#a_title", "title", "Todo.title")
+        self._values[":a_title"] = {"S": value}
+        self._set.append("#a_title = if_not_exists(#a_title, :a_title)")
+        return self
+
+    def set_done(self, value: bool) -> TodoUpdate:
+        """Set done."""
+        self._attribute("#a_done", "done", "Todo.done")
+        self._values[":a_done"] = {"BOOL": value}
+        self._set.append("#a_done = :a_done")
+        return self
+
+    def set_done_if_absent(self, value: bool) -> TodoUpdate:
+        """Set done unless the stored item has it already."""
+        self._attribute("#a_done", "done", "Todo.done")
+        self._values[":a_done"] = {"BOOL": value}
+        self._set.append("#a_done = if_not_exists(#a_done, :a_done)")
+        return self
+
+    def set_due(self, value: date) -> TodoUpdate:
+        """Set due."""
+        self._attribute("#a_due", "due", "Todo.due")
+        self._values[":a_due"] = {"S": value.isoformat()}
+        self._set.append("#a_due = :a_due")
+        return self
+
+    def set_due_if_absent(self, value: date) -> TodoUpdate:
+        """Set due unless the stored item has it already."""
+        self._attribute("#a_due", "due", "Todo.due")
+        self._values[":a_due"] = {"S": value.isoformat()}
+        self._set.append("#a_due = if_not_exists(#a_due, :a_due)")
+        return self
+
+    def remove_due(self) -> TodoUpdate:
+        """Remove due."""
+        self._attribute("#a_due", "due", "Todo.due")
+        self._remove.append("#a_due")
+        return self
+
+
 TODOS = TableDefinition(
     logical_name="todos",
     name_env="TODOS_TABLE",
@@ -186,12 +248,48 @@ class TodosTable:
         )
         return None if item is None else Todo.from_item(item)
 
-    def delete_todo(self, *, user_id: str, todo_id: str) -> None:
-        """Delete the Todo with this key (nothing happens if there is none)."""
-        self.handle.delete_item(
+    def delete_todo(
+        self,
+        *,
+        user_id: str,
+        todo_id: str,
+        must_exist: bool = False,
+        return_old: bool = False,
+    ) -> Todo | None:
+        """Delete the Todo with this key; returns it when ``return_old``.
+
+        ConditionFailed if ``must_exist`` and there is none.
+        """
+        item = self.handle.delete_item(
             Todo.make_key(user_id=user_id, todo_id=todo_id),
             entity="Todo",
+            must_exist=must_exist,
+            return_old=return_old,
         )
+        return None if item is None else Todo.from_item(item)
+
+    def update_todo(
+        self,
+        changes: TodoUpdate,
+        *,
+        user_id: str,
+        todo_id: str,
+        returning: Literal["new", "old", "none"] = "new",
+    ) -> Todo | None:
+        """Apply ``changes`` to the stored Todo in one request.
+
+        ConditionFailed if there is no such item.
+        Returns the item after ("new") or before ("old") the update, or None ("none").
+        """
+        item = update.apply(
+            self.handle,
+            Todo.make_key(user_id=user_id, todo_id=todo_id),
+            changes,
+            entity="Todo",
+            touched={},
+            returning=returning,
+        )
+        return None if item is None else Todo.from_item(item)
 
     def batch_get_todo(
         self,

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from dynamorm_gen.runtime import batch, wire
+from dynamorm_gen.runtime import batch, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.types import AttributeValue, Item, Key
@@ -285,6 +285,210 @@ class Payment:
         return obj
 
 
+class PaymentUpdate(update.Update):
+    """Changes to a stored Payment, applied in one request by update_payment."""
+
+    __slots__ = ()
+
+    def set_amount(self, value: int) -> PaymentUpdate:
+        """Set amount."""
+        if value < 0:
+            raise wire.violation("Payment.amount", "min 0")
+        self._attribute("#a_amount", "amount", "Payment.amount")
+        self._values[":a_amount"] = {"N": str(value)}
+        self._set.append("#a_amount = :a_amount")
+        return self
+
+    def set_amount_if_absent(self, value: int) -> PaymentUpdate:
+        """Set amount unless the stored item has it already."""
+        if value < 0:
+            raise wire.violation("Payment.amount", "min 0")
+        self._attribute("#a_amount", "amount", "Payment.amount")
+        self._values[":a_amount"] = {"N": str(value)}
+        self._set.append("#a_amount = if_not_exists(#a_amount, :a_amount)")
+        return self
+
+    def add_amount(self, delta: int) -> PaymentUpdate:
+        """Add delta to amount, atomically."""
+        self._attribute("#a_amount", "amount", "Payment.amount")
+        self._values[":a_amount"] = {"N": str(delta)}
+        self._add.append("#a_amount :a_amount")
+        return self
+
+    def set_currency(self, value: PaymentCurrency) -> PaymentUpdate:
+        """Set currency."""
+        if value not in _PAYMENT_CURRENCY_VALUES:
+            raise wire.violation("Payment.currency", "enum")
+        self._attribute("#a_currency", "currency", "Payment.currency")
+        self._values[":a_currency"] = {"S": value}
+        self._set.append("#a_currency = :a_currency")
+        return self
+
+    def set_currency_if_absent(self, value: PaymentCurrency) -> PaymentUpdate:
+        """Set currency unless the stored item has it already."""
+        if value not in _PAYMENT_CURRENCY_VALUES:
+            raise wire.violation("Payment.currency", "enum")
+        self._attribute("#a_currency", "currency", "Payment.currency")
+        self._values[":a_currency"] = {"S": value}
+        self._set.append("#a_currency = if_not_exists(#a_currency, :a_currency)")
+        return self
+
+    def set_card_token(self, value: str) -> PaymentUpdate:
+        """Set card_token."""
+        self._attribute("#a_card_token", "card_token", "Payment.card_token")
+        self._values[":a_card_token"] = {
+            "B": wire.encrypt("Payment.card_token", value.encode()),
+        }
+        self._set.append("#a_card_token = :a_card_token")
+        return self
+
+    def set_card_token_if_absent(self, value: str) -> PaymentUpdate:
+        """Set card_token unless the stored item has it already."""
+        self._attribute("#a_card_token", "card_token", "Payment.card_token")
+        self._values[":a_card_token"] = {
+            "B": wire.encrypt("Payment.card_token", value.encode()),
+        }
+        self._set.append("#a_card_token = if_not_exists(#a_card_token, :a_card_token)")
+        return self
+
+    def remove_card_token(self) -> PaymentUpdate:
+        """Remove card_token."""
+        self._attribute("#a_card_token", "card_token", "Payment.card_token")
+        self._remove.append("#a_card_token")
+        return self
+
+    def set_description(self, value: str) -> PaymentUpdate:
+        """Set description."""
+        if len(value) > 500:
+            raise wire.violation("Payment.description", "max_length 500")
+        self._attribute("#a_description", "description", "Payment.description")
+        self._values[":a_description"] = {"S": value}
+        self._set.append("#a_description = :a_description")
+        return self
+
+    def set_description_if_absent(self, value: str) -> PaymentUpdate:
+        """Set description unless the stored item has it already."""
+        if len(value) > 500:
+            raise wire.violation("Payment.description", "max_length 500")
+        self._attribute("#a_description", "description", "Payment.description")
+        self._values[":a_description"] = {"S": value}
+        self._set.append(
+            "#a_description = if_not_exists(#a_description, :a_description)",
+        )
+        return self
+
+    def remove_description(self) -> PaymentUpdate:
+        """Remove description."""
+        self._attribute("#a_description", "description", "Payment.description")
+        self._remove.append("#a_description")
+        return self
+
+    def set_metadata(self, value: dict[str, Any]) -> PaymentUpdate:
+        """Set metadata."""
+        self._attribute("#a_metadata", "metadata", "Payment.metadata")
+        self._values[":a_metadata"] = {"M": wire.to_wire_map(value)}
+        self._set.append("#a_metadata = :a_metadata")
+        return self
+
+    def set_metadata_if_absent(self, value: dict[str, Any]) -> PaymentUpdate:
+        """Set metadata unless the stored item has it already."""
+        self._attribute("#a_metadata", "metadata", "Payment.metadata")
+        self._values[":a_metadata"] = {"M": wire.to_wire_map(value)}
+        self._set.append("#a_metadata = if_not_exists(#a_metadata, :a_metadata)")
+        return self
+
+    def remove_metadata(self) -> PaymentUpdate:
+        """Remove metadata."""
+        self._attribute("#a_metadata", "metadata", "Payment.metadata")
+        self._remove.append("#a_metadata")
+        return self
+
+    def set_tags(self, value: set[str]) -> PaymentUpdate:
+        """Set tags."""
+        self._attribute("#a_tags", "tags", "Payment.tags")
+        self._values[":a_tags"] = {"SS": list(value)}
+        self._set.append("#a_tags = :a_tags")
+        return self
+
+    def set_tags_if_absent(self, value: set[str]) -> PaymentUpdate:
+        """Set tags unless the stored item has it already."""
+        self._attribute("#a_tags", "tags", "Payment.tags")
+        self._values[":a_tags"] = {"SS": list(value)}
+        self._set.append("#a_tags = if_not_exists(#a_tags, :a_tags)")
+        return self
+
+    def remove_tags(self) -> PaymentUpdate:
+        """Remove tags."""
+        self._attribute("#a_tags", "tags", "Payment.tags")
+        self._remove.append("#a_tags")
+        return self
+
+    def add_tags(self, values: set[str]) -> PaymentUpdate:
+        """Add members to tags."""
+        if not values:
+            raise wire.violation("Payment.tags", "non-empty set")
+        self._attribute("#a_tags", "tags", "Payment.tags")
+        self._values[":a_tags"] = {"SS": list(values)}
+        self._add.append("#a_tags :a_tags")
+        return self
+
+    def delete_tags(self, values: set[str]) -> PaymentUpdate:
+        """Remove members from tags."""
+        if not values:
+            raise wire.violation("Payment.tags", "non-empty set")
+        self._attribute("#a_tags", "tags", "Payment.tags")
+        self._values[":a_tags"] = {"SS": list(values)}
+        self._delete.append("#a_tags :a_tags")
+        return self
+
+    def set_fee_rate(self, value: Decimal) -> PaymentUpdate:
+        """Set fee_rate."""
+        self._attribute("#a_fee_rate", "fee_rate", "Payment.fee_rate")
+        self._values[":a_fee_rate"] = {"N": wire.decimal_to_n(value)}
+        self._set.append("#a_fee_rate = :a_fee_rate")
+        return self
+
+    def set_fee_rate_if_absent(self, value: Decimal) -> PaymentUpdate:
+        """Set fee_rate unless the stored item has it already."""
+        self._attribute("#a_fee_rate", "fee_rate", "Payment.fee_rate")
+        self._values[":a_fee_rate"] = {"N": wire.decimal_to_n(value)}
+        self._set.append("#a_fee_rate = if_not_exists(#a_fee_rate, :a_fee_rate)")
+        return self
+
+    def remove_fee_rate(self) -> PaymentUpdate:
+        """Remove fee_rate."""
+        self._attribute("#a_fee_rate", "fee_rate", "Payment.fee_rate")
+        self._remove.append("#a_fee_rate")
+        return self
+
+    def add_fee_rate(self, delta: Decimal) -> PaymentUpdate:
+        """Add delta to fee_rate, atomically."""
+        self._attribute("#a_fee_rate", "fee_rate", "Payment.fee_rate")
+        self._values[":a_fee_rate"] = {"N": wire.decimal_to_n(delta)}
+        self._add.append("#a_fee_rate :a_fee_rate")
+        return self
+
+    def set_expires_at(self, value: int) -> PaymentUpdate:
+        """Set expires_at."""
+        self._attribute("#a_expires_at", "expires_at", "Payment.expires_at")
+        self._values[":a_expires_at"] = {"N": str(value)}
+        self._set.append("#a_expires_at = :a_expires_at")
+        return self
+
+    def set_expires_at_if_absent(self, value: int) -> PaymentUpdate:
+        """Set expires_at unless the stored item has it already."""
+        self._attribute("#a_expires_at", "expires_at", "Payment.expires_at")
+        self._values[":a_expires_at"] = {"N": str(value)}
+        self._set.append("#a_expires_at = if_not_exists(#a_expires_at, :a_expires_at)")
+        return self
+
+    def remove_expires_at(self) -> PaymentUpdate:
+        """Remove expires_at."""
+        self._attribute("#a_expires_at", "expires_at", "Payment.expires_at")
+        self._remove.append("#a_expires_at")
+        return self
+
+
 class PaymentByStatusView:
     """The attributes of Payment that access pattern by_status projects."""
 
@@ -435,6 +639,109 @@ class Transaction:
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise wire.decode_error("Transaction", exc) from None
         return obj
+
+
+class TransactionUpdate(update.Update):
+    """Changes to a stored Transaction, applied in one request by update_transaction."""
+
+    __slots__ = ()
+
+    def set_kind(self, value: TransactionKind) -> TransactionUpdate:
+        """Set kind."""
+        if value not in _TRANSACTION_KIND_VALUES:
+            raise wire.violation("Transaction.kind", "enum")
+        self._attribute("#a_kind", "kind", "Transaction.kind")
+        self._values[":a_kind"] = {"S": value}
+        self._set.append("#a_kind = :a_kind")
+        return self
+
+    def set_kind_if_absent(self, value: TransactionKind) -> TransactionUpdate:
+        """Set kind unless the stored item has it already."""
+        if value not in _TRANSACTION_KIND_VALUES:
+            raise wire.violation("Transaction.kind", "enum")
+        self._attribute("#a_kind", "kind", "Transaction.kind")
+        self._values[":a_kind"] = {"S": value}
+        self._set.append("#a_kind = if_not_exists(#a_kind, :a_kind)")
+        return self
+
+    def set_amount(self, value: int) -> TransactionUpdate:
+        """Set amount."""
+        self._attribute("#a_amount", "amount", "Transaction.amount")
+        self._values[":a_amount"] = {"N": str(value)}
+        self._set.append("#a_amount = :a_amount")
+        return self
+
+    def set_amount_if_absent(self, value: int) -> TransactionUpdate:
+        """Set amount unless the stored item has it already."""
+        self._attribute("#a_amount", "amount", "Transaction.amount")
+        self._values[":a_amount"] = {"N": str(value)}
+        self._set.append("#a_amount = if_not_exists(#a_amount, :a_amount)")
+        return self
+
+    def add_amount(self, delta: int) -> TransactionUpdate:
+        """Add delta to amount, atomically."""
+        self._attribute("#a_amount", "amount", "Transaction.amount")
+        self._values[":a_amount"] = {"N": str(delta)}
+        self._add.append("#a_amount :a_amount")
+        return self
+
+    def set_currency(self, value: TransactionCurrency) -> TransactionUpdate:
+        """Set currency."""
+        if value not in _TRANSACTION_CURRENCY_VALUES:
+            raise wire.violation("Transaction.currency", "enum")
+        self._attribute("#a_currency", "currency", "Transaction.currency")
+        self._values[":a_currency"] = {"S": value}
+        self._set.append("#a_currency = :a_currency")
+        return self
+
+    def set_currency_if_absent(self, value: TransactionCurrency) -> TransactionUpdate:
+        """Set currency unless the stored item has it already."""
+        if value not in _TRANSACTION_CURRENCY_VALUES:
+            raise wire.violation("Transaction.currency", "enum")
+        self._attribute("#a_currency", "currency", "Transaction.currency")
+        self._values[":a_currency"] = {"S": value}
+        self._set.append("#a_currency = if_not_exists(#a_currency, :a_currency)")
+        return self
+
+    def set_occurred_at(self, value: datetime) -> TransactionUpdate:
+        """Set occurred_at."""
+        self._attribute("#a_occurred_at", "occurred_at", "Transaction.occurred_at")
+        self._values[":a_occurred_at"] = {"S": wire.datetime_to_s(value)}
+        self._set.append("#a_occurred_at = :a_occurred_at")
+        return self
+
+    def set_occurred_at_if_absent(self, value: datetime) -> TransactionUpdate:
+        """Set occurred_at unless the stored item has it already."""
+        self._attribute("#a_occurred_at", "occurred_at", "Transaction.occurred_at")
+        self._values[":a_occurred_at"] = {"S": wire.datetime_to_s(value)}
+        self._set.append(
+            "#a_occurred_at = if_not_exists(#a_occurred_at, :a_occurred_at)",
+        )
+        return self
+
+    def set_audit(self, value: list[dict[str, Any]]) -> TransactionUpdate:
+        """Set audit."""
+        self._attribute("#a_audit", "audit", "Transaction.audit")
+        self._values[":a_audit"] = {"L": [{"M": wire.to_wire_map(v0)} for v0 in value]}
+        self._set.append("#a_audit = :a_audit")
+        return self
+
+    def set_audit_if_absent(self, value: list[dict[str, Any]]) -> TransactionUpdate:
+        """Set audit unless the stored item has it already."""
+        self._attribute("#a_audit", "audit", "Transaction.audit")
+        self._values[":a_audit"] = {"L": [{"M": wire.to_wire_map(v0)} for v0 in value]}
+        self._set.append("#a_audit = if_not_exists(#a_audit, :a_audit)")
+        return self
+
+    def append_audit(self, values: list[dict[str, Any]]) -> TransactionUpdate:
+        """Append to audit."""
+        self._attribute("#a_audit", "audit", "Transaction.audit")
+        self._values[":a_audit"] = {"L": [{"M": wire.to_wire_map(v0)} for v0 in values]}
+        self._set.append(
+            "#a_audit = list_append(if_not_exists(#a_audit, :e_audit), :a_audit)",
+        )
+        self._values[":e_audit"] = {"L": []}
+        return self
 
 
 class Customer:
@@ -592,6 +899,195 @@ class Customer:
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise wire.decode_error("Customer", exc) from None
         return obj
+
+
+class CustomerUpdate(update.Update):
+    """Changes to a stored Customer, applied in one request by update_customer."""
+
+    __slots__ = ()
+
+    def set_email(self, value: str) -> CustomerUpdate:
+        """Set email."""
+        self._attribute("#a_email", "email", "Customer.email")
+        self._values[":a_email"] = {"B": wire.encrypt("Customer.email", value.encode())}
+        self._set.append("#a_email = :a_email")
+        return self
+
+    def set_email_if_absent(self, value: str) -> CustomerUpdate:
+        """Set email unless the stored item has it already."""
+        self._attribute("#a_email", "email", "Customer.email")
+        self._values[":a_email"] = {"B": wire.encrypt("Customer.email", value.encode())}
+        self._set.append("#a_email = if_not_exists(#a_email, :a_email)")
+        return self
+
+    def set_name(self, value: str) -> CustomerUpdate:
+        """Set name."""
+        if len(value) < 1:
+            raise wire.violation("Customer.name", "min_length 1")
+        self._attribute("#a_name", "name", "Customer.name")
+        self._values[":a_name"] = {"S": value}
+        self._set.append("#a_name = :a_name")
+        return self
+
+    def set_name_if_absent(self, value: str) -> CustomerUpdate:
+        """Set name unless the stored item has it already."""
+        if len(value) < 1:
+            raise wire.violation("Customer.name", "min_length 1")
+        self._attribute("#a_name", "name", "Customer.name")
+        self._values[":a_name"] = {"S": value}
+        self._set.append("#a_name = if_not_exists(#a_name, :a_name)")
+        return self
+
+    def set_billing_address(self, value: Address) -> CustomerUpdate:
+        """Set billing_address."""
+        self._attribute(
+            "#a_billing_address",
+            "billing_address",
+            "Customer.billing_address",
+        )
+        self._values[":a_billing_address"] = {"M": value.to_map()}
+        self._set.append("#a_billing_address = :a_billing_address")
+        return self
+
+    def set_billing_address_if_absent(self, value: Address) -> CustomerUpdate:
+        """Set billing_address unless the stored item has it already."""
+        self._attribute(
+            "#a_billing_address",
+            "billing_address",
+            "Customer.billing_address",
+        )
+        self._values[":a_billing_address"] = {"M": value.to_map()}
+        self._set.append(
+            "#a_billing_address = if_not_exists(#a_billing_address, :a_billing_address)",
+        )
+        return self
+
+    def remove_billing_address(self) -> CustomerUpdate:
+        """Remove billing_address."""
+        self._attribute(
+            "#a_billing_address",
+            "billing_address",
+            "Customer.billing_address",
+        )
+        self._remove.append("#a_billing_address")
+        return self
+
+    def set_addresses(self, value: list[Address]) -> CustomerUpdate:
+        """Set addresses."""
+        self._attribute("#a_addresses", "addresses", "Customer.addresses")
+        self._values[":a_addresses"] = {"L": [{"M": v0.to_map()} for v0 in value]}
+        self._set.append("#a_addresses = :a_addresses")
+        return self
+
+    def set_addresses_if_absent(self, value: list[Address]) -> CustomerUpdate:
+        """Set addresses unless the stored item has it already."""
+        self._attribute("#a_addresses", "addresses", "Customer.addresses")
+        self._values[":a_addresses"] = {"L": [{"M": v0.to_map()} for v0 in value]}
+        self._set.append("#a_addresses = if_not_exists(#a_addresses, :a_addresses)")
+        return self
+
+    def append_addresses(self, values: list[Address]) -> CustomerUpdate:
+        """Append to addresses."""
+        self._attribute("#a_addresses", "addresses", "Customer.addresses")
+        self._values[":a_addresses"] = {"L": [{"M": v0.to_map()} for v0 in values]}
+        self._set.append(
+            "#a_addresses = list_append(if_not_exists(#a_addresses, :e_addresses), :a_addresses)",
+        )
+        self._values[":e_addresses"] = {"L": []}
+        return self
+
+    def set_risk_score(self, value: float) -> CustomerUpdate:
+        """Set risk_score."""
+        if value < 0:
+            raise wire.violation("Customer.risk_score", "min 0")
+        if value > 1:
+            raise wire.violation("Customer.risk_score", "max 1")
+        self._attribute("#a_risk_score", "risk_score", "Customer.risk_score")
+        self._values[":a_risk_score"] = {"N": wire.float_to_n(value)}
+        self._set.append("#a_risk_score = :a_risk_score")
+        return self
+
+    def set_risk_score_if_absent(self, value: float) -> CustomerUpdate:
+        """Set risk_score unless the stored item has it already."""
+        if value < 0:
+            raise wire.violation("Customer.risk_score", "min 0")
+        if value > 1:
+            raise wire.violation("Customer.risk_score", "max 1")
+        self._attribute("#a_risk_score", "risk_score", "Customer.risk_score")
+        self._values[":a_risk_score"] = {"N": wire.float_to_n(value)}
+        self._set.append("#a_risk_score = if_not_exists(#a_risk_score, :a_risk_score)")
+        return self
+
+    def remove_risk_score(self) -> CustomerUpdate:
+        """Remove risk_score."""
+        self._attribute("#a_risk_score", "risk_score", "Customer.risk_score")
+        self._remove.append("#a_risk_score")
+        return self
+
+    def add_risk_score(self, delta: float) -> CustomerUpdate:
+        """Add delta to risk_score, atomically."""
+        self._attribute("#a_risk_score", "risk_score", "Customer.risk_score")
+        self._values[":a_risk_score"] = {"N": wire.float_to_n(delta)}
+        self._add.append("#a_risk_score :a_risk_score")
+        return self
+
+    def set_date_of_birth(self, value: date) -> CustomerUpdate:
+        """Set date_of_birth."""
+        self._attribute("#a_date_of_birth", "date_of_birth", "Customer.date_of_birth")
+        self._values[":a_date_of_birth"] = {"S": value.isoformat()}
+        self._set.append("#a_date_of_birth = :a_date_of_birth")
+        return self
+
+    def set_date_of_birth_if_absent(self, value: date) -> CustomerUpdate:
+        """Set date_of_birth unless the stored item has it already."""
+        self._attribute("#a_date_of_birth", "date_of_birth", "Customer.date_of_birth")
+        self._values[":a_date_of_birth"] = {"S": value.isoformat()}
+        self._set.append(
+            "#a_date_of_birth = if_not_exists(#a_date_of_birth, :a_date_of_birth)",
+        )
+        return self
+
+    def remove_date_of_birth(self) -> CustomerUpdate:
+        """Remove date_of_birth."""
+        self._attribute("#a_date_of_birth", "date_of_birth", "Customer.date_of_birth")
+        self._remove.append("#a_date_of_birth")
+        return self
+
+    def set_verified(self, value: bool) -> CustomerUpdate:
+        """Set verified."""
+        self._attribute("#a_verified", "verified", "Customer.verified")
+        self._values[":a_verified"] = {"BOOL": value}
+        self._set.append("#a_verified = :a_verified")
+        return self
+
+    def set_verified_if_absent(self, value: bool) -> CustomerUpdate:
+        """Set verified unless the stored item has it already."""
+        self._attribute("#a_verified", "verified", "Customer.verified")
+        self._values[":a_verified"] = {"BOOL": value}
+        self._set.append("#a_verified = if_not_exists(#a_verified, :a_verified)")
+        return self
+
+    def set_api_key_hash(self, value: bytes) -> CustomerUpdate:
+        """Set api_key_hash."""
+        self._attribute("#a_api_key_hash", "api_key_hash", "Customer.api_key_hash")
+        self._values[":a_api_key_hash"] = {"B": value}
+        self._set.append("#a_api_key_hash = :a_api_key_hash")
+        return self
+
+    def set_api_key_hash_if_absent(self, value: bytes) -> CustomerUpdate:
+        """Set api_key_hash unless the stored item has it already."""
+        self._attribute("#a_api_key_hash", "api_key_hash", "Customer.api_key_hash")
+        self._values[":a_api_key_hash"] = {"B": value}
+        self._set.append(
+            "#a_api_key_hash = if_not_exists(#a_api_key_hash, :a_api_key_hash)",
+        )
+        return self
+
+    def remove_api_key_hash(self) -> CustomerUpdate:
+        """Remove api_key_hash."""
+        self._attribute("#a_api_key_hash", "api_key_hash", "Customer.api_key_hash")
+        self._remove.append("#a_api_key_hash")
+        return self
 
 
 PAYMENTS = TableDefinition(
@@ -762,12 +1258,55 @@ class PaymentsTable:
         )
         return None if item is None else Payment.from_item(item)
 
-    def delete_payment(self, *, merchant_id: str, payment_id: str) -> None:
-        """Delete the Payment with this key (nothing happens if there is none)."""
-        self.handle.delete_item(
+    def delete_payment(
+        self,
+        *,
+        merchant_id: str,
+        payment_id: str,
+        must_exist: bool = False,
+        expected_version: int | None = None,
+        return_old: bool = False,
+    ) -> Payment | None:
+        """Delete the Payment with this key; returns it when ``return_old``.
+
+        ConditionFailed if ``must_exist`` and there is none, or if its version is not expected_version.
+        """
+        item = self.handle.delete_item(
             Payment.make_key(merchant_id=merchant_id, payment_id=payment_id),
             entity="Payment",
+            must_exist=must_exist,
+            version="version",
+            expected_version=expected_version,
+            return_old=return_old,
         )
+        return None if item is None else Payment.from_item(item)
+
+    def update_payment(
+        self,
+        changes: PaymentUpdate,
+        *,
+        merchant_id: str,
+        payment_id: str,
+        expected_version: int | None = None,
+        returning: Literal["new", "old", "none"] = "new",
+    ) -> Payment | None:
+        """Apply ``changes`` to the stored Payment in one request.
+
+        ConditionFailed if there is no such item or its version is not expected_version.
+        Returns the item after ("new") or before ("old") the update, or None ("none").
+        """
+        now = wire.datetime_to_s(wire.utc_now())
+        item = update.apply(
+            self.handle,
+            Payment.make_key(merchant_id=merchant_id, payment_id=payment_id),
+            changes,
+            entity="Payment",
+            touched={"updated_at": {"S": now}},
+            version="version",
+            expected_version=expected_version,
+            returning=returning,
+        )
+        return None if item is None else Payment.from_item(item)
 
     def batch_get_payment(
         self,
@@ -1051,16 +1590,52 @@ class PaymentsTable:
         merchant_id: str,
         payment_id: str,
         sequence: int,
-    ) -> None:
-        """Delete the Transaction with this key (nothing happens if there is none)."""
-        self.handle.delete_item(
+        must_exist: bool = False,
+        return_old: bool = False,
+    ) -> Transaction | None:
+        """Delete the Transaction with this key; returns it when ``return_old``.
+
+        ConditionFailed if ``must_exist`` and there is none.
+        """
+        item = self.handle.delete_item(
             Transaction.make_key(
                 merchant_id=merchant_id,
                 payment_id=payment_id,
                 sequence=sequence,
             ),
             entity="Transaction",
+            must_exist=must_exist,
+            return_old=return_old,
         )
+        return None if item is None else Transaction.from_item(item)
+
+    def update_transaction(
+        self,
+        changes: TransactionUpdate,
+        *,
+        merchant_id: str,
+        payment_id: str,
+        sequence: int,
+        returning: Literal["new", "old", "none"] = "new",
+    ) -> Transaction | None:
+        """Apply ``changes`` to the stored Transaction in one request.
+
+        ConditionFailed if there is no such item.
+        Returns the item after ("new") or before ("old") the update, or None ("none").
+        """
+        item = update.apply(
+            self.handle,
+            Transaction.make_key(
+                merchant_id=merchant_id,
+                payment_id=payment_id,
+                sequence=sequence,
+            ),
+            changes,
+            entity="Transaction",
+            touched={},
+            returning=returning,
+        )
+        return None if item is None else Transaction.from_item(item)
 
     def batch_get_transaction(
         self,
@@ -1225,12 +1800,48 @@ class PaymentsTable:
         )
         return None if item is None else Customer.from_item(item)
 
-    def delete_customer(self, *, merchant_id: str, customer_id: str) -> None:
-        """Delete the Customer with this key (nothing happens if there is none)."""
-        self.handle.delete_item(
+    def delete_customer(
+        self,
+        *,
+        merchant_id: str,
+        customer_id: str,
+        must_exist: bool = False,
+        return_old: bool = False,
+    ) -> Customer | None:
+        """Delete the Customer with this key; returns it when ``return_old``.
+
+        ConditionFailed if ``must_exist`` and there is none.
+        """
+        item = self.handle.delete_item(
             Customer.make_key(merchant_id=merchant_id, customer_id=customer_id),
             entity="Customer",
+            must_exist=must_exist,
+            return_old=return_old,
         )
+        return None if item is None else Customer.from_item(item)
+
+    def update_customer(
+        self,
+        changes: CustomerUpdate,
+        *,
+        merchant_id: str,
+        customer_id: str,
+        returning: Literal["new", "old", "none"] = "new",
+    ) -> Customer | None:
+        """Apply ``changes`` to the stored Customer in one request.
+
+        ConditionFailed if there is no such item.
+        Returns the item after ("new") or before ("old") the update, or None ("none").
+        """
+        item = update.apply(
+            self.handle,
+            Customer.make_key(merchant_id=merchant_id, customer_id=customer_id),
+            changes,
+            entity="Customer",
+            touched={},
+            returning=returning,
+        )
+        return None if item is None else Customer.from_item(item)
 
     def batch_get_customer(
         self,

@@ -57,6 +57,12 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
                 )
     for entity in module.entities:
         top.add(entity.name, f"entity '{entity.name}'", ("entities", entity.name))
+        if pycode.updatable(entity):
+            top.add(
+                pycode.update_class(entity),
+                f"entity '{entity.name}'",
+                ("entities", entity.name),
+            )
         for a in entity.attributes:
             path = ("entities", entity.name, "attributes", a.name)
             origin = f"attribute {entity.name}.{a.name}"
@@ -86,7 +92,10 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
         for entity in (e for e in module.entities if e.table == table.name):
             var = pycode.snake(entity.name)
             path = ("entities", entity.name)
-            for verb in ("put", "get", "delete"):
+            verbs = ["put", "get", "delete", "batch_get", "batch_delete"]
+            verbs += [] if pycode.has_version(entity) else ["batch_put"]
+            verbs += ["update"] if pycode.updatable(entity) else []
+            for verb in verbs:
                 methods.add(f"{verb}_{var}", f"entity '{entity.name}'", path)
             for p in entity.access_patterns:
                 ppath: PathKey = (*path, "access_patterns", p.name)

@@ -1190,3 +1190,203 @@ def batch_put_body(entity: Entity) -> str:
     )
     lines += layout.lay(pairs, 8, "return ")
     return "\n".join(lines)
+
+
+# --- updates -------------------------------------------------------------------------------------
+
+_NUMBERS = ("integer", "decimal", "float")
+
+
+def key_template_names(entity: Entity) -> set[str]:
+    names: set[str] = set()
+    for key in (entity.key, *entity.index_keys):
+        names.update(key.pk.names)
+        if key.sk is not None:
+            names.update(key.sk.names)
+    return names
+
+
+def updatable(entity: Entity) -> list[Attribute]:
+    """Attributes an update may change: not part of a key (keys are derived from them on put),
+    and not maintained by the runtime (version, auto timestamps)."""
+    in_keys = key_template_names(entity)
+    return [
+        a
+        for a in entity.attributes
+        if a.name not in in_keys and a.auto is None and a.type.kind != "version"
+    ]
+
+
+def update_class(entity: Entity) -> str:
+    return f"{entity.name}Update"
+
+
+def _update_method(
+    entity: Entity,
+    a: Attribute,
+    verb: str,
+    param: str,
+    doc: str,
+    checks: list[str] | None = None,
+    values: list[str] | None = None,
+) -> str:
+    """One builder method: check the argument, claim the attribute, add the clause."""
+    cls = update_class(entity)
+    name = f"set_{a.name}_if_absent" if verb == "set_if_absent" else f"{verb}_{a.name}"
+    params = ("self", param) if param else ("self",)
+    signature = layout.block(
+        Group(f"def {name}(", tuple(Atom(p) for p in params), f") -> {cls}:"), 4
+    )
+    claim = layout.block(
+        call(
+            "self._attribute",
+            py_str(f"#a_{a.name}"),
+            py_str(a.stored_as),
+            py_str(f"{entity.name}.{a.name}"),
+        ),
+        8,
+    )
+    return "\n".join(
+        [
+            signature,
+            f'        """{doc}"""',
+            *(checks or []),
+            claim,
+            *(values or []),
+            *_update_tail(verb, a),
+            "        return self",
+        ]
+    )
+
+
+def _update_tail(verb: str, a: Attribute) -> list[str]:
+    n = a.name
+    if verb == "remove":
+        return layout.lay(call("self._remove.append", py_str(f"#a_{n}")), 8)
+    if verb in ("add", "delete"):
+        return layout.lay(call(f"self._{verb}.append", py_str(f"#a_{n} :a_{n}")), 8)
+    if verb == "append":
+        clause = f"#a_{n} = list_append(if_not_exists(#a_{n}, :e_{n}), :a_{n})"
+        return [
+            *layout.lay(call("self._set.append", py_str(clause)), 8),
+            f'        self._values[":e_{n}"] = {{"L": []}}',
+        ]
+    if verb == "set_if_absent":
+        clause = f"#a_{n} = if_not_exists(#a_{n}, :a_{n})"
+        return layout.lay(call("self._set.append", py_str(clause)), 8)
+    return layout.lay(call("self._set.append", py_str(f"#a_{n} = :a_{n}")), 8)
+
+
+def update_methods(entity: Entity) -> list[str]:
+    """The methods of ``<Entity>Update``: set, and per type remove, add, delete, append."""
+    methods = []
+    for a in updatable(entity):
+        t = attribute_type(entity.name, a)
+        target = f'self._values[":a_{a.name}"] = '
+        kind = a.type.kind
+        checks = _rules(entity.name, a, "value", optional=False)
+        value = layout.lay(attribute_to_wire(entity.name, a, "value"), 8, target)
+        param = f"value: {t}"
+        methods.append(
+            _update_method(entity, a, "set", param, f"Set {a.name}.", checks, value)
+        )
+        doc = f"Set {a.name} unless the stored item has it already."
+        methods.append(
+            _update_method(entity, a, "set_if_absent", param, doc, checks, value)
+        )
+        if a.optional or kind in SET_KINDS:
+            methods.append(_update_method(entity, a, "remove", "", f"Remove {a.name}."))
+        if kind in _NUMBERS:
+            delta = layout.lay(to_wire(a.type, "delta"), 8, target)
+            doc = f"Add delta to {a.name}, atomically."
+            methods.append(
+                _update_method(entity, a, "add", f"delta: {t}", doc, None, delta)
+            )
+        if kind in SET_KINDS:
+            empty = _raise_if(entity.name, a, ["not values"], "non-empty set")
+            members = layout.lay(to_wire(a.type, "values"), 8, target)
+            for verb, doc in (
+                ("add", "Add members to"),
+                ("delete", "Remove members from"),
+            ):
+                methods.append(
+                    _update_method(
+                        entity,
+                        a,
+                        verb,
+                        f"values: {t}",
+                        f"{doc} {a.name}.",
+                        empty,
+                        members,
+                    )
+                )
+        if kind == "list":
+            check = []
+            if a.type.of is not None and a.type.of.kind == "enum":
+                allowed = values_constant(entity.name, a)
+                check = _raise_if(
+                    entity.name, a, [f"not {allowed}.issuperset(values)"], "enum"
+                )
+            items = layout.lay(attribute_to_wire(entity.name, a, "values"), 8, target)
+            doc = f"Append to {a.name}."
+            methods.append(
+                _update_method(entity, a, "append", f"values: {t}", doc, check, items)
+            )
+    return methods
+
+
+SET_KINDS = ("string_set", "number_set", "binary_set")
+
+
+def update_call(table: Table, entity: Entity) -> Node:
+    version = _version(entity)
+    touched = [
+        (py_str(a.stored_as), dict_([('"S"', "now")]))
+        for a in entity.attributes
+        if a.auto == "update"
+    ]
+    args: list[Node | str] = [
+        "self.handle",
+        call(f"{entity.name}.make_key", *forward(key_params(entity, entity.key))),
+        "changes",
+        Pair("entity=", Atom(py_str(entity.name))),
+        Pair("touched=", dict_(touched) if touched else Atom("{}")),
+    ]
+    if version is not None:
+        args.append(Pair("version=", Atom(py_str(version.stored_as))))
+        args.append(Pair("expected_version=", Atom("expected_version")))
+    args.append(Pair("returning=", Atom("returning")))
+    return call("update.apply", *args)
+
+
+def update_params(entity: Entity) -> list[str]:
+    params = key_params(entity, entity.key)
+    if _version(entity) is not None:
+        params.append("expected_version: int | None = None")
+    params.append('returning: Literal["new", "old", "none"] = "new"')
+    return params
+
+
+def update_touches_time(entity: Entity) -> bool:
+    return any(a.auto == "update" for a in entity.attributes)
+
+
+def delete_params(entity: Entity) -> list[str]:
+    params = [*key_params(entity, entity.key), "must_exist: bool = False"]
+    if _version(entity) is not None:
+        params.append("expected_version: int | None = None")
+    return [*params, "return_old: bool = False"]
+
+
+def delete_call(entity: Entity) -> Node:
+    version = _version(entity)
+    args: list[Node | str] = [
+        call(f"{entity.name}.make_key", *forward(key_params(entity, entity.key))),
+        Pair("entity=", Atom(py_str(entity.name))),
+        Pair("must_exist=", Atom("must_exist")),
+    ]
+    if version is not None:
+        args.append(Pair("version=", Atom(py_str(version.stored_as))))
+        args.append(Pair("expected_version=", Atom("expected_version")))
+    args.append(Pair("return_old=", Atom("return_old")))
+    return call("self.handle.delete_item", *args)

@@ -87,8 +87,9 @@ class ModuleContext:
             lines.append(_import_line("datetime", dates))
         if "decimal" in kinds:
             lines.append(_import_line("decimal", ["Decimal"]))
+        updates = any(pycode.updatable(e) for e in self.module.entities)
         typing = (["Any"] if queries or free_maps else []) + (
-            ["Literal"] if "enum" in kinds else []
+            ["Literal"] if "enum" in kinds or updates else []
         )
         if typing:
             lines.append(_import_line("typing", typing))
@@ -98,7 +99,9 @@ class ModuleContext:
         lines.append(
             _import_line(
                 "dynamorm_gen.runtime",
-                ["batch", "wire"] if tables_with_entities else ["wire"],
+                (["batch"] if tables_with_entities else [])
+                + (["update"] if updates else [])
+                + ["wire"],
             )
         )
         if tables_with_entities:

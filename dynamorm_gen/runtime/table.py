@@ -28,23 +28,28 @@ T = TypeVar("T")
 
 ENDPOINT_ENV = "DYNAMORM_ENDPOINT_URL"
 PREFIX_ENV = "DYNAMORM_TABLE_PREFIX"
+TRANSPORT_ENV = "DYNAMORM_TRANSPORT"
+TRANSPORTS = ("botocore", "fast")
 
-_clients: dict[tuple[str | None, str | None, str | None], Any] = {}
+_clients: dict[tuple[str | None, str | None, str | None, str], Any] = {}
 _clients_lock = threading.Lock()
 
 
 def shared_client(
-    region: str | None, endpoint_url: str | None, profile: str | None
+    region: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+    transport: str = "botocore",
 ) -> Any:
-    """The process-wide botocore DynamoDB client for this (region, endpoint, profile)."""
-    key = (region, endpoint_url, profile)
+    """The process-wide DynamoDB client for this (region, endpoint, profile, transport)."""
+    key = (region, endpoint_url, profile, transport)
     client = _clients.get(key)
     if client is not None:
         return client
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = _create_client(region, endpoint_url, profile)
+            client = _create_client(region, endpoint_url, profile, transport)
             _clients[key] = client
     return client
 
@@ -57,8 +62,21 @@ def reset_clients() -> None:
 
 
 def _create_client(
-    region: str | None, endpoint_url: str | None, profile: str | None
+    region: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+    transport: str = "botocore",
 ) -> Any:
+    if transport == "fast":
+        # The standard-library client (fast.py): no botocore import on the Lambda path.
+        from dynamorm_gen.runtime.fast import FastClient
+
+        return FastClient(region, endpoint_url, profile=profile)
+    if transport != "botocore":
+        raise ConfigurationError(
+            f"unknown transport {transport!r} (expected one of {', '.join(TRANSPORTS)};"
+            f" see Connection(transport=...) and {TRANSPORT_ENV})"
+        )
     import botocore.session
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
@@ -88,10 +106,11 @@ class Connection:
     """Where requests go: region, endpoint and profile, or an injected client.
 
     ``DYNAMORM_ENDPOINT_URL`` points every connection without an explicit endpoint at a local
-    engine (moto server, dynalite) for development and tests.
+    engine (moto server, dynalite) for development and tests. ``transport`` (else
+    ``DYNAMORM_TRANSPORT``, else ``"botocore"``) picks the client: ``"botocore"`` or ``"fast"``.
     """
 
-    __slots__ = ("_client", "endpoint_url", "profile", "region")
+    __slots__ = ("_client", "endpoint_url", "profile", "region", "transport")
 
     def __init__(
         self,
@@ -100,17 +119,20 @@ class Connection:
         endpoint_url: str | None = None,
         profile: str | None = None,
         client: Any = None,
+        transport: str | None = None,
     ) -> None:
         self.region = region
         self.endpoint_url = endpoint_url
         self.profile = profile
+        self.transport = transport
         self._client = client
 
     @property
     def client(self) -> Any:
         if self._client is None:
             endpoint = self.endpoint_url or os.environ.get(ENDPOINT_ENV) or None
-            self._client = shared_client(self.region, endpoint, self.profile)
+            transport = self.transport or os.environ.get(TRANSPORT_ENV) or "botocore"
+            self._client = shared_client(self.region, endpoint, self.profile, transport)
         return self._client
 
 
@@ -237,18 +259,35 @@ class TableHandle:
         key: Key,
         *,
         entity: str,
-        condition: str | None = None,
-        names: dict[str, str] | None = None,
-        values: Item | None = None,
-    ) -> None:
+        must_exist: bool = False,
+        version: str | None = None,
+        expected_version: int | None = None,
+        return_old: bool = False,
+    ) -> Item | None:
+        """Delete by key; ConditionFailed if ``must_exist`` and there is no item, or if
+        ``expected_version`` is given and the stored ``version`` attribute differs."""
         request: dict[str, Any] = {"TableName": self.name, "Key": key}
-        if condition is not None:
-            request["ConditionExpression"] = condition
-        if names:
+        conditions = []
+        names: dict[str, str] = {}
+        if must_exist or expected_version is not None:
+            names["#k_pk"] = self.definition.key_names[0]
+            conditions.append("attribute_exists(#k_pk)")
+        if expected_version is not None:
+            if version is None:
+                raise ValueError(f"{entity} has no version attribute to expect")
+            names["#k_version"] = version
+            conditions.append("#k_version = :k_expected")
+            request["ExpressionAttributeValues"] = {
+                ":k_expected": {"N": str(expected_version)}
+            }
+        if conditions:
+            request["ConditionExpression"] = " AND ".join(conditions)
             request["ExpressionAttributeNames"] = names
-        if values:
-            request["ExpressionAttributeValues"] = values
-        self._call("DeleteItem", request, entity)
+        if return_old:
+            request["ReturnValues"] = "ALL_OLD"
+        response = self._call("DeleteItem", request, entity)
+        old: Item | None = response.get("Attributes") if return_old else None
+        return old
 
     def query(
         self,
@@ -311,6 +350,7 @@ _METHODS = {
     "CreateTable": "create_table",
     "DeleteTable": "delete_table",
     "UpdateTimeToLive": "update_time_to_live",
+    "UpdateItem": "update_item",
     "BatchGetItem": "batch_get_item",
     "BatchWriteItem": "batch_write_item",
 }

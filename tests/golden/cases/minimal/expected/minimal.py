@@ -115,9 +115,24 @@ class ThingsTable:
         )
         return None if item is None else Thing.from_item(item)
 
-    def delete_thing(self, *, thing_id: str) -> None:
-        """Delete the Thing with this key (nothing happens if there is none)."""
-        self.handle.delete_item(Thing.make_key(thing_id=thing_id), entity="Thing")
+    def delete_thing(
+        self,
+        *,
+        thing_id: str,
+        must_exist: bool = False,
+        return_old: bool = False,
+    ) -> Thing | None:
+        """Delete the Thing with this key; returns it when ``return_old``.
+
+        ConditionFailed if ``must_exist`` and there is none.
+        """
+        item = self.handle.delete_item(
+            Thing.make_key(thing_id=thing_id),
+            entity="Thing",
+            must_exist=must_exist,
+            return_old=return_old,
+        )
+        return None if item is None else Thing.from_item(item)
 
     def batch_get_thing(
         self,

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from dynamorm_gen.runtime import batch, wire
+from dynamorm_gen.runtime import batch, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.types import Item, Key
@@ -114,6 +114,53 @@ class Entry:
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise wire.decode_error("Entry", exc) from None
         return obj
+
+
+class EntryUpdate(update.Update):
+    """Changes to a stored Entry, applied in one request by update_entry."""
+
+    __slots__ = ()
+
+    def set_amount(self, value: Decimal) -> EntryUpdate:
+        """Set amount."""
+        self._attribute("#a_amount", "amount", "Entry.amount")
+        self._values[":a_amount"] = {"N": wire.decimal_to_n(value)}
+        self._set.append("#a_amount = :a_amount")
+        return self
+
+    def set_amount_if_absent(self, value: Decimal) -> EntryUpdate:
+        """Set amount unless the stored item has it already."""
+        self._attribute("#a_amount", "amount", "Entry.amount")
+        self._values[":a_amount"] = {"N": wire.decimal_to_n(value)}
+        self._set.append("#a_amount = if_not_exists(#a_amount, :a_amount)")
+        return self
+
+    def add_amount(self, delta: Decimal) -> EntryUpdate:
+        """Add delta to amount, atomically."""
+        self._attribute("#a_amount", "amount", "Entry.amount")
+        self._values[":a_amount"] = {"N": wire.decimal_to_n(delta)}
+        self._add.append("#a_amount :a_amount")
+        return self
+
+    def set_note(self, value: str) -> EntryUpdate:
+        """Set note."""
+        self._attribute("#a_note", "n", "Entry.note")
+        self._values[":a_note"] = {"S": value}
+        self._set.append("#a_note = :a_note")
+        return self
+
+    def set_note_if_absent(self, value: str) -> EntryUpdate:
+        """Set note unless the stored item has it already."""
+        self._attribute("#a_note", "n", "Entry.note")
+        self._values[":a_note"] = {"S": value}
+        self._set.append("#a_note = if_not_exists(#a_note, :a_note)")
+        return self
+
+    def remove_note(self) -> EntryUpdate:
+        """Remove note."""
+        self._attribute("#a_note", "n", "Entry.note")
+        self._remove.append("#a_note")
+        return self
 
 
 class EntryOpenByHoldView:
@@ -279,12 +326,48 @@ class LedgerV2Table:
         )
         return None if item is None else Entry.from_item(item)
 
-    def delete_entry(self, *, account_id: int, seq_no: int) -> None:
-        """Delete the Entry with this key (nothing happens if there is none)."""
-        self.handle.delete_item(
+    def delete_entry(
+        self,
+        *,
+        account_id: int,
+        seq_no: int,
+        must_exist: bool = False,
+        return_old: bool = False,
+    ) -> Entry | None:
+        """Delete the Entry with this key; returns it when ``return_old``.
+
+        ConditionFailed if ``must_exist`` and there is none.
+        """
+        item = self.handle.delete_item(
             Entry.make_key(account_id=account_id, seq_no=seq_no),
             entity="Entry",
+            must_exist=must_exist,
+            return_old=return_old,
         )
+        return None if item is None else Entry.from_item(item)
+
+    def update_entry(
+        self,
+        changes: EntryUpdate,
+        *,
+        account_id: int,
+        seq_no: int,
+        returning: Literal["new", "old", "none"] = "new",
+    ) -> Entry | None:
+        """Apply ``changes`` to the stored Entry in one request.
+
+        ConditionFailed if there is no such item.
+        Returns the item after ("new") or before ("old") the update, or None ("none").
+        """
+        item = update.apply(
+            self.handle,
+            Entry.make_key(account_id=account_id, seq_no=seq_no),
+            changes,
+            entity="Entry",
+            touched={},
+            returning=returning,
+        )
+        return None if item is None else Entry.from_item(item)
 
     def batch_get_entry(
         self,

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from dynamorm_gen.runtime import batch, wire
+from dynamorm_gen.runtime import batch, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.types import Item, Key
@@ -197,6 +197,188 @@ class CustomerRelationshipRecord:
         return obj
 
 
+class CustomerRelationshipRecordUpdate(update.Update):
+    """Changes to a stored CustomerRelationshipRecord, applied in one request by update_customer_relationship_record."""
+
+    __slots__ = ()
+
+    def set_descriptive_list_of_nested_maps(
+        self,
+        value: list[dict[str, list[Decimal]]],
+    ) -> CustomerRelationshipRecordUpdate:
+        """Set descriptive_list_of_nested_maps."""
+        self._attribute(
+            "#a_descriptive_list_of_nested_maps",
+            "descriptive_list_of_nested_maps",
+            "CustomerRelationshipRecord.descriptive_list_of_nested_maps",
+        )
+        self._values[":a_descriptive_list_of_nested_maps"] = {
+            "L": [
+                {
+                    "M": {
+                        k1: {"L": [{"N": wire.decimal_to_n(v2)} for v2 in v1]}
+                        for k1, v1 in v0.items()
+                    },
+                }
+                for v0 in value
+            ],
+        }
+        self._set.append(
+            "#a_descriptive_list_of_nested_maps = :a_descriptive_list_of_nested_maps",
+        )
+        return self
+
+    def set_descriptive_list_of_nested_maps_if_absent(
+        self,
+        value: list[dict[str, list[Decimal]]],
+    ) -> CustomerRelationshipRecordUpdate:
+        """Set descriptive_list_of_nested_maps unless the stored item has it already."""
+        self._attribute(
+            "#a_descriptive_list_of_nested_maps",
+            "descriptive_list_of_nested_maps",
+            "CustomerRelationshipRecord.descriptive_list_of_nested_maps",
+        )
+        self._values[":a_descriptive_list_of_nested_maps"] = {
+            "L": [
+                {
+                    "M": {
+                        k1: {"L": [{"N": wire.decimal_to_n(v2)} for v2 in v1]}
+                        for k1, v1 in v0.items()
+                    },
+                }
+                for v0 in value
+            ],
+        }
+        self._set.append(
+            "#a_descriptive_list_of_nested_maps = if_not_exists(#a_descriptive_list_of_nested_maps, :a_descriptive_list_of_nested_maps)",
+        )
+        return self
+
+    def append_descriptive_list_of_nested_maps(
+        self,
+        values: list[dict[str, list[Decimal]]],
+    ) -> CustomerRelationshipRecordUpdate:
+        """Append to descriptive_list_of_nested_maps."""
+        self._attribute(
+            "#a_descriptive_list_of_nested_maps",
+            "descriptive_list_of_nested_maps",
+            "CustomerRelationshipRecord.descriptive_list_of_nested_maps",
+        )
+        self._values[":a_descriptive_list_of_nested_maps"] = {
+            "L": [
+                {
+                    "M": {
+                        k1: {"L": [{"N": wire.decimal_to_n(v2)} for v2 in v1]}
+                        for k1, v1 in v0.items()
+                    },
+                }
+                for v0 in values
+            ],
+        }
+        self._set.append(
+            "#a_descriptive_list_of_nested_maps = list_append(if_not_exists(#a_descriptive_list_of_nested_maps, :e_descriptive_list_of_nested_maps), :a_descriptive_list_of_nested_maps)",
+        )
+        self._values[":e_descriptive_list_of_nested_maps"] = {"L": []}
+        return self
+
+    def set_optional_reviewed_at_timestamp(
+        self,
+        value: datetime,
+    ) -> CustomerRelationshipRecordUpdate:
+        """Set optional_reviewed_at_timestamp."""
+        self._attribute(
+            "#a_optional_reviewed_at_timestamp",
+            "reviewed_at",
+            "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
+        )
+        self._values[":a_optional_reviewed_at_timestamp"] = {
+            "S": wire.datetime_to_s(value),
+        }
+        self._set.append(
+            "#a_optional_reviewed_at_timestamp = :a_optional_reviewed_at_timestamp",
+        )
+        return self
+
+    def set_optional_reviewed_at_timestamp_if_absent(
+        self,
+        value: datetime,
+    ) -> CustomerRelationshipRecordUpdate:
+        """Set optional_reviewed_at_timestamp unless the stored item has it already."""
+        self._attribute(
+            "#a_optional_reviewed_at_timestamp",
+            "reviewed_at",
+            "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
+        )
+        self._values[":a_optional_reviewed_at_timestamp"] = {
+            "S": wire.datetime_to_s(value),
+        }
+        self._set.append(
+            "#a_optional_reviewed_at_timestamp = if_not_exists(#a_optional_reviewed_at_timestamp, :a_optional_reviewed_at_timestamp)",
+        )
+        return self
+
+    def remove_optional_reviewed_at_timestamp(self) -> CustomerRelationshipRecordUpdate:
+        """Remove optional_reviewed_at_timestamp."""
+        self._attribute(
+            "#a_optional_reviewed_at_timestamp",
+            "reviewed_at",
+            "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
+        )
+        self._remove.append("#a_optional_reviewed_at_timestamp")
+        return self
+
+    def set_manager_notes(self, value: str) -> CustomerRelationshipRecordUpdate:
+        """Set manager_notes."""
+        if len(value) > 4000:
+            raise wire.violation(
+                "CustomerRelationshipRecord.manager_notes",
+                "max_length 4000",
+            )
+        if not wire.fullmatch("[^<>]*", value):
+            raise wire.violation("CustomerRelationshipRecord.manager_notes", "pattern")
+        self._attribute(
+            "#a_manager_notes",
+            "manager_notes",
+            "CustomerRelationshipRecord.manager_notes",
+        )
+        self._values[":a_manager_notes"] = {"S": value}
+        self._set.append("#a_manager_notes = :a_manager_notes")
+        return self
+
+    def set_manager_notes_if_absent(
+        self,
+        value: str,
+    ) -> CustomerRelationshipRecordUpdate:
+        """Set manager_notes unless the stored item has it already."""
+        if len(value) > 4000:
+            raise wire.violation(
+                "CustomerRelationshipRecord.manager_notes",
+                "max_length 4000",
+            )
+        if not wire.fullmatch("[^<>]*", value):
+            raise wire.violation("CustomerRelationshipRecord.manager_notes", "pattern")
+        self._attribute(
+            "#a_manager_notes",
+            "manager_notes",
+            "CustomerRelationshipRecord.manager_notes",
+        )
+        self._values[":a_manager_notes"] = {"S": value}
+        self._set.append(
+            "#a_manager_notes = if_not_exists(#a_manager_notes, :a_manager_notes)",
+        )
+        return self
+
+    def remove_manager_notes(self) -> CustomerRelationshipRecordUpdate:
+        """Remove manager_notes."""
+        self._attribute(
+            "#a_manager_notes",
+            "manager_notes",
+            "CustomerRelationshipRecord.manager_notes",
+        )
+        self._remove.append("#a_manager_notes")
+        return self
+
+
 CUSTOMER_RELATIONSHIP_RECORDS = TableDefinition(
     logical_name="customer_relationship_records",
     name_env="CUSTOMER_RELATIONSHIP_RECORDS_TABLE",
@@ -289,9 +471,14 @@ class CustomerRelationshipRecordsTable:
         region_code: CustomerRelationshipRecordRegionCode,
         record_creation_timestamp: datetime,
         record_identifier: str,
-    ) -> None:
-        """Delete the CustomerRelationshipRecord with this key (nothing happens if there is none)."""
-        self.handle.delete_item(
+        must_exist: bool = False,
+        return_old: bool = False,
+    ) -> CustomerRelationshipRecord | None:
+        """Delete the CustomerRelationshipRecord with this key; returns it when ``return_old``.
+
+        ConditionFailed if ``must_exist`` and there is none.
+        """
+        item = self.handle.delete_item(
             CustomerRelationshipRecord.make_key(
                 organisation_identifier=organisation_identifier,
                 region_code=region_code,
@@ -299,7 +486,40 @@ class CustomerRelationshipRecordsTable:
                 record_identifier=record_identifier,
             ),
             entity="CustomerRelationshipRecord",
+            must_exist=must_exist,
+            return_old=return_old,
         )
+        return None if item is None else CustomerRelationshipRecord.from_item(item)
+
+    def update_customer_relationship_record(
+        self,
+        changes: CustomerRelationshipRecordUpdate,
+        *,
+        organisation_identifier: str,
+        region_code: CustomerRelationshipRecordRegionCode,
+        record_creation_timestamp: datetime,
+        record_identifier: str,
+        returning: Literal["new", "old", "none"] = "new",
+    ) -> CustomerRelationshipRecord | None:
+        """Apply ``changes`` to the stored CustomerRelationshipRecord in one request.
+
+        ConditionFailed if there is no such item.
+        Returns the item after ("new") or before ("old") the update, or None ("none").
+        """
+        item = update.apply(
+            self.handle,
+            CustomerRelationshipRecord.make_key(
+                organisation_identifier=organisation_identifier,
+                region_code=region_code,
+                record_creation_timestamp=record_creation_timestamp,
+                record_identifier=record_identifier,
+            ),
+            changes,
+            entity="CustomerRelationshipRecord",
+            touched={},
+            returning=returning,
+        )
+        return None if item is None else CustomerRelationshipRecord.from_item(item)
 
     def batch_get_customer_relationship_record(
         self,

@@ -1,0 +1,151 @@
+"""Typed updates: every action, optimistic locking, timestamps, return values, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from moto import mock_aws
+
+from dynamorm_gen.runtime import (
+    ConditionFailed,
+    ConstraintViolation,
+    ValidationFailed,
+    set_field_encryptor,
+)
+from dynamorm_gen.runtime.table import Connection, reset_clients
+from generated_examples import basic, payment
+from tests.unit.test_tables_moto import ReversingEncryptor, make_payment
+
+
+@pytest.fixture
+def payments() -> Iterator[payment.PaymentsTable]:
+    with mock_aws():
+        reset_clients()
+        table = payment.PaymentsTable(
+            Connection(region="us-east-1"), name="payments-upd"
+        )
+        table.handle.create()
+        set_field_encryptor(ReversingEncryptor())
+        yield table
+        set_field_encryptor(None)
+        reset_clients()
+
+
+def test_update_actions_and_version(payments: payment.PaymentsTable) -> None:
+    p = make_payment(1, description="first")
+    payments.put_payment(p)
+    before = p.updated_at
+    changes = (
+        payment.PaymentUpdate()
+        .add_amount(50)
+        .remove_description()
+        .add_tags({"mobile", "retry"})
+        .set_fee_rate(Decimal("0.031"))
+        .set_card_token("tok_new")
+    )
+    after = payments.update_payment(
+        changes, merchant_id="m1", payment_id=p.payment_id, expected_version=1
+    )
+    assert after is not None
+    assert after.amount == 150 and after.description is None
+    assert after.tags == {"web", "mobile", "retry"} and after.fee_rate == Decimal(
+        "0.031"
+    )
+    assert after.card_token == "tok_new" and after.version == 2
+    assert after.updated_at > before
+    with pytest.raises(ConditionFailed):  # stale version
+        payments.update_payment(
+            payment.PaymentUpdate().add_amount(1),
+            merchant_id="m1",
+            payment_id=p.payment_id,
+            expected_version=1,
+        )
+    old = payments.update_payment(
+        payment.PaymentUpdate().delete_tags({"retry"}),
+        merchant_id="m1",
+        payment_id=p.payment_id,
+        returning="old",
+    )
+    assert old is not None and "retry" in old.tags and old.version == 2
+    assert (
+        payments.update_payment(
+            payment.PaymentUpdate().set_description_if_absent("kept"),
+            merchant_id="m1",
+            payment_id=p.payment_id,
+            returning="none",
+        )
+        is None
+    )
+    stored = payments.get_payment(merchant_id="m1", payment_id=p.payment_id)
+    assert (
+        stored is not None and stored.tags == {"web", "mobile"} and stored.version == 4
+    )
+    assert stored.description == "kept"
+
+
+def test_update_of_a_missing_item_fails(payments: payment.PaymentsTable) -> None:
+    with pytest.raises(ConditionFailed):
+        payments.update_payment(
+            payment.PaymentUpdate().add_amount(1), merchant_id="m1", payment_id="none"
+        )
+    assert payments.query_payment_by_merchant(merchant_id="m1").items == []
+
+
+def test_update_appends_to_lists(payments: payment.PaymentsTable) -> None:
+    txn = payment.Transaction(
+        merchant_id="m1",
+        payment_id="p1",
+        sequence=1,
+        kind="capture",
+        amount=10,
+        currency="EUR",
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        audit=[{"by": "api"}],
+    )
+    payments.put_transaction(txn)
+    after = payments.update_transaction(
+        payment.TransactionUpdate().append_audit([{"by": "ops", "note": "refund"}]),
+        merchant_id="m1",
+        payment_id="p1",
+        sequence=1,
+    )
+    assert after is not None and after.audit == [
+        {"by": "api"},
+        {"by": "ops", "note": "refund"},
+    ]
+
+
+def test_update_checks_values_and_changes_once() -> None:
+    with pytest.raises(ConstraintViolation) as failure:
+        basic.TodoUpdate().set_title("")
+    assert "Todo.title" in str(failure.value)
+    with pytest.raises(ValidationFailed, match="changed twice"):
+        basic.TodoUpdate().set_title("a").set_title_if_absent("b")
+    with pytest.raises(ConstraintViolation, match="non-empty set"):
+        payment.PaymentUpdate().add_tags(set())
+    with pytest.raises(ConstraintViolation, match="min 0"):
+        payment.PaymentUpdate().set_amount(-1)
+    assert not hasattr(
+        payment.PaymentUpdate, "set_merchant_id"
+    )  # key attributes: use put
+    assert not hasattr(payment.PaymentUpdate, "set_version")
+
+
+def test_conditional_delete_and_return_old(payments: payment.PaymentsTable) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    with pytest.raises(ConditionFailed):
+        payments.delete_payment(
+            merchant_id="m1", payment_id=p.payment_id, expected_version=7
+        )
+    with pytest.raises(ConditionFailed):
+        payments.delete_payment(merchant_id="m1", payment_id="absent", must_exist=True)
+    assert payments.delete_payment(merchant_id="m1", payment_id="absent") is None
+    old = payments.delete_payment(
+        merchant_id="m1", payment_id=p.payment_id, expected_version=1, return_old=True
+    )
+    assert old == p
+    assert payments.get_payment(merchant_id="m1", payment_id=p.payment_id) is None
