@@ -12,6 +12,7 @@ from typing import Any, Literal
 from dynamorm_gen.runtime import batch, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
+from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
 
 wire.require_api(1)
@@ -223,15 +224,7 @@ class TodosTable:
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
         item = todo.to_item()
-        if if_not_exists:
-            self.handle.put_item(
-                item,
-                entity="Todo",
-                condition="attribute_not_exists(#pk)",
-                names={"#pk": "PK"},
-            )
-        else:
-            self.handle.put_item(item, entity="Todo")
+        self.handle.put_item(item, entity="Todo", if_not_exists=if_not_exists)
 
     def get_todo(
         self,
@@ -290,6 +283,78 @@ class TodosTable:
             returning=returning,
         )
         return None if item is None else Todo.from_item(item)
+
+    def tx_put_todo(
+        self,
+        tx: TransactWrite,
+        todo: Todo,
+        *,
+        if_not_exists: bool = False,
+    ) -> None:
+        """Add a put of this Todo to ``tx``, with put_todo's conditions."""
+        item = todo.to_item()
+        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        tx.add(self.handle, "Put", request, entity="Todo")
+
+    def tx_delete_todo(
+        self,
+        tx: TransactWrite,
+        *,
+        user_id: str,
+        todo_id: str,
+        must_exist: bool = False,
+    ) -> None:
+        """Add a delete of the Todo with this key to ``tx``."""
+        tx.add(
+            self.handle,
+            "Delete",
+            self.handle.key_request(
+                Todo.make_key(user_id=user_id, todo_id=todo_id),
+                must_exist=must_exist,
+            ),
+            entity="Todo",
+        )
+
+    def tx_check_todo(
+        self,
+        tx: TransactWrite,
+        *,
+        user_id: str,
+        todo_id: str,
+        must_exist: bool = True,
+    ) -> None:
+        """Make ``tx`` require the Todo with this key."""
+        tx.add(
+            self.handle,
+            "ConditionCheck",
+            self.handle.key_request(
+                Todo.make_key(user_id=user_id, todo_id=todo_id),
+                must_exist=must_exist,
+            ),
+            entity="Todo",
+        )
+
+    def tx_update_todo(
+        self,
+        tx: TransactWrite,
+        changes: TodoUpdate,
+        *,
+        user_id: str,
+        todo_id: str,
+    ) -> None:
+        """Add ``changes`` to the stored Todo to ``tx``, as update_todo would."""
+        tx.add(
+            self.handle,
+            "Update",
+            update.request(
+                self.handle,
+                Todo.make_key(user_id=user_id, todo_id=todo_id),
+                changes,
+                entity="Todo",
+                touched={},
+            ),
+            entity="Todo",
+        )
 
     def batch_get_todo(
         self,

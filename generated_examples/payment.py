@@ -13,6 +13,7 @@ from typing import Any, Literal
 from dynamorm_gen.runtime import batch, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
+from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.types import AttributeValue, Item, Key
 
 wire.require_api(1)
@@ -210,6 +211,8 @@ class Payment:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
         if self.amount < 0:
             raise wire.violation("Payment.amount", "min 0")
+        if not -wire.INT_LIMIT < self.amount < wire.INT_LIMIT:
+            wire.check_int("Payment.amount", self.amount)
         if self.currency not in _PAYMENT_CURRENCY_VALUES:
             raise wire.violation("Payment.currency", "enum")
         if self.status not in _PAYMENT_STATUS_VALUES:
@@ -294,6 +297,8 @@ class PaymentUpdate(update.Update):
         """Set amount."""
         if value < 0:
             raise wire.violation("Payment.amount", "min 0")
+        if not -wire.INT_LIMIT < value < wire.INT_LIMIT:
+            wire.check_int("Payment.amount", value)
         self._attribute("#a_amount", "amount", "Payment.amount")
         self._values[":a_amount"] = {"N": str(value)}
         self._set.append("#a_amount = :a_amount")
@@ -303,6 +308,8 @@ class PaymentUpdate(update.Update):
         """Set amount unless the stored item has it already."""
         if value < 0:
             raise wire.violation("Payment.amount", "min 0")
+        if not -wire.INT_LIMIT < value < wire.INT_LIMIT:
+            wire.check_int("Payment.amount", value)
         self._attribute("#a_amount", "amount", "Payment.amount")
         self._values[":a_amount"] = {"N": str(value)}
         self._set.append("#a_amount = if_not_exists(#a_amount, :a_amount)")
@@ -602,10 +609,14 @@ class Transaction:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
         if self.sequence < 0:
             raise wire.violation("Transaction.sequence", "min 0")
+        if not -wire.INT_LIMIT < self.sequence < wire.INT_LIMIT:
+            wire.check_int("Transaction.sequence", self.sequence)
         if not 0 <= self.sequence < 1000000:
             raise wire.violation("Transaction.sequence", "key width 6")
         if self.kind not in _TRANSACTION_KIND_VALUES:
             raise wire.violation("Transaction.kind", "enum")
+        if not -wire.INT_LIMIT < self.amount < wire.INT_LIMIT:
+            wire.check_int("Transaction.amount", self.amount)
         if self.currency not in _TRANSACTION_CURRENCY_VALUES:
             raise wire.violation("Transaction.currency", "enum")
         item: Item = {
@@ -666,6 +677,8 @@ class TransactionUpdate(update.Update):
 
     def set_amount(self, value: int) -> TransactionUpdate:
         """Set amount."""
+        if not -wire.INT_LIMIT < value < wire.INT_LIMIT:
+            wire.check_int("Transaction.amount", value)
         self._attribute("#a_amount", "amount", "Transaction.amount")
         self._values[":a_amount"] = {"N": str(value)}
         self._set.append("#a_amount = :a_amount")
@@ -673,6 +686,8 @@ class TransactionUpdate(update.Update):
 
     def set_amount_if_absent(self, value: int) -> TransactionUpdate:
         """Set amount unless the stored item has it already."""
+        if not -wire.INT_LIMIT < value < wire.INT_LIMIT:
+            wire.check_int("Transaction.amount", value)
         self._attribute("#a_amount", "amount", "Transaction.amount")
         self._values[":a_amount"] = {"N": str(value)}
         self._set.append("#a_amount = if_not_exists(#a_amount, :a_amount)")
@@ -1223,21 +1238,13 @@ class PaymentsTable:
             item = payment.to_item()
             expected = payment.version
             item["version"] = {"N": str(expected + 1)}
-            if expected == 0 or if_not_exists:
-                self.handle.put_item(
-                    item,
-                    entity="Payment",
-                    condition="attribute_not_exists(#pk)",
-                    names={"#pk": "PK"},
-                )
-            else:
-                self.handle.put_item(
-                    item,
-                    entity="Payment",
-                    condition="#v = :v",
-                    names={"#v": "version"},
-                    values={":v": {"N": str(expected)}},
-                )
+            self.handle.put_item(
+                item,
+                entity="Payment",
+                if_not_exists=if_not_exists,
+                version="version",
+                expected_version=expected,
+            )
         except BaseException:
             payment.updated_at = previous_updated_at
             raise
@@ -1307,6 +1314,102 @@ class PaymentsTable:
             returning=returning,
         )
         return None if item is None else Payment.from_item(item)
+
+    def tx_put_payment(
+        self,
+        tx: TransactWrite,
+        payment: Payment,
+        *,
+        if_not_exists: bool = False,
+    ) -> None:
+        """Add a put of this Payment to ``tx``, with put_payment's conditions."""
+        payment.updated_at = wire.utc_now()
+        item = payment.to_item()
+        expected = payment.version
+        item["version"] = {"N": str(expected + 1)}
+        request = self.handle.put_request(
+            item,
+            if_not_exists=if_not_exists,
+            version="version",
+            expected_version=expected,
+        )
+        tx.add(
+            self.handle,
+            "Put",
+            request,
+            entity="Payment",
+            after_commit=lambda: setattr(payment, "version", expected + 1),
+        )
+
+    def tx_delete_payment(
+        self,
+        tx: TransactWrite,
+        *,
+        merchant_id: str,
+        payment_id: str,
+        must_exist: bool = False,
+        expected_version: int | None = None,
+    ) -> None:
+        """Add a delete of the Payment with this key to ``tx``."""
+        tx.add(
+            self.handle,
+            "Delete",
+            self.handle.key_request(
+                Payment.make_key(merchant_id=merchant_id, payment_id=payment_id),
+                must_exist=must_exist,
+                version="version",
+                expected_version=expected_version,
+            ),
+            entity="Payment",
+        )
+
+    def tx_check_payment(
+        self,
+        tx: TransactWrite,
+        *,
+        merchant_id: str,
+        payment_id: str,
+        must_exist: bool = True,
+        expected_version: int | None = None,
+    ) -> None:
+        """Make ``tx`` require the Payment with this key (at expected_version)."""
+        tx.add(
+            self.handle,
+            "ConditionCheck",
+            self.handle.key_request(
+                Payment.make_key(merchant_id=merchant_id, payment_id=payment_id),
+                must_exist=must_exist,
+                version="version",
+                expected_version=expected_version,
+            ),
+            entity="Payment",
+        )
+
+    def tx_update_payment(
+        self,
+        tx: TransactWrite,
+        changes: PaymentUpdate,
+        *,
+        merchant_id: str,
+        payment_id: str,
+        expected_version: int | None = None,
+    ) -> None:
+        """Add ``changes`` to the stored Payment to ``tx``, as update_payment would."""
+        now = wire.datetime_to_s(wire.utc_now())
+        tx.add(
+            self.handle,
+            "Update",
+            update.request(
+                self.handle,
+                Payment.make_key(merchant_id=merchant_id, payment_id=payment_id),
+                changes,
+                entity="Payment",
+                touched={"updated_at": {"S": now}},
+                version="version",
+                expected_version=expected_version,
+            ),
+            entity="Payment",
+        )
 
     def batch_get_payment(
         self,
@@ -1554,15 +1657,7 @@ class PaymentsTable:
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
         item = transaction.to_item()
-        if if_not_exists:
-            self.handle.put_item(
-                item,
-                entity="Transaction",
-                condition="attribute_not_exists(#pk)",
-                names={"#pk": "PK"},
-            )
-        else:
-            self.handle.put_item(item, entity="Transaction")
+        self.handle.put_item(item, entity="Transaction", if_not_exists=if_not_exists)
 
     def get_transaction(
         self,
@@ -1636,6 +1731,93 @@ class PaymentsTable:
             returning=returning,
         )
         return None if item is None else Transaction.from_item(item)
+
+    def tx_put_transaction(
+        self,
+        tx: TransactWrite,
+        transaction: Transaction,
+        *,
+        if_not_exists: bool = False,
+    ) -> None:
+        """Add a put of this Transaction to ``tx``, with put_transaction's conditions."""
+        item = transaction.to_item()
+        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        tx.add(self.handle, "Put", request, entity="Transaction")
+
+    def tx_delete_transaction(
+        self,
+        tx: TransactWrite,
+        *,
+        merchant_id: str,
+        payment_id: str,
+        sequence: int,
+        must_exist: bool = False,
+    ) -> None:
+        """Add a delete of the Transaction with this key to ``tx``."""
+        tx.add(
+            self.handle,
+            "Delete",
+            self.handle.key_request(
+                Transaction.make_key(
+                    merchant_id=merchant_id,
+                    payment_id=payment_id,
+                    sequence=sequence,
+                ),
+                must_exist=must_exist,
+            ),
+            entity="Transaction",
+        )
+
+    def tx_check_transaction(
+        self,
+        tx: TransactWrite,
+        *,
+        merchant_id: str,
+        payment_id: str,
+        sequence: int,
+        must_exist: bool = True,
+    ) -> None:
+        """Make ``tx`` require the Transaction with this key."""
+        tx.add(
+            self.handle,
+            "ConditionCheck",
+            self.handle.key_request(
+                Transaction.make_key(
+                    merchant_id=merchant_id,
+                    payment_id=payment_id,
+                    sequence=sequence,
+                ),
+                must_exist=must_exist,
+            ),
+            entity="Transaction",
+        )
+
+    def tx_update_transaction(
+        self,
+        tx: TransactWrite,
+        changes: TransactionUpdate,
+        *,
+        merchant_id: str,
+        payment_id: str,
+        sequence: int,
+    ) -> None:
+        """Add ``changes`` to the stored Transaction to ``tx``, as update_transaction would."""
+        tx.add(
+            self.handle,
+            "Update",
+            update.request(
+                self.handle,
+                Transaction.make_key(
+                    merchant_id=merchant_id,
+                    payment_id=payment_id,
+                    sequence=sequence,
+                ),
+                changes,
+                entity="Transaction",
+                touched={},
+            ),
+            entity="Transaction",
+        )
 
     def batch_get_transaction(
         self,
@@ -1775,15 +1957,7 @@ class PaymentsTable:
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
         item = customer.to_item()
-        if if_not_exists:
-            self.handle.put_item(
-                item,
-                entity="Customer",
-                condition="attribute_not_exists(#pk)",
-                names={"#pk": "PK"},
-            )
-        else:
-            self.handle.put_item(item, entity="Customer")
+        self.handle.put_item(item, entity="Customer", if_not_exists=if_not_exists)
 
     def get_customer(
         self,
@@ -1842,6 +2016,78 @@ class PaymentsTable:
             returning=returning,
         )
         return None if item is None else Customer.from_item(item)
+
+    def tx_put_customer(
+        self,
+        tx: TransactWrite,
+        customer: Customer,
+        *,
+        if_not_exists: bool = False,
+    ) -> None:
+        """Add a put of this Customer to ``tx``, with put_customer's conditions."""
+        item = customer.to_item()
+        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        tx.add(self.handle, "Put", request, entity="Customer")
+
+    def tx_delete_customer(
+        self,
+        tx: TransactWrite,
+        *,
+        merchant_id: str,
+        customer_id: str,
+        must_exist: bool = False,
+    ) -> None:
+        """Add a delete of the Customer with this key to ``tx``."""
+        tx.add(
+            self.handle,
+            "Delete",
+            self.handle.key_request(
+                Customer.make_key(merchant_id=merchant_id, customer_id=customer_id),
+                must_exist=must_exist,
+            ),
+            entity="Customer",
+        )
+
+    def tx_check_customer(
+        self,
+        tx: TransactWrite,
+        *,
+        merchant_id: str,
+        customer_id: str,
+        must_exist: bool = True,
+    ) -> None:
+        """Make ``tx`` require the Customer with this key."""
+        tx.add(
+            self.handle,
+            "ConditionCheck",
+            self.handle.key_request(
+                Customer.make_key(merchant_id=merchant_id, customer_id=customer_id),
+                must_exist=must_exist,
+            ),
+            entity="Customer",
+        )
+
+    def tx_update_customer(
+        self,
+        tx: TransactWrite,
+        changes: CustomerUpdate,
+        *,
+        merchant_id: str,
+        customer_id: str,
+    ) -> None:
+        """Add ``changes`` to the stored Customer to ``tx``, as update_customer would."""
+        tx.add(
+            self.handle,
+            "Update",
+            update.request(
+                self.handle,
+                Customer.make_key(merchant_id=merchant_id, customer_id=customer_id),
+                changes,
+                entity="Customer",
+                touched={},
+            ),
+            entity="Customer",
+        )
 
     def batch_get_customer(
         self,

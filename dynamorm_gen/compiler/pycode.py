@@ -26,6 +26,7 @@ from dynamorm_gen.compiler.model import (
     TypeRef,
 )
 
+INT_LIMIT = 10**38  # integers this long get wire.check_int on write (wire.INT_LIMIT)
 _DECODE_ERRORS = "(KeyError, TypeError, ValueError, ArithmeticError)"
 
 
@@ -295,13 +296,13 @@ class Signature:
     name: str
     params: list[str]
     returns: str
-    first: str | None = None  # a positional parameter after self
+    first: str | tuple[str, ...] | None = None  # positional parameters after self
     is_method: bool = True
 
     def render(self, indent: int) -> str:
         items = ["self"] if self.is_method else []
         if self.first:
-            items.append(self.first)
+            items += [self.first] if isinstance(self.first, str) else list(self.first)
         if self.params:
             items += ["*", *self.params]
         node = Group(
@@ -539,6 +540,18 @@ def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
     guard = [f"{expr} is not None"] if optional else []
     for test, rule in tests:
         lines += _raise_if(owner, a, [*guard, test], rule)
+    if a.type.kind == "integer" and not (
+        c.min is not None
+        and c.max is not None
+        and -INT_LIMIT < c.min <= c.max < INT_LIMIT
+    ):
+        # DynamoDB numbers hold 38 significant digits up to 1E+126: anything shorter than 38
+        # digits fits (one comparison); longer values get the exact, slower check.
+        test = f"not -wire.INT_LIMIT < {expr} < wire.INT_LIMIT"
+        lines.append(layout.and_chain("if ", [*guard, test], 8) + ":")
+        lines += layout.lay(
+            call("wire.check_int", py_str(f"{owner}.{a.name}"), expr), 12
+        )
     if c.pattern is not None:
         # No None guard: wire.fullmatch lets None pass, and `a and not f(...)` is laid out
         # differently by the formatter than the other checks.
@@ -1061,6 +1074,32 @@ def _version(entity: Entity) -> Attribute | None:
     return next((a for a in entity.attributes if a.type.kind == "version"), None)
 
 
+def _put_arguments(entity: Entity, call_target: str) -> Node:
+    """``<target>(item, ..., if_not_exists=..., version=..., expected_version=expected)``."""
+    version = _version(entity)
+    args: list[Node | str] = ["item"]
+    if call_target.endswith("put_item"):
+        args.append(Pair("entity=", Atom(py_str(entity.name))))
+    args.append(Pair("if_not_exists=", Atom("if_not_exists")))
+    if version is not None:
+        args.append(Pair("version=", Atom(py_str(version.stored_as))))
+        args.append(Pair("expected_version=", Atom("expected")))
+    return call(call_target, *args)
+
+
+def _item_for_put(entity: Entity, var: str, indent: int) -> list[str]:
+    """``item = <var>.to_item()``, with the next version written when the entity has one."""
+    pad = " " * indent
+    lines = [f"{pad}item = {var}.to_item()"]
+    version = _version(entity)
+    if version is not None:
+        lines.append(f"{pad}expected = {var}.{version.name}")
+        lines.append(
+            f'{pad}item[{py_str(version.stored_as)}] = {{"N": str(expected + 1)}}'
+        )
+    return lines
+
+
 def put_body(table: Table, entity: Entity, var: str) -> str:
     """put_<entity>: refresh ``auto: update`` timestamps, write (conditionally with a version).
 
@@ -1069,39 +1108,8 @@ def put_body(table: Table, entity: Entity, var: str) -> str:
     """
     touched = [a.name for a in entity.attributes if a.auto == "update"]
     indent = 12 if touched else 8
-    pad = " " * indent
-    absent = Pair("condition=", Atom(py_str("attribute_not_exists(#pk)")))
-    pk_names = Pair("names=", dict_([('"#pk"', py_str(table.pk.name))]))
-    entity_arg = Pair("entity=", Atom(py_str(entity.name)))
-    body = [f"{pad}item = {var}.to_item()"]
-    version = _version(entity)
-    if version is None:
-        body.append(f"{pad}if if_not_exists:")
-        body += layout.lay(
-            call("self.handle.put_item", "item", entity_arg, absent, pk_names),
-            indent + 4,
-        )
-        body.append(f"{pad}else:")
-        body += layout.lay(call("self.handle.put_item", "item", entity_arg), indent + 4)
-    else:
-        stored = py_str(version.stored_as)
-        body.append(f"{pad}expected = {var}.{version.name}")
-        body.append(f'{pad}item[{stored}] = {{"N": str(expected + 1)}}')
-        body.append(f"{pad}if expected == 0 or if_not_exists:")
-        body += layout.lay(
-            call("self.handle.put_item", "item", entity_arg, absent, pk_names),
-            indent + 4,
-        )
-        body.append(f"{pad}else:")
-        matches = call(
-            "self.handle.put_item",
-            "item",
-            entity_arg,
-            Pair("condition=", Atom(py_str("#v = :v"))),
-            Pair("names=", dict_([('"#v"', stored)])),
-            Pair("values=", dict_([('":v"', dict_([('"N"', "str(expected)")]))])),
-        )
-        body += layout.lay(matches, indent + 4)
+    body = _item_for_put(entity, var, indent)
+    body += layout.lay(_put_arguments(entity, "self.handle.put_item"), indent)
     if touched:
         lines = [f"        previous_{n} = {var}.{n}" for n in touched]
         lines += [f"        {var}.{n} = wire.utc_now()" for n in touched]
@@ -1112,8 +1120,38 @@ def put_body(table: Table, entity: Entity, var: str) -> str:
         lines.append("            raise")
     else:
         lines = body
+    version = _version(entity)
     if version is not None:
         lines.append(f"        {var}.{version.name} = expected + 1")
+    return "\n".join(lines)
+
+
+def tx_put_body(entity: Entity, var: str) -> str:
+    """tx_put_<entity>: the same item and condition as put_<entity>, applied on commit.
+
+    Timestamps are set now (they are part of the item); the version moves after commit.
+    """
+    lines = [
+        f"        {var}.{a.name} = wire.utc_now()"
+        for a in entity.attributes
+        if a.auto == "update"
+    ]
+    lines += _item_for_put(entity, var, 8)
+    request = layout.lay(
+        _put_arguments(entity, "self.handle.put_request"), 8, "request = "
+    )
+    lines += request
+    version = _version(entity)
+    args: list[Node | str] = [
+        "self.handle",
+        '"Put"',
+        "request",
+        Pair("entity=", Atom(py_str(entity.name))),
+    ]
+    if version is not None:
+        bump = f"lambda: setattr({var}, {py_str(version.name)}, expected + 1)"
+        args.append(Pair("after_commit=", Atom(bump)))
+    lines += layout.lay(call("tx.add", *args), 8)
     return "\n".join(lines)
 
 
@@ -1390,3 +1428,57 @@ def delete_call(entity: Entity) -> Node:
         args.append(Pair("expected_version=", Atom("expected_version")))
     args.append(Pair("return_old=", Atom("return_old")))
     return call("self.handle.delete_item", *args)
+
+
+def tx_delete_call(entity: Entity, kind: str) -> Node:
+    """tx.add(...) of a Delete or a ConditionCheck (same key and conditions)."""
+    version = _version(entity)
+    args: list[Node | str] = [
+        call(f"{entity.name}.make_key", *forward(key_params(entity, entity.key))),
+        Pair("must_exist=", Atom("must_exist")),
+    ]
+    if version is not None:
+        args.append(Pair("version=", Atom(py_str(version.stored_as))))
+        args.append(Pair("expected_version=", Atom("expected_version")))
+    request = call("self.handle.key_request", *args)
+    return call(
+        "tx.add", "self.handle", py_str(kind), request, f"entity={py_str(entity.name)}"
+    )
+
+
+def tx_update_call(table: Table, entity: Entity) -> Node:
+    version = _version(entity)
+    touched = [
+        (py_str(a.stored_as), dict_([('"S"', "now")]))
+        for a in entity.attributes
+        if a.auto == "update"
+    ]
+    args: list[Node | str] = [
+        "self.handle",
+        call(f"{entity.name}.make_key", *forward(key_params(entity, entity.key))),
+        "changes",
+        Pair("entity=", Atom(py_str(entity.name))),
+        Pair("touched=", dict_(touched) if touched else Atom("{}")),
+    ]
+    if version is not None:
+        args.append(Pair("version=", Atom(py_str(version.stored_as))))
+        args.append(Pair("expected_version=", Atom("expected_version")))
+    request = call("update.request", *args)
+    return call(
+        "tx.add", "self.handle", '"Update"', request, f"entity={py_str(entity.name)}"
+    )
+
+
+def tx_key_params(entity: Entity, *, check: bool) -> list[str]:
+    params = [*key_params(entity, entity.key)]
+    params.append(f"must_exist: bool = {'True' if check else 'False'}")
+    if _version(entity) is not None:
+        params.append("expected_version: int | None = None")
+    return params
+
+
+def tx_update_params(entity: Entity) -> list[str]:
+    params = key_params(entity, entity.key)
+    if _version(entity) is not None:
+        params.append("expected_version: int | None = None")
+    return params

@@ -111,6 +111,10 @@ class ModuleContext:
             if not queries:
                 table_names.remove("Page")
             lines.append(_import_line("dynamorm_gen.runtime.table", table_names))
+        if tables_with_entities:
+            lines.append(
+                _import_line("dynamorm_gen.runtime.transact", ["TransactWrite"])
+            )
         type_names = ["AttributeValue"] if self.module.object_types else []
         type_names += ["Item", "Key"] if self.module.entities else []
         if type_names:

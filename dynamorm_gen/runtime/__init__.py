@@ -18,9 +18,11 @@ from dynamorm_gen.runtime.errors import (
     RuntimeIncompatible,
     TableNotFound,
     Throttled,
+    TransactionCancelled,
     ValidationFailed,
 )
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
+from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.wire import FieldEncryptor, set_field_encryptor
 
 __all__ = [
@@ -41,6 +43,8 @@ __all__ = [
     "TableHandle",
     "TableNotFound",
     "Throttled",
+    "TransactWrite",
+    "TransactionCancelled",
     "ValidationFailed",
     "set_cursor_key",
     "set_field_encryptor",

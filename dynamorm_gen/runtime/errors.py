@@ -38,6 +38,13 @@ class ConditionFailed(DynamormError):
     """A condition expression did not hold (ConditionalCheckFailedException)."""
 
 
+class TransactionCancelled(DynamormError):
+    """A transaction was cancelled; ``reasons`` holds (action index, entity, reason code) for
+    each action that caused it, e.g. (1, "Payment", "ConditionalCheckFailed")."""
+
+    reasons: list[tuple[int, str, str]]
+
+
 class Throttled(DynamormError):
     """DynamoDB throttled the request after the client's retries."""
 

@@ -20,6 +20,7 @@ from dynamorm_gen.runtime.errors import (
     DynamormError,
     TableNotFound,
     Throttled,
+    TransactionCancelled,
     ValidationFailed,
 )
 from dynamorm_gen.runtime.types import Item, Key
@@ -226,22 +227,44 @@ class TableHandle:
         except Exception as exc:
             raise map_error(exc, operation, self.name, entity) from None
 
+    def put_request(
+        self,
+        item: Item,
+        *,
+        if_not_exists: bool = False,
+        version: str | None = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        """PutItem's parameters. With a version attribute, ``expected_version`` 0 means the
+        item must not exist yet, any other value that the stored version must equal it."""
+        request: dict[str, Any] = {"TableName": self.name, "Item": item}
+        names = {"#k_pk": self.definition.key_names[0]}
+        if if_not_exists or (version is not None and expected_version == 0):
+            request["ConditionExpression"] = "attribute_not_exists(#k_pk)"
+            request["ExpressionAttributeNames"] = names
+        elif version is not None and expected_version is not None:
+            request["ConditionExpression"] = "#k_version = :k_expected"
+            request["ExpressionAttributeNames"] = {"#k_version": version}
+            request["ExpressionAttributeValues"] = {
+                ":k_expected": {"N": str(expected_version)}
+            }
+        return request
+
     def put_item(
         self,
         item: Item,
         *,
         entity: str,
-        condition: str | None = None,
-        names: dict[str, str] | None = None,
-        values: Item | None = None,
+        if_not_exists: bool = False,
+        version: str | None = None,
+        expected_version: int | None = None,
     ) -> None:
-        request: dict[str, Any] = {"TableName": self.name, "Item": item}
-        if condition is not None:
-            request["ConditionExpression"] = condition
-        if names:
-            request["ExpressionAttributeNames"] = names
-        if values:
-            request["ExpressionAttributeValues"] = values
+        request = self.put_request(
+            item,
+            if_not_exists=if_not_exists,
+            version=version,
+            expected_version=expected_version,
+        )
         self._call("PutItem", request, entity)
 
     def get_item(
@@ -253,6 +276,34 @@ class TableHandle:
         response = self._call("GetItem", request, entity)
         item: Item | None = response.get("Item")
         return item
+
+    def key_request(
+        self,
+        key: Key,
+        *,
+        must_exist: bool = False,
+        version: str | None = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        """A key with its conditions: DeleteItem's parameters, and a ConditionCheck's."""
+        request: dict[str, Any] = {"TableName": self.name, "Key": key}
+        conditions = []
+        names: dict[str, str] = {}
+        if must_exist or expected_version is not None:
+            names["#k_pk"] = self.definition.key_names[0]
+            conditions.append("attribute_exists(#k_pk)")
+        if expected_version is not None:
+            if version is None:
+                raise ValueError("this entity has no version attribute to expect")
+            names["#k_version"] = version
+            conditions.append("#k_version = :k_expected")
+            request["ExpressionAttributeValues"] = {
+                ":k_expected": {"N": str(expected_version)}
+            }
+        if conditions:
+            request["ConditionExpression"] = " AND ".join(conditions)
+            request["ExpressionAttributeNames"] = names
+        return request
 
     def delete_item(
         self,
@@ -266,23 +317,12 @@ class TableHandle:
     ) -> Item | None:
         """Delete by key; ConditionFailed if ``must_exist`` and there is no item, or if
         ``expected_version`` is given and the stored ``version`` attribute differs."""
-        request: dict[str, Any] = {"TableName": self.name, "Key": key}
-        conditions = []
-        names: dict[str, str] = {}
-        if must_exist or expected_version is not None:
-            names["#k_pk"] = self.definition.key_names[0]
-            conditions.append("attribute_exists(#k_pk)")
-        if expected_version is not None:
-            if version is None:
-                raise ValueError(f"{entity} has no version attribute to expect")
-            names["#k_version"] = version
-            conditions.append("#k_version = :k_expected")
-            request["ExpressionAttributeValues"] = {
-                ":k_expected": {"N": str(expected_version)}
-            }
-        if conditions:
-            request["ConditionExpression"] = " AND ".join(conditions)
-            request["ExpressionAttributeNames"] = names
+        request = self.key_request(
+            key,
+            must_exist=must_exist,
+            version=version,
+            expected_version=expected_version,
+        )
         if return_old:
             request["ReturnValues"] = "ALL_OLD"
         response = self._call("DeleteItem", request, entity)
@@ -351,12 +391,15 @@ _METHODS = {
     "DeleteTable": "delete_table",
     "UpdateTimeToLive": "update_time_to_live",
     "UpdateItem": "update_item",
+    "TransactWriteItems": "transact_write_items",
+    "TransactGetItems": "transact_get_items",
     "BatchGetItem": "batch_get_item",
     "BatchWriteItem": "batch_write_item",
 }
 
 _ERRORS: dict[str, type[DynamormError]] = {
     "ConditionalCheckFailedException": ConditionFailed,
+    "TransactionCanceledException": TransactionCancelled,
     "ProvisionedThroughputExceededException": Throttled,
     "ThrottlingException": Throttled,
     "RequestLimitExceeded": Throttled,
@@ -384,4 +427,12 @@ def map_error(exc: Exception, operation: str, table: str, entity: str) -> Dynamo
     error = cls(code, operation=operation, table=table, entity=entity, code=code)
     if isinstance(response, dict):
         error.server_message = str(response.get("Error", {}).get("Message", ""))
+        # Transactions: one reason per action, "None" for the actions that were fine.
+        reasons = response.get("CancellationReasons")
+        if isinstance(error, TransactionCancelled):
+            error.reasons = [
+                (i, "", str(r.get("Code", "Unknown")))
+                for i, r in enumerate(reasons or [])
+                if r.get("Code") not in (None, "None")
+            ]
     return error

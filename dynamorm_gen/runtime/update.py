@@ -43,7 +43,7 @@ class Update:
         return f"{type(self).__name__}({', '.join(sorted(self._names.values()))})"
 
 
-def apply(
+def request(
     handle: TableHandle,
     key: Key,
     changes: Update,
@@ -52,14 +52,10 @@ def apply(
     touched: dict[str, AttributeValue],
     version: str | None = None,
     expected_version: int | None = None,
-    returning: str = "new",
-) -> Item | None:
-    """Send the update; returns the item as ``returning`` asks ("new", "old" or "none").
-
-    ``touched`` maps stored names of ``auto: update`` attributes to their new values.
-    """
-    if returning not in _RETURN_VALUES:
-        raise ValueError(f"returning must be one of {', '.join(_RETURN_VALUES)}")
+) -> dict[str, Any]:
+    """UpdateItem's parameters: the changes, plus the item must exist, the version (when the
+    entity has one) is incremented and, given ``expected_version``, checked. ``touched`` maps
+    stored names of ``auto: update`` attributes to their new values."""
     names = {**changes._names, "#k_pk": handle.definition.key_names[0]}
     values: Item = dict(changes._values)
     assignments = list(changes._set)
@@ -86,18 +82,44 @@ def apply(
     ):
         if parts:
             clauses.append(f"{keyword} {', '.join(parts)}")
-    if not clauses:
+    if not changes:
         raise ValidationFailed("an update needs at least one change", entity=entity)
-    request: dict[str, Any] = {
+    built: dict[str, Any] = {
         "TableName": handle.name,
         "Key": key,
         "UpdateExpression": " ".join(clauses),
         "ConditionExpression": " AND ".join(conditions),
         "ExpressionAttributeNames": names,
-        "ReturnValues": _RETURN_VALUES[returning],
     }
     if values:
-        request["ExpressionAttributeValues"] = values
-    response = handle._call("UpdateItem", request, entity)
+        built["ExpressionAttributeValues"] = values
+    return built
+
+
+def apply(
+    handle: TableHandle,
+    key: Key,
+    changes: Update,
+    *,
+    entity: str,
+    touched: dict[str, AttributeValue],
+    version: str | None = None,
+    expected_version: int | None = None,
+    returning: str = "new",
+) -> Item | None:
+    """Send the update; returns the item as ``returning`` asks ("new", "old" or "none")."""
+    if returning not in _RETURN_VALUES:
+        raise ValueError(f"returning must be one of {', '.join(_RETURN_VALUES)}")
+    built = request(
+        handle,
+        key,
+        changes,
+        entity=entity,
+        touched=touched,
+        version=version,
+        expected_version=expected_version,
+    )
+    built["ReturnValues"] = _RETURN_VALUES[returning]
+    response = handle._call("UpdateItem", built, entity)
     attributes: Item | None = response.get("Attributes")
     return attributes

@@ -25,6 +25,7 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _INFINITY = float("inf")
 # DynamoDB's number type: 38 significant digits, positive magnitudes 1E-130 to 9.99...E+125.
 _MAX_DIGITS = 38
+INT_LIMIT = 10**_MAX_DIGITS  # integers are checked in generated code against this
 _MIN_EXPONENT = -130
 _MAX_EXPONENT = 125
 _MIN_FLOAT = 1e-130
@@ -87,6 +88,14 @@ def datetime_from_s(text: str) -> datetime:
     """The stored instant; a string without an offset (written by other tools) is UTC."""
     value = datetime.fromisoformat(text)
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def check_int(where: str, value: int) -> None:
+    """An integer of 38 digits or more: DynamoDB takes it only with at most 38 significant
+    digits and fewer than 127 digits in all."""
+    digits = str(abs(value))
+    if len(digits) > _MAX_EXPONENT + 1 or len(digits.rstrip("0")) > _MAX_DIGITS:
+        raise violation(where, "DynamoDB number range")
 
 
 def decimal_to_n(value: Decimal) -> str:

@@ -1275,7 +1275,8 @@ def test_encrypted_attributes(gen: ModuleType, data: st.DataObject) -> None:
 
 @VALUES
 @given(
-    rate=st.decimals(min_value="0.1", max_value="99.9", allow_nan=False),
+    # places=30 keeps the values within DynamoDB's 38 significant digits.
+    rate=st.decimals(min_value="0.1", max_value="99.9", allow_nan=False, places=30),
     outside=st.one_of(
         st.decimals(max_value="0.1", allow_nan=False, allow_infinity=True),
         st.decimals(min_value="99.9", allow_nan=False, allow_infinity=True),

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dynamorm_gen.runtime import batch, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, TableDefinition, TableHandle
+from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
 
 wire.require_api(1)
@@ -96,15 +97,7 @@ class ThingsTable:
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
         item = thing.to_item()
-        if if_not_exists:
-            self.handle.put_item(
-                item,
-                entity="Thing",
-                condition="attribute_not_exists(#pk)",
-                names={"#pk": "id"},
-            )
-        else:
-            self.handle.put_item(item, entity="Thing")
+        self.handle.put_item(item, entity="Thing", if_not_exists=if_not_exists)
 
     def get_thing(self, *, thing_id: str, consistent: bool = False) -> Thing | None:
         """The Thing with this key, or None."""
@@ -133,6 +126,54 @@ class ThingsTable:
             return_old=return_old,
         )
         return None if item is None else Thing.from_item(item)
+
+    def tx_put_thing(
+        self,
+        tx: TransactWrite,
+        thing: Thing,
+        *,
+        if_not_exists: bool = False,
+    ) -> None:
+        """Add a put of this Thing to ``tx``, with put_thing's conditions."""
+        item = thing.to_item()
+        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        tx.add(self.handle, "Put", request, entity="Thing")
+
+    def tx_delete_thing(
+        self,
+        tx: TransactWrite,
+        *,
+        thing_id: str,
+        must_exist: bool = False,
+    ) -> None:
+        """Add a delete of the Thing with this key to ``tx``."""
+        tx.add(
+            self.handle,
+            "Delete",
+            self.handle.key_request(
+                Thing.make_key(thing_id=thing_id),
+                must_exist=must_exist,
+            ),
+            entity="Thing",
+        )
+
+    def tx_check_thing(
+        self,
+        tx: TransactWrite,
+        *,
+        thing_id: str,
+        must_exist: bool = True,
+    ) -> None:
+        """Make ``tx`` require the Thing with this key."""
+        tx.add(
+            self.handle,
+            "ConditionCheck",
+            self.handle.key_request(
+                Thing.make_key(thing_id=thing_id),
+                must_exist=must_exist,
+            ),
+            entity="Thing",
+        )
 
     def batch_get_thing(
         self,

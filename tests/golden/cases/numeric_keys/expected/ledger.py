@@ -13,6 +13,7 @@ from typing import Any, Literal
 from dynamorm_gen.runtime import batch, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
+from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
 
 wire.require_api(1)
@@ -77,8 +78,12 @@ class Entry:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
         if self.account_id < 1:
             raise wire.violation("Entry.account_id", "min 1")
+        if not -wire.INT_LIMIT < self.account_id < wire.INT_LIMIT:
+            wire.check_int("Entry.account_id", self.account_id)
         if self.seq_no < 0:
             raise wire.violation("Entry.seq_no", "min 0")
+        if not -wire.INT_LIMIT < self.seq_no < wire.INT_LIMIT:
+            wire.check_int("Entry.seq_no", self.seq_no)
         item: Item = {
             "account": {"N": str(self.account_id)},
             "seq": {"N": str(self.seq_no)},
@@ -301,15 +306,7 @@ class LedgerV2Table:
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
         item = entry.to_item()
-        if if_not_exists:
-            self.handle.put_item(
-                item,
-                entity="Entry",
-                condition="attribute_not_exists(#pk)",
-                names={"#pk": "account"},
-            )
-        else:
-            self.handle.put_item(item, entity="Entry")
+        self.handle.put_item(item, entity="Entry", if_not_exists=if_not_exists)
 
     def get_entry(
         self,
@@ -368,6 +365,78 @@ class LedgerV2Table:
             returning=returning,
         )
         return None if item is None else Entry.from_item(item)
+
+    def tx_put_entry(
+        self,
+        tx: TransactWrite,
+        entry: Entry,
+        *,
+        if_not_exists: bool = False,
+    ) -> None:
+        """Add a put of this Entry to ``tx``, with put_entry's conditions."""
+        item = entry.to_item()
+        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        tx.add(self.handle, "Put", request, entity="Entry")
+
+    def tx_delete_entry(
+        self,
+        tx: TransactWrite,
+        *,
+        account_id: int,
+        seq_no: int,
+        must_exist: bool = False,
+    ) -> None:
+        """Add a delete of the Entry with this key to ``tx``."""
+        tx.add(
+            self.handle,
+            "Delete",
+            self.handle.key_request(
+                Entry.make_key(account_id=account_id, seq_no=seq_no),
+                must_exist=must_exist,
+            ),
+            entity="Entry",
+        )
+
+    def tx_check_entry(
+        self,
+        tx: TransactWrite,
+        *,
+        account_id: int,
+        seq_no: int,
+        must_exist: bool = True,
+    ) -> None:
+        """Make ``tx`` require the Entry with this key."""
+        tx.add(
+            self.handle,
+            "ConditionCheck",
+            self.handle.key_request(
+                Entry.make_key(account_id=account_id, seq_no=seq_no),
+                must_exist=must_exist,
+            ),
+            entity="Entry",
+        )
+
+    def tx_update_entry(
+        self,
+        tx: TransactWrite,
+        changes: EntryUpdate,
+        *,
+        account_id: int,
+        seq_no: int,
+    ) -> None:
+        """Add ``changes`` to the stored Entry to ``tx``, as update_entry would."""
+        tx.add(
+            self.handle,
+            "Update",
+            update.request(
+                self.handle,
+                Entry.make_key(account_id=account_id, seq_no=seq_no),
+                changes,
+                entity="Entry",
+                touched={},
+            ),
+            entity="Entry",
+        )
 
     def batch_get_entry(
         self,

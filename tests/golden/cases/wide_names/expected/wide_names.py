@@ -13,6 +13,7 @@ from typing import Any, Literal
 from dynamorm_gen.runtime import batch, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
+from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
 
 wire.require_api(1)
@@ -432,15 +433,11 @@ class CustomerRelationshipRecordsTable:
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
         item = customer_relationship_record.to_item()
-        if if_not_exists:
-            self.handle.put_item(
-                item,
-                entity="CustomerRelationshipRecord",
-                condition="attribute_not_exists(#pk)",
-                names={"#pk": "partition_key_value"},
-            )
-        else:
-            self.handle.put_item(item, entity="CustomerRelationshipRecord")
+        self.handle.put_item(
+            item,
+            entity="CustomerRelationshipRecord",
+            if_not_exists=if_not_exists,
+        )
 
     def get_customer_relationship_record(
         self,
@@ -520,6 +517,99 @@ class CustomerRelationshipRecordsTable:
             returning=returning,
         )
         return None if item is None else CustomerRelationshipRecord.from_item(item)
+
+    def tx_put_customer_relationship_record(
+        self,
+        tx: TransactWrite,
+        customer_relationship_record: CustomerRelationshipRecord,
+        *,
+        if_not_exists: bool = False,
+    ) -> None:
+        """Add a put of this CustomerRelationshipRecord to ``tx``, with put_customer_relationship_record's conditions."""
+        item = customer_relationship_record.to_item()
+        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        tx.add(self.handle, "Put", request, entity="CustomerRelationshipRecord")
+
+    def tx_delete_customer_relationship_record(
+        self,
+        tx: TransactWrite,
+        *,
+        organisation_identifier: str,
+        region_code: CustomerRelationshipRecordRegionCode,
+        record_creation_timestamp: datetime,
+        record_identifier: str,
+        must_exist: bool = False,
+    ) -> None:
+        """Add a delete of the CustomerRelationshipRecord with this key to ``tx``."""
+        tx.add(
+            self.handle,
+            "Delete",
+            self.handle.key_request(
+                CustomerRelationshipRecord.make_key(
+                    organisation_identifier=organisation_identifier,
+                    region_code=region_code,
+                    record_creation_timestamp=record_creation_timestamp,
+                    record_identifier=record_identifier,
+                ),
+                must_exist=must_exist,
+            ),
+            entity="CustomerRelationshipRecord",
+        )
+
+    def tx_check_customer_relationship_record(
+        self,
+        tx: TransactWrite,
+        *,
+        organisation_identifier: str,
+        region_code: CustomerRelationshipRecordRegionCode,
+        record_creation_timestamp: datetime,
+        record_identifier: str,
+        must_exist: bool = True,
+    ) -> None:
+        """Make ``tx`` require the CustomerRelationshipRecord with this key."""
+        tx.add(
+            self.handle,
+            "ConditionCheck",
+            self.handle.key_request(
+                CustomerRelationshipRecord.make_key(
+                    organisation_identifier=organisation_identifier,
+                    region_code=region_code,
+                    record_creation_timestamp=record_creation_timestamp,
+                    record_identifier=record_identifier,
+                ),
+                must_exist=must_exist,
+            ),
+            entity="CustomerRelationshipRecord",
+        )
+
+    def tx_update_customer_relationship_record(
+        self,
+        tx: TransactWrite,
+        changes: CustomerRelationshipRecordUpdate,
+        *,
+        organisation_identifier: str,
+        region_code: CustomerRelationshipRecordRegionCode,
+        record_creation_timestamp: datetime,
+        record_identifier: str,
+    ) -> None:
+        """Add ``changes`` to the stored CustomerRelationshipRecord to ``tx``, as update_customer_relationship_record would."""
+        tx.add(
+            self.handle,
+            "Update",
+            update.request(
+                self.handle,
+                CustomerRelationshipRecord.make_key(
+                    organisation_identifier=organisation_identifier,
+                    region_code=region_code,
+                    record_creation_timestamp=record_creation_timestamp,
+                    record_identifier=record_identifier,
+                ),
+                changes,
+                entity="CustomerRelationshipRecord",
+                touched={},
+            ),
+            entity="CustomerRelationshipRecord",
+        )
 
     def batch_get_customer_relationship_record(
         self,

@@ -1,0 +1,112 @@
+"""Write transactions: up to 100 puts, updates, deletes and condition checks on any generated
+entities of one account and region, all applied or none.
+
+Generated table classes add actions with ``tx_put_<entity>``, ``tx_update_<entity>``,
+``tx_delete_<entity>`` and ``tx_check_<entity>``; ``commit`` sends them in one
+TransactWriteItems request with a client request token, so retrying the same transaction
+object (for example after a timeout) cannot apply it twice within DynamoDB's 10-minute window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dynamorm_gen.runtime.errors import TransactionCancelled, ValidationFailed
+from dynamorm_gen.runtime.table import TableHandle
+
+MAX_ACTIONS = 100
+_ACTIONS = ("Put", "Update", "Delete", "ConditionCheck")
+
+
+class TransactWrite:
+    """Actions collected for one atomic write; nothing is sent before ``commit``."""
+
+    __slots__ = ("_actions", "_after", "_handle", "_token", "committed")
+
+    def __init__(self, client_request_token: str | None = None) -> None:
+        self._actions: list[
+            tuple[str, str, dict[str, Any]]
+        ] = []  # (kind, entity, params)
+        self._after: list[Callable[[], None]] = []
+        self._handle: TableHandle | None = None
+        self._token = client_request_token
+        self.committed = False
+
+    def __len__(self) -> int:
+        return len(self._actions)
+
+    def add(
+        self,
+        handle: TableHandle,
+        kind: str,
+        params: dict[str, Any],
+        *,
+        entity: str,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
+        """Add one action; ``after_commit`` runs once the transaction succeeded."""
+        if kind not in _ACTIONS:
+            raise ValueError(f"unknown transaction action {kind!r}")
+        if kind == "ConditionCheck" and "ConditionExpression" not in params:
+            raise ValidationFailed(
+                "a condition check needs must_exist or expected_version", entity=entity
+            )
+        if self.committed:
+            raise ValidationFailed(
+                "this transaction was committed already", entity=entity
+            )
+        if len(self._actions) >= MAX_ACTIONS:
+            raise ValidationFailed(
+                f"a transaction holds at most {MAX_ACTIONS} actions", entity=entity
+            )
+        if self._handle is None:
+            self._handle = handle
+        elif handle.connection.client is not self._handle.connection.client:
+            raise ValidationFailed(
+                "a transaction's tables must share one connection (account and region)",
+                entity=entity,
+            )
+        self._actions.append((kind, entity, params))
+        if after_commit is not None:
+            self._after.append(after_commit)
+
+    def commit(self) -> None:
+        """Apply every action or none; TransactionCancelled names the failing actions."""
+        if self._handle is None:
+            return
+        if self._token is None:
+            import uuid
+
+            self._token = str(uuid.uuid4())
+        request = {
+            "TransactItems": [{kind: params} for kind, _, params in self._actions],
+            "ClientRequestToken": self._token,
+        }
+        try:
+            self._handle._call("TransactWriteItems", request, "transaction")
+        except TransactionCancelled as exc:
+            raise self._explained(exc) from None
+        self.committed = True
+        for callback in self._after:
+            callback()
+
+    def _explained(self, exc: TransactionCancelled) -> TransactionCancelled:
+        reasons = [
+            (i, self._actions[i][1], code)
+            for i, _, code in getattr(exc, "reasons", [])
+            if i < len(self._actions)
+        ]
+        parts = [
+            f"action {i} ({entity} {self._actions[i][0]}): {code}"
+            for i, entity, code in reasons
+        ]
+        error = TransactionCancelled(
+            "transaction cancelled: " + ("; ".join(parts) or "no reason given"),
+            operation="TransactWriteItems",
+            table=exc.table,
+            code=exc.code,
+        )
+        error.reasons = reasons
+        error.server_message = exc.server_message
+        return error

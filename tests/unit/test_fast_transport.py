@@ -1,0 +1,535 @@
+"""The fast transport against a scripted DynamoDB-style server on 127.0.0.1.
+
+The stub answers each request with the next scripted reply: a JSON body with a correct, wrong
+or missing CRC32 header, an error, a delay, or a dropped connection; it records what it
+received and how many connections were opened, so retries and reconnects can be counted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynamorm_gen.runtime import (
+    ConditionFailed,
+    ConfigurationError,
+    DynamormError,
+    Throttled,
+    ValidationFailed,
+    fast,
+)
+from dynamorm_gen.runtime.fast import Credentials, FastClient, FastClientError
+from dynamorm_gen.runtime.table import (
+    Connection,
+    TableDefinition,
+    TableHandle,
+    reset_clients,
+)
+from tests.conftest import ROOT
+
+SECRET_VALUE = (
+    "4111-1111-1111-1111"  # an item value that must never reach an error message
+)
+
+
+@dataclass
+class Reply:
+    body: Any = field(default_factory=dict)
+    status: int = 200
+    crc: str = "good"  # good | bad | none
+    drop: bool = False  # read the request, then close without answering
+    close_after: bool = False  # answer as keep-alive, then close the connection
+    delay: float = 0.0
+
+
+@dataclass
+class Seen:
+    target: str
+    headers: dict[str, str]
+    body: Any
+
+
+def _b64(value: object) -> str:
+    # What DynamoDB does with binary values; written out here rather than borrowed from fast.py.
+    assert isinstance(value, bytes)
+    return base64.b64encode(value).decode()
+
+
+def _error(code: str, message: str = "", status: int = 400, **extra: Any) -> Reply:
+    body = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}
+    return Reply(body={**body, **extra}, status=status)
+
+
+class Stub:
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.requests: list[Seen] = []
+        self.connections = 0
+        self.closed = threading.Semaphore(0)
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, like DynamoDB
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in two writes; without this, Nagle and delayed
+                # ACKs add 40 ms to every exchange.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                stub.connections += 1
+
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                body = json.loads(self.rfile.read(length))
+                stub.requests.append(
+                    Seen(self.headers["X-Amz-Target"], dict(self.headers.items()), body)
+                )
+                reply = stub.script.pop(0) if stub.script else Reply()
+                if reply.drop:
+                    self.close_connection = True
+                    return
+                time.sleep(reply.delay)
+                data = json.dumps(reply.body, default=_b64).encode()
+                try:
+                    self._answer(reply, data)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = (
+                        True  # the client gave up waiting (timeout test)
+                    )
+
+            def _answer(self, reply: Reply, data: bytes) -> None:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("x-amzn-RequestId", f"req-{len(stub.requests)}")
+                if reply.crc != "none":
+                    crc = zlib.crc32(data) ^ (1 if reply.crc == "bad" else 0)
+                    self.send_header("x-amz-crc32", str(crc))
+                self.end_headers()
+                self.wfile.write(data)
+                if reply.close_after:
+                    self.close_connection = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            def shutdown_request(self, request: Any) -> None:
+                super().shutdown_request(request)
+                stub.closed.release()  # after the socket is closed, so a client can see it
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            daemon=True,
+        )
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    server = Stub()
+    yield server
+    server.stop()
+
+
+def _client(url: str, **options: Any) -> FastClient:
+    options.setdefault("backoff_base", 0.001)  # keep retry tests fast
+    return FastClient("us-east-1", url, **options)
+
+
+def _handle(client: FastClient) -> TableHandle:
+    definition = TableDefinition(
+        logical_name="cards",
+        name_env="CARDS_TABLE",
+        key_names=("pk",),
+        entity_type_attribute="type",
+        create_table={},
+    )
+    return TableHandle(definition, Connection(client=client), name="cards")
+
+
+# --- requests and responses ----------------------------------------------------------------------
+
+
+def test_request_is_signed_json_and_binary_round_trips(stub: Stub) -> None:
+    item = {
+        "pk": {"S": "k"},
+        "b": {"B": b"\x00\xffraw"},
+        "bs": {"BS": [b"one", b"\x01"]},
+        "m": {
+            "M": {"inner": {"B": b"deep"}, "l": {"L": [{"B": b"in list"}, {"S": "B"}]}}
+        },
+        "B": {"S": "an attribute called B"},
+    }
+    stub.script.append(Reply(body={"Item": item}))
+    got = _client(stub.url).get_item(TableName="cards", Key={"pk": {"S": "k"}})
+    assert {k: v for k, v in got.items() if k != "ResponseMetadata"} == {"Item": item}
+    metadata = got["ResponseMetadata"]
+    assert metadata["HTTPStatusCode"] == 200 and metadata["RetryAttempts"] == 0
+    assert metadata["RequestId"] == "req-1"
+
+    stub.script.append(Reply(body={}))
+    _client(stub.url).put_item(TableName="cards", Item=item)
+    seen = stub.requests[-1]
+    assert seen.target == "DynamoDB_20120810.PutItem"
+    assert seen.headers["Content-Type"] == "application/x-amz-json-1.0"
+    assert seen.headers["Host"] == stub.url.removeprefix("http://")
+    assert seen.headers["X-Amz-Security-Token"] == "testing"  # from the environment
+    assert seen.headers["Authorization"].startswith(
+        "AWS4-HMAC-SHA256 Credential=testing/"
+    )
+    assert "/us-east-1/dynamodb/aws4_request" in seen.headers["Authorization"]
+    sent = seen.body["Item"]
+    assert sent["b"] == {"B": base64.b64encode(b"\x00\xffraw").decode()}
+    assert sent["bs"] == {"BS": [base64.b64encode(b"one").decode(), "AQ=="]}
+    assert sent["m"]["M"]["l"]["L"][0] == {"B": base64.b64encode(b"in list").decode()}
+    assert sent["B"] == {"S": "an attribute called B"}
+
+
+def test_keep_alive_connection_is_reused(stub: Stub) -> None:
+    client = _client(stub.url)
+    for _ in range(5):
+        client.query(TableName="cards")
+    assert len(stub.requests) == 5 and stub.connections == 1
+
+
+def test_explicit_credentials_without_token(stub: Stub) -> None:
+    client = _client(stub.url, credentials=Credentials("AKIDEXPLICIT", "s3cret"))
+    client.get_item(TableName="cards", Key={})
+    headers = stub.requests[0].headers
+    assert "X-Amz-Security-Token" not in headers
+    assert "Credential=AKIDEXPLICIT/" in headers["Authorization"]
+
+
+# --- CRC32 ---------------------------------------------------------------------------------------
+
+
+def test_crc_mismatch_is_retried(stub: Stub) -> None:
+    stub.script += [Reply(body={"Count": 1}, crc="bad"), Reply(body={"Count": 2})]
+    got = _client(stub.url).query(TableName="cards")
+    assert got["Count"] == 2 and got["ResponseMetadata"]["RetryAttempts"] == 1
+    assert len(stub.requests) == 2
+
+
+def test_crc_mismatch_every_time_is_an_error(stub: Stub) -> None:
+    stub.script += [Reply(crc="bad") for _ in range(4)]
+    with pytest.raises(FastClientError) as caught:
+        _client(stub.url).query(TableName="cards")
+    assert caught.value.response["Error"]["Code"] == "CRC32CheckFailed"
+    assert len(stub.requests) == 4  # the first attempt and 3 retries
+
+
+def test_missing_crc_header_is_accepted(stub: Stub) -> None:
+    stub.script.append(Reply(body={"Count": 0}, crc="none"))
+    assert _client(stub.url).query(TableName="cards")["Count"] == 0
+
+
+# --- retries -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+    ],
+)
+def test_throttling_is_retried_then_succeeds(stub: Stub, code: str) -> None:
+    stub.script += [_error(code), _error(code), Reply(body={"Count": 3})]
+    got = _client(stub.url).query(TableName="cards")
+    assert got["Count"] == 3 and got["ResponseMetadata"]["RetryAttempts"] == 2
+    assert len(stub.requests) == 3
+
+
+def test_throttling_gives_up_after_three_retries(stub: Stub) -> None:
+    stub.script += [_error("ThrottlingException", "slow down") for _ in range(5)]
+    handle = _handle(_client(stub.url))
+    with pytest.raises(Throttled) as caught:
+        handle.get_item({"pk": {"S": "k"}}, entity="Card")
+    assert len(stub.requests) == 4
+    assert caught.value.code == "ThrottlingException"
+
+
+def test_server_errors_are_retried(stub: Stub) -> None:
+    stub.script += [
+        _error("InternalServerError", status=500),
+        Reply(body="<html>bad gateway</html>", status=502),
+        Reply(body={"Count": 1}),
+    ]
+    assert _client(stub.url).query(TableName="cards")["Count"] == 1
+    assert len(stub.requests) == 3
+
+
+def test_proxy_error_without_json_uses_the_status_as_code(stub: Stub) -> None:
+    stub.script += [Reply(body="<html>forbidden</html>", status=403)]
+    with pytest.raises(FastClientError) as caught:
+        _client(stub.url).query(TableName="cards")
+    assert caught.value.response["Error"] == {"Code": "403", "Message": "Forbidden"}
+
+
+def test_backoff_uses_full_jitter_and_the_cap(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr("dynamorm_gen.runtime.fast._sleep", sleeps.append)
+    monkeypatch.setattr("dynamorm_gen.runtime.fast._jitter", lambda: 1.0)
+    stub.script += [_error("ThrottlingException") for _ in range(4)]
+    with pytest.raises(FastClientError):
+        FastClient("us-east-1", stub.url, backoff_cap=0.15).query(TableName="cards")
+    assert sleeps == pytest.approx([0.05, 0.1, 0.15])
+
+
+# --- connections ---------------------------------------------------------------------------------
+
+
+def test_idle_connection_closed_by_server_is_replaced(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks: list[bool] = []
+    is_dropped = fast._is_dropped
+
+    def recording(conn: Any) -> bool:
+        checks.append(is_dropped(conn))
+        return checks[-1]
+
+    monkeypatch.setattr(fast, "_is_dropped", recording)
+    client = _client(stub.url)
+    stub.script.append(Reply(body={"Count": 1}, close_after=True))
+    client.query(TableName="cards")
+    assert stub.closed.acquire(timeout=5)  # the server has closed the idle connection
+    got = client.query(TableName="cards")
+    assert got["ResponseMetadata"]["RetryAttempts"] == 0
+    assert len(stub.requests) == 2 and stub.connections == 2
+    assert checks == [True]  # seen before sending, so nothing was sent on the dead one
+    client.query(TableName="cards")
+    assert checks == [True, False] and stub.connections == 2
+
+
+def test_reused_connection_dropped_at_request_is_resent_once(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the idle check cannot see: the server closes as the request arrives."""
+    client = _client(stub.url)
+    client.query(TableName="cards")
+    monkeypatch.setattr("dynamorm_gen.runtime.fast._is_dropped", lambda conn: False)
+    stub.script += [Reply(drop=True), Reply(body={"Count": 7})]
+    got = client.query(TableName="cards")
+    assert got["Count"] == 7 and got["ResponseMetadata"]["RetryAttempts"] == 0
+    assert len(stub.requests) == 3 and stub.connections == 2
+
+
+def test_new_connection_dropped_after_sending_is_not_retried(stub: Stub) -> None:
+    """The server may have written the item before it went away: no blind resend."""
+    stub.script.append(Reply(drop=True))
+    with pytest.raises(FastClientError) as caught:
+        _client(stub.url).put_item(TableName="cards", Item={"pk": {"S": SECRET_VALUE}})
+    assert caught.value.response["Error"]["Code"] == "ConnectionClosedError"
+    assert len(stub.requests) == 1
+    assert SECRET_VALUE not in str(caught.value)
+
+
+def test_read_timeout_is_not_retried(stub: Stub) -> None:
+    stub.script.append(Reply(delay=1.0))
+    client = _client(stub.url, read_timeout=0.2)
+    with pytest.raises(FastClientError) as caught:
+        client.put_item(TableName="cards", Item={})
+    assert caught.value.response["Error"]["Code"] == "ReadTimeoutError"
+    assert len(stub.requests) == 1
+
+
+def test_refused_connection_is_retried_then_reported() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    client = _client(f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(FastClientError) as caught:
+        client.get_item(TableName="cards", Key={})
+    assert caught.value.response["Error"]["Code"] == "EndpointConnectionError"
+    assert caught.value.response["ResponseMetadata"]["RetryAttempts"] == 3
+    assert time.monotonic() - started < 2
+
+
+# --- errors through TableHandle ------------------------------------------------------------------
+
+
+def test_validation_error_maps_to_validation_failed(stub: Stub) -> None:
+    message = f"One or more parameter values were invalid: {SECRET_VALUE}"
+    stub.script.append(_error("ValidationException", message))
+    with pytest.raises(ValidationFailed) as caught:
+        _handle(_client(stub.url)).put_item({"pk": {"S": SECRET_VALUE}}, entity="Card")
+    error = caught.value
+    assert error.code == "ValidationException" and error.operation == "PutItem"
+    assert error.server_message == message
+    assert SECRET_VALUE not in str(error)
+    assert len(stub.requests) == 1  # client errors are not retried
+
+
+def test_conditional_check_failure_maps_to_condition_failed(stub: Stub) -> None:
+    old = {"pk": {"S": "k"}, "token": {"B": b"\x01\x02"}}
+    stub.script += [
+        _error(
+            "ConditionalCheckFailedException",
+            "The conditional request failed",
+            Item=old,
+        ),
+        _error(
+            "ConditionalCheckFailedException",
+            "The conditional request failed",
+            Item=old,
+        ),
+    ]
+    with pytest.raises(ConditionFailed) as caught:
+        # The stub answers as DynamoDB does when a condition fails; the request's own
+        # condition does not matter here.
+        _handle(_client(stub.url)).put_item({"pk": {"S": "k"}}, entity="Card")
+    assert caught.value.table == "cards" and caught.value.entity == "Card"
+    with pytest.raises(FastClientError) as raw:
+        _client(stub.url).put_item(TableName="cards", Item={})
+    assert raw.value.response["Item"] == old
+    assert raw.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_cancellation_reasons_are_kept(stub: Stub) -> None:
+    reasons = [
+        {"Code": "None"},
+        {"Code": "ConditionalCheckFailed", "Message": "failed"},
+    ]
+    stub.script.append(
+        _error("TransactionCanceledException", "cancelled", CancellationReasons=reasons)
+    )
+    with pytest.raises(FastClientError) as caught:
+        _client(stub.url).transact_write_items(TransactItems=[])
+    assert caught.value.response["CancellationReasons"] == reasons
+    assert caught.value.response["Error"]["Code"] == "TransactionCanceledException"
+
+
+def test_unknown_error_keeps_its_code(stub: Stub) -> None:
+    stub.script.append(_error("ResourceInUseException", "Table already exists"))
+    with pytest.raises(DynamormError) as caught:
+        _handle(_client(stub.url)).drop()
+    assert caught.value.code == "ResourceInUseException"
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+def test_region_and_endpoint_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-2")
+    client = FastClient()
+    assert client.meta.region_name == "eu-west-2"
+    assert client.meta.endpoint_url == "https://dynamodb.eu-west-2.amazonaws.com"
+    monkeypatch.delenv("AWS_REGION")
+    assert FastClient().meta.region_name == "us-east-1"  # AWS_DEFAULT_REGION
+    assert FastClient("ap-south-1").meta.region_name == "ap-south-1"
+    china = FastClient("cn-north-1").meta.endpoint_url
+    assert china == "https://dynamodb.cn-north-1.amazonaws.com.cn"
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    with pytest.raises(ConfigurationError, match="NoRegionError"):
+        FastClient()
+    with pytest.raises(ConfigurationError, match="endpoint"):
+        FastClient("us-east-1", "ftp://example")
+
+
+def test_connection_selects_the_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    reset_clients()
+    try:
+        assert isinstance(Connection(transport="fast").client, FastClient)
+        assert not isinstance(Connection().client, FastClient)
+        monkeypatch.setenv("DYNAMORM_TRANSPORT", "fast")
+        shared = Connection().client
+        assert isinstance(shared, FastClient) and Connection().client is shared
+        assert not isinstance(Connection(transport="botocore").client, FastClient)
+        with pytest.raises(ConfigurationError, match="unknown transport 'http2'"):
+            _ = Connection(transport="http2").client
+    finally:
+        reset_clients()
+
+
+def test_credentials_fall_back_to_botocore_chain(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    shared = tmp_path / "credentials"
+    shared.write_text(
+        "[default]\naws_access_key_id = AKIDFROMFILE\naws_secret_access_key = x\n"
+        "[other]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = y\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(shared))
+    _client(stub.url).get_item(TableName="cards", Key={})
+    assert "Credential=AKIDFROMFILE/" in stub.requests[-1].headers["Authorization"]
+    _client(stub.url, profile="other").get_item(TableName="cards", Key={})
+    assert "Credential=AKIDPROFILE/" in stub.requests[-1].headers["Authorization"]
+    with pytest.raises(ConfigurationError, match="ProfileNotFound"):
+        _client(stub.url, profile="missing").get_item(TableName="cards", Key={})
+
+
+def test_table_exists_waiter_polls_describe_table(stub: Stub) -> None:
+    stub.script += [
+        _error("ResourceNotFoundException", "not yet"),
+        Reply(body={"Table": {"TableStatus": "CREATING"}}),
+        Reply(body={"Table": {"TableStatus": "ACTIVE"}}),
+    ]
+    waiter = _client(stub.url).get_waiter("table_exists")
+    waiter.wait(TableName="cards", WaiterConfig={"Delay": 0.01, "MaxAttempts": 5})
+    assert [s.target for s in stub.requests] == ["DynamoDB_20120810.DescribeTable"] * 3
+    stub.script += [Reply(body={"Table": {"TableStatus": "CREATING"}})] * 2
+    with pytest.raises(FastClientError, match="WaiterError"):
+        waiter.wait(TableName="cards", WaiterConfig={"Delay": 0.01, "MaxAttempts": 2})
+
+
+# --- import cost ---------------------------------------------------------------------------------
+
+PROBE = """
+import json, sys
+from dynamorm_gen.runtime.fast import FastClient
+from dynamorm_gen.runtime.table import Connection, TableDefinition, TableHandle
+client = FastClient(endpoint_url=sys.argv[1])
+client.get_item(TableName="cards", Key={"pk": {"S": "k"}})
+definition = TableDefinition(logical_name="cards", name_env="CARDS_TABLE", key_names=("pk",),
+                             entity_type_attribute="type", create_table={})
+handle = TableHandle(definition, Connection(transport="fast", endpoint_url=sys.argv[1]))
+handle.put_item({"pk": {"S": "k"}, "b": {"B": b"x"}}, entity="Card")
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_fast_path_imports_no_botocore(stub: Stub) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, stub.url],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
+    loaded = json.loads(result.stdout)
+    bad = [m for m in loaded if m.split(".")[0] in ("botocore", "boto3")]
+    assert bad == []
+    assert [s.target for s in stub.requests] == [
+        "DynamoDB_20120810.GetItem",
+        "DynamoDB_20120810.PutItem",
+    ]

@@ -1,0 +1,108 @@
+"""Write transactions across entities: all or nothing, per-action reasons, idempotent token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from moto import mock_aws
+
+from dynamorm_gen.runtime import (
+    TransactionCancelled,
+    TransactWrite,
+    ValidationFailed,
+    set_field_encryptor,
+)
+from dynamorm_gen.runtime.table import Connection, reset_clients
+from generated_examples import payment
+from tests.unit.test_tables_moto import ReversingEncryptor, make_payment
+
+
+@pytest.fixture
+def payments() -> Iterator[payment.PaymentsTable]:
+    with mock_aws():
+        reset_clients()
+        table = payment.PaymentsTable(
+            Connection(region="us-east-1"), name="payments-tx"
+        )
+        table.handle.create()
+        set_field_encryptor(ReversingEncryptor())
+        yield table
+        set_field_encryptor(None)
+        reset_clients()
+
+
+def ledger_entry(payment_id: str, sequence: int) -> payment.Transaction:
+    return payment.Transaction(
+        merchant_id="m1",
+        payment_id=payment_id,
+        sequence=sequence,
+        kind="capture",
+        amount=100,
+        currency="EUR",
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        audit=[],
+    )
+
+
+def test_commit_applies_every_action(payments: payment.PaymentsTable) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    tx = TransactWrite()
+    payments.tx_update_payment(
+        tx,
+        payment.PaymentUpdate().add_amount(-100),
+        merchant_id="m1",
+        payment_id=p.payment_id,
+        expected_version=1,
+    )
+    payments.tx_put_transaction(tx, ledger_entry(p.payment_id, 1), if_not_exists=True)
+    fresh = make_payment(2)
+    payments.tx_put_payment(tx, fresh)
+    assert fresh.version == 0  # moves only after commit
+    tx.commit()
+    assert fresh.version == 1 and tx.committed
+    stored = payments.get_payment(merchant_id="m1", payment_id=p.payment_id)
+    assert stored is not None and stored.amount == 0 and stored.version == 2
+    assert payments.get_transaction(
+        merchant_id="m1", payment_id=p.payment_id, sequence=1
+    )
+
+
+def test_cancellation_names_the_failing_action_and_applies_nothing(
+    payments: payment.PaymentsTable,
+) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    tx = TransactWrite()
+    payments.tx_put_transaction(tx, ledger_entry(p.payment_id, 1))
+    payments.tx_check_payment(
+        tx, merchant_id="m1", payment_id=p.payment_id, expected_version=9
+    )
+    with pytest.raises(TransactionCancelled) as failure:
+        tx.commit()
+    assert failure.value.reasons == [(1, "Payment", "ConditionalCheckFailed")]
+    message = str(failure.value)
+    assert "action 1 (Payment ConditionCheck): ConditionalCheckFailed" in message
+    assert "tok_" not in message and p.payment_id not in message
+    assert (
+        payments.get_transaction(merchant_id="m1", payment_id=p.payment_id, sequence=1)
+        is None
+    )
+
+
+def test_transaction_limits(payments: payment.PaymentsTable) -> None:
+    tx = TransactWrite()
+    with pytest.raises(ValidationFailed, match="must_exist or expected_version"):
+        payments.tx_check_payment(
+            tx, merchant_id="m1", payment_id="p", must_exist=False
+        )
+    for n in range(100):
+        payments.tx_delete_payment(tx, merchant_id="m1", payment_id=f"p{n}")
+    with pytest.raises(ValidationFailed, match="at most 100"):
+        payments.tx_delete_payment(tx, merchant_id="m1", payment_id="one-too-many")
+    tx.commit()
+    with pytest.raises(ValidationFailed, match="committed already"):
+        payments.tx_delete_payment(tx, merchant_id="m1", payment_id="later")
+    TransactWrite().commit()  # empty: nothing to send
