@@ -9,8 +9,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-from dynamorm_gen.runtime import batch, update, wire
+from dynamorm_gen.runtime import batch, condition, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
+from dynamorm_gen.runtime.condition import Comparison, Equality
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
@@ -176,6 +177,117 @@ class TodoUpdate(update.Update):
         return self
 
 
+class TodoWhen(condition.Condition):
+    """Conditions on the stored Todo for ``when=`` of its writes, ANDed."""
+
+    __slots__ = ()
+
+    def user_id(self, op: Comparison, value: str) -> TodoWhen:
+        """Compare user_id with value."""
+        self._compare("#c_user_id", "user_id", op, {"S": value})
+        return self
+
+    def user_id_between(self, low: str, high: str) -> TodoWhen:
+        """user_id from low to high."""
+        self._between("#c_user_id", "user_id", {"S": low}, {"S": high})
+        return self
+
+    def user_id_begins_with(self, prefix: str) -> TodoWhen:
+        """user_id starts with prefix."""
+        self._function("begins_with", "#c_user_id", "user_id", {"S": prefix})
+        return self
+
+    def user_id_contains(self, member: str) -> TodoWhen:
+        """user_id contains member."""
+        self._function("contains", "#c_user_id", "user_id", {"S": member})
+        return self
+
+    def todo_id(self, op: Comparison, value: str) -> TodoWhen:
+        """Compare todo_id with value."""
+        self._compare("#c_todo_id", "todo_id", op, {"S": value})
+        return self
+
+    def todo_id_between(self, low: str, high: str) -> TodoWhen:
+        """todo_id from low to high."""
+        self._between("#c_todo_id", "todo_id", {"S": low}, {"S": high})
+        return self
+
+    def todo_id_begins_with(self, prefix: str) -> TodoWhen:
+        """todo_id starts with prefix."""
+        self._function("begins_with", "#c_todo_id", "todo_id", {"S": prefix})
+        return self
+
+    def todo_id_contains(self, member: str) -> TodoWhen:
+        """todo_id contains member."""
+        self._function("contains", "#c_todo_id", "todo_id", {"S": member})
+        return self
+
+    def title(self, op: Comparison, value: str) -> TodoWhen:
+        """Compare title with value."""
+        self._compare("#c_title", "title", op, {"S": value})
+        return self
+
+    def title_between(self, low: str, high: str) -> TodoWhen:
+        """title from low to high."""
+        self._between("#c_title", "title", {"S": low}, {"S": high})
+        return self
+
+    def title_begins_with(self, prefix: str) -> TodoWhen:
+        """title starts with prefix."""
+        self._function("begins_with", "#c_title", "title", {"S": prefix})
+        return self
+
+    def title_contains(self, member: str) -> TodoWhen:
+        """title contains member."""
+        self._function("contains", "#c_title", "title", {"S": member})
+        return self
+
+    def done(self, op: Equality, value: bool) -> TodoWhen:
+        """Compare done with value."""
+        self._compare("#c_done", "done", op, {"BOOL": value})
+        return self
+
+    def due(self, op: Comparison, value: date) -> TodoWhen:
+        """Compare due with value."""
+        self._compare("#c_due", "due", op, {"S": value.isoformat()})
+        return self
+
+    def due_between(self, low: date, high: date) -> TodoWhen:
+        """due from low to high."""
+        self._between("#c_due", "due", {"S": low.isoformat()}, {"S": high.isoformat()})
+        return self
+
+    def due_exists(self) -> TodoWhen:
+        """due is stored."""
+        self._presence("attribute_exists", "#c_due", "due")
+        return self
+
+    def due_missing(self) -> TodoWhen:
+        """due is not stored."""
+        self._presence("attribute_not_exists", "#c_due", "due")
+        return self
+
+    def created_at(self, op: Comparison, value: datetime) -> TodoWhen:
+        """Compare created_at with value."""
+        self._compare(
+            "#c_created_at",
+            "created_at",
+            op,
+            {"S": wire.datetime_to_s(value)},
+        )
+        return self
+
+    def created_at_between(self, low: datetime, high: datetime) -> TodoWhen:
+        """created_at from low to high."""
+        self._between(
+            "#c_created_at",
+            "created_at",
+            {"S": wire.datetime_to_s(low)},
+            {"S": wire.datetime_to_s(high)},
+        )
+        return self
+
+
 TODOS = TableDefinition(
     logical_name="todos",
     name_env="TODOS_TABLE",
@@ -218,13 +330,24 @@ class TodosTable:
     ) -> None:
         self.handle = TableHandle(TODOS, connection, name=name)
 
-    def put_todo(self, todo: Todo, *, if_not_exists: bool = False) -> None:
+    def put_todo(
+        self,
+        todo: Todo,
+        *,
+        if_not_exists: bool = False,
+        when: TodoWhen | None = None,
+    ) -> None:
         """Write a Todo, replacing any item with its key.
 
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
         item = todo.to_item()
-        self.handle.put_item(item, entity="Todo", if_not_exists=if_not_exists)
+        self.handle.put_item(
+            item,
+            entity="Todo",
+            if_not_exists=if_not_exists,
+            when=when,
+        )
 
     def get_todo(
         self,
@@ -248,6 +371,7 @@ class TodosTable:
         todo_id: str,
         must_exist: bool = False,
         return_old: bool = False,
+        when: TodoWhen | None = None,
     ) -> Todo | None:
         """Delete the Todo with this key; returns it when ``return_old``.
 
@@ -258,6 +382,7 @@ class TodosTable:
             entity="Todo",
             must_exist=must_exist,
             return_old=return_old,
+            when=when,
         )
         return None if item is None else Todo.from_item(item)
 
@@ -268,6 +393,7 @@ class TodosTable:
         user_id: str,
         todo_id: str,
         returning: Literal["new", "old", "none"] = "new",
+        when: TodoWhen | None = None,
     ) -> Todo | None:
         """Apply ``changes`` to the stored Todo in one request.
 
@@ -281,6 +407,7 @@ class TodosTable:
             entity="Todo",
             touched={},
             returning=returning,
+            when=when,
         )
         return None if item is None else Todo.from_item(item)
 
@@ -290,10 +417,11 @@ class TodosTable:
         todo: Todo,
         *,
         if_not_exists: bool = False,
+        when: TodoWhen | None = None,
     ) -> None:
         """Add a put of this Todo to ``tx``, with put_todo's conditions."""
         item = todo.to_item()
-        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        request = self.handle.put_request(item, if_not_exists=if_not_exists, when=when)
         tx.add(self.handle, "Put", request, entity="Todo")
 
     def tx_delete_todo(
@@ -303,6 +431,7 @@ class TodosTable:
         user_id: str,
         todo_id: str,
         must_exist: bool = False,
+        when: TodoWhen | None = None,
     ) -> None:
         """Add a delete of the Todo with this key to ``tx``."""
         tx.add(
@@ -311,6 +440,7 @@ class TodosTable:
             self.handle.key_request(
                 Todo.make_key(user_id=user_id, todo_id=todo_id),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="Todo",
         )
@@ -322,6 +452,7 @@ class TodosTable:
         user_id: str,
         todo_id: str,
         must_exist: bool = True,
+        when: TodoWhen | None = None,
     ) -> None:
         """Make ``tx`` require the Todo with this key."""
         tx.add(
@@ -330,6 +461,7 @@ class TodosTable:
             self.handle.key_request(
                 Todo.make_key(user_id=user_id, todo_id=todo_id),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="Todo",
         )
@@ -341,6 +473,7 @@ class TodosTable:
         *,
         user_id: str,
         todo_id: str,
+        when: TodoWhen | None = None,
     ) -> None:
         """Add ``changes`` to the stored Todo to ``tx``, as update_todo would."""
         tx.add(
@@ -352,6 +485,7 @@ class TodosTable:
                 changes,
                 entity="Todo",
                 touched={},
+                when=when,
             ),
             entity="Todo",
         )

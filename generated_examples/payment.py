@@ -10,8 +10,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from dynamorm_gen.runtime import batch, update, wire
+from dynamorm_gen.runtime import batch, condition, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
+from dynamorm_gen.runtime.condition import Comparison, Equality
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.types import AttributeValue, Item, Key
@@ -496,6 +497,266 @@ class PaymentUpdate(update.Update):
         return self
 
 
+class PaymentWhen(condition.Condition):
+    """Conditions on the stored Payment for ``when=`` of its writes, ANDed."""
+
+    __slots__ = ()
+
+    def merchant_id(self, op: Comparison, value: str) -> PaymentWhen:
+        """Compare merchant_id with value."""
+        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
+        return self
+
+    def merchant_id_between(self, low: str, high: str) -> PaymentWhen:
+        """merchant_id from low to high."""
+        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
+        return self
+
+    def merchant_id_begins_with(self, prefix: str) -> PaymentWhen:
+        """merchant_id starts with prefix."""
+        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
+        return self
+
+    def merchant_id_contains(self, member: str) -> PaymentWhen:
+        """merchant_id contains member."""
+        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
+        return self
+
+    def payment_id(self, op: Comparison, value: str) -> PaymentWhen:
+        """Compare payment_id with value."""
+        self._compare("#c_payment_id", "payment_id", op, {"S": value})
+        return self
+
+    def payment_id_between(self, low: str, high: str) -> PaymentWhen:
+        """payment_id from low to high."""
+        self._between("#c_payment_id", "payment_id", {"S": low}, {"S": high})
+        return self
+
+    def payment_id_begins_with(self, prefix: str) -> PaymentWhen:
+        """payment_id starts with prefix."""
+        self._function("begins_with", "#c_payment_id", "payment_id", {"S": prefix})
+        return self
+
+    def payment_id_contains(self, member: str) -> PaymentWhen:
+        """payment_id contains member."""
+        self._function("contains", "#c_payment_id", "payment_id", {"S": member})
+        return self
+
+    def customer_id(self, op: Comparison, value: str) -> PaymentWhen:
+        """Compare customer_id with value."""
+        self._compare("#c_customer_id", "customer_id", op, {"S": value})
+        return self
+
+    def customer_id_between(self, low: str, high: str) -> PaymentWhen:
+        """customer_id from low to high."""
+        self._between("#c_customer_id", "customer_id", {"S": low}, {"S": high})
+        return self
+
+    def customer_id_begins_with(self, prefix: str) -> PaymentWhen:
+        """customer_id starts with prefix."""
+        self._function("begins_with", "#c_customer_id", "customer_id", {"S": prefix})
+        return self
+
+    def customer_id_contains(self, member: str) -> PaymentWhen:
+        """customer_id contains member."""
+        self._function("contains", "#c_customer_id", "customer_id", {"S": member})
+        return self
+
+    def amount(self, op: Comparison, value: int) -> PaymentWhen:
+        """Compare amount with value."""
+        self._compare("#c_amount", "amount", op, {"N": str(value)})
+        return self
+
+    def amount_between(self, low: int, high: int) -> PaymentWhen:
+        """amount from low to high."""
+        self._between("#c_amount", "amount", {"N": str(low)}, {"N": str(high)})
+        return self
+
+    def currency(self, op: Comparison, value: PaymentCurrency) -> PaymentWhen:
+        """Compare currency with value."""
+        self._compare("#c_currency", "currency", op, {"S": value})
+        return self
+
+    def currency_between(
+        self,
+        low: PaymentCurrency,
+        high: PaymentCurrency,
+    ) -> PaymentWhen:
+        """currency from low to high."""
+        self._between("#c_currency", "currency", {"S": low}, {"S": high})
+        return self
+
+    def currency_begins_with(self, prefix: str) -> PaymentWhen:
+        """currency starts with prefix."""
+        self._function("begins_with", "#c_currency", "currency", {"S": prefix})
+        return self
+
+    def status(self, op: Comparison, value: PaymentStatus) -> PaymentWhen:
+        """Compare status with value."""
+        self._compare("#c_status", "status", op, {"S": value})
+        return self
+
+    def status_between(self, low: PaymentStatus, high: PaymentStatus) -> PaymentWhen:
+        """status from low to high."""
+        self._between("#c_status", "status", {"S": low}, {"S": high})
+        return self
+
+    def status_begins_with(self, prefix: str) -> PaymentWhen:
+        """status starts with prefix."""
+        self._function("begins_with", "#c_status", "status", {"S": prefix})
+        return self
+
+    def description(self, op: Comparison, value: str) -> PaymentWhen:
+        """Compare description with value."""
+        self._compare("#c_description", "description", op, {"S": value})
+        return self
+
+    def description_between(self, low: str, high: str) -> PaymentWhen:
+        """description from low to high."""
+        self._between("#c_description", "description", {"S": low}, {"S": high})
+        return self
+
+    def description_begins_with(self, prefix: str) -> PaymentWhen:
+        """description starts with prefix."""
+        self._function("begins_with", "#c_description", "description", {"S": prefix})
+        return self
+
+    def description_contains(self, member: str) -> PaymentWhen:
+        """description contains member."""
+        self._function("contains", "#c_description", "description", {"S": member})
+        return self
+
+    def description_exists(self) -> PaymentWhen:
+        """description is stored."""
+        self._presence("attribute_exists", "#c_description", "description")
+        return self
+
+    def description_missing(self) -> PaymentWhen:
+        """description is not stored."""
+        self._presence("attribute_not_exists", "#c_description", "description")
+        return self
+
+    def metadata_exists(self) -> PaymentWhen:
+        """metadata is stored."""
+        self._presence("attribute_exists", "#c_metadata", "metadata")
+        return self
+
+    def metadata_missing(self) -> PaymentWhen:
+        """metadata is not stored."""
+        self._presence("attribute_not_exists", "#c_metadata", "metadata")
+        return self
+
+    def tags_contains(self, member: str) -> PaymentWhen:
+        """tags contains member."""
+        self._function("contains", "#c_tags", "tags", {"S": member})
+        return self
+
+    def tags_exists(self) -> PaymentWhen:
+        """tags is stored."""
+        self._presence("attribute_exists", "#c_tags", "tags")
+        return self
+
+    def tags_missing(self) -> PaymentWhen:
+        """tags is not stored."""
+        self._presence("attribute_not_exists", "#c_tags", "tags")
+        return self
+
+    def fee_rate(self, op: Comparison, value: Decimal) -> PaymentWhen:
+        """Compare fee_rate with value."""
+        self._compare("#c_fee_rate", "fee_rate", op, {"N": wire.decimal_to_n(value)})
+        return self
+
+    def fee_rate_between(self, low: Decimal, high: Decimal) -> PaymentWhen:
+        """fee_rate from low to high."""
+        self._between(
+            "#c_fee_rate",
+            "fee_rate",
+            {"N": wire.decimal_to_n(low)},
+            {"N": wire.decimal_to_n(high)},
+        )
+        return self
+
+    def fee_rate_exists(self) -> PaymentWhen:
+        """fee_rate is stored."""
+        self._presence("attribute_exists", "#c_fee_rate", "fee_rate")
+        return self
+
+    def fee_rate_missing(self) -> PaymentWhen:
+        """fee_rate is not stored."""
+        self._presence("attribute_not_exists", "#c_fee_rate", "fee_rate")
+        return self
+
+    def version(self, op: Comparison, value: int) -> PaymentWhen:
+        """Compare version with value."""
+        self._compare("#c_version", "version", op, {"N": str(value)})
+        return self
+
+    def version_between(self, low: int, high: int) -> PaymentWhen:
+        """version from low to high."""
+        self._between("#c_version", "version", {"N": str(low)}, {"N": str(high)})
+        return self
+
+    def created_at(self, op: Comparison, value: datetime) -> PaymentWhen:
+        """Compare created_at with value."""
+        self._compare(
+            "#c_created_at",
+            "created_at",
+            op,
+            {"S": wire.datetime_to_s(value)},
+        )
+        return self
+
+    def created_at_between(self, low: datetime, high: datetime) -> PaymentWhen:
+        """created_at from low to high."""
+        self._between(
+            "#c_created_at",
+            "created_at",
+            {"S": wire.datetime_to_s(low)},
+            {"S": wire.datetime_to_s(high)},
+        )
+        return self
+
+    def updated_at(self, op: Comparison, value: datetime) -> PaymentWhen:
+        """Compare updated_at with value."""
+        self._compare(
+            "#c_updated_at",
+            "updated_at",
+            op,
+            {"S": wire.datetime_to_s(value)},
+        )
+        return self
+
+    def updated_at_between(self, low: datetime, high: datetime) -> PaymentWhen:
+        """updated_at from low to high."""
+        self._between(
+            "#c_updated_at",
+            "updated_at",
+            {"S": wire.datetime_to_s(low)},
+            {"S": wire.datetime_to_s(high)},
+        )
+        return self
+
+    def expires_at(self, op: Comparison, value: int) -> PaymentWhen:
+        """Compare expires_at with value."""
+        self._compare("#c_expires_at", "expires_at", op, {"N": str(value)})
+        return self
+
+    def expires_at_between(self, low: int, high: int) -> PaymentWhen:
+        """expires_at from low to high."""
+        self._between("#c_expires_at", "expires_at", {"N": str(low)}, {"N": str(high)})
+        return self
+
+    def expires_at_exists(self) -> PaymentWhen:
+        """expires_at is stored."""
+        self._presence("attribute_exists", "#c_expires_at", "expires_at")
+        return self
+
+    def expires_at_missing(self) -> PaymentWhen:
+        """expires_at is not stored."""
+        self._presence("attribute_not_exists", "#c_expires_at", "expires_at")
+        return self
+
+
 class PaymentByStatusView:
     """The attributes of Payment that access pattern by_status projects."""
 
@@ -756,6 +1017,135 @@ class TransactionUpdate(update.Update):
             "#a_audit = list_append(if_not_exists(#a_audit, :e_audit), :a_audit)",
         )
         self._values[":e_audit"] = {"L": []}
+        return self
+
+
+class TransactionWhen(condition.Condition):
+    """Conditions on the stored Transaction for ``when=`` of its writes, ANDed."""
+
+    __slots__ = ()
+
+    def merchant_id(self, op: Comparison, value: str) -> TransactionWhen:
+        """Compare merchant_id with value."""
+        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
+        return self
+
+    def merchant_id_between(self, low: str, high: str) -> TransactionWhen:
+        """merchant_id from low to high."""
+        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
+        return self
+
+    def merchant_id_begins_with(self, prefix: str) -> TransactionWhen:
+        """merchant_id starts with prefix."""
+        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
+        return self
+
+    def merchant_id_contains(self, member: str) -> TransactionWhen:
+        """merchant_id contains member."""
+        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
+        return self
+
+    def payment_id(self, op: Comparison, value: str) -> TransactionWhen:
+        """Compare payment_id with value."""
+        self._compare("#c_payment_id", "payment_id", op, {"S": value})
+        return self
+
+    def payment_id_between(self, low: str, high: str) -> TransactionWhen:
+        """payment_id from low to high."""
+        self._between("#c_payment_id", "payment_id", {"S": low}, {"S": high})
+        return self
+
+    def payment_id_begins_with(self, prefix: str) -> TransactionWhen:
+        """payment_id starts with prefix."""
+        self._function("begins_with", "#c_payment_id", "payment_id", {"S": prefix})
+        return self
+
+    def payment_id_contains(self, member: str) -> TransactionWhen:
+        """payment_id contains member."""
+        self._function("contains", "#c_payment_id", "payment_id", {"S": member})
+        return self
+
+    def sequence(self, op: Comparison, value: int) -> TransactionWhen:
+        """Compare sequence with value."""
+        self._compare("#c_sequence", "sequence", op, {"N": str(value)})
+        return self
+
+    def sequence_between(self, low: int, high: int) -> TransactionWhen:
+        """sequence from low to high."""
+        self._between("#c_sequence", "sequence", {"N": str(low)}, {"N": str(high)})
+        return self
+
+    def kind(self, op: Comparison, value: TransactionKind) -> TransactionWhen:
+        """Compare kind with value."""
+        self._compare("#c_kind", "kind", op, {"S": value})
+        return self
+
+    def kind_between(
+        self,
+        low: TransactionKind,
+        high: TransactionKind,
+    ) -> TransactionWhen:
+        """kind from low to high."""
+        self._between("#c_kind", "kind", {"S": low}, {"S": high})
+        return self
+
+    def kind_begins_with(self, prefix: str) -> TransactionWhen:
+        """kind starts with prefix."""
+        self._function("begins_with", "#c_kind", "kind", {"S": prefix})
+        return self
+
+    def amount(self, op: Comparison, value: int) -> TransactionWhen:
+        """Compare amount with value."""
+        self._compare("#c_amount", "amount", op, {"N": str(value)})
+        return self
+
+    def amount_between(self, low: int, high: int) -> TransactionWhen:
+        """amount from low to high."""
+        self._between("#c_amount", "amount", {"N": str(low)}, {"N": str(high)})
+        return self
+
+    def currency(self, op: Comparison, value: TransactionCurrency) -> TransactionWhen:
+        """Compare currency with value."""
+        self._compare("#c_currency", "currency", op, {"S": value})
+        return self
+
+    def currency_between(
+        self,
+        low: TransactionCurrency,
+        high: TransactionCurrency,
+    ) -> TransactionWhen:
+        """currency from low to high."""
+        self._between("#c_currency", "currency", {"S": low}, {"S": high})
+        return self
+
+    def currency_begins_with(self, prefix: str) -> TransactionWhen:
+        """currency starts with prefix."""
+        self._function("begins_with", "#c_currency", "currency", {"S": prefix})
+        return self
+
+    def occurred_at(self, op: Comparison, value: datetime) -> TransactionWhen:
+        """Compare occurred_at with value."""
+        self._compare(
+            "#c_occurred_at",
+            "occurred_at",
+            op,
+            {"S": wire.datetime_to_s(value)},
+        )
+        return self
+
+    def occurred_at_between(self, low: datetime, high: datetime) -> TransactionWhen:
+        """occurred_at from low to high."""
+        self._between(
+            "#c_occurred_at",
+            "occurred_at",
+            {"S": wire.datetime_to_s(low)},
+            {"S": wire.datetime_to_s(high)},
+        )
+        return self
+
+    def audit_contains(self, member: dict[str, Any]) -> TransactionWhen:
+        """audit contains member."""
+        self._function("contains", "#c_audit", "audit", {"M": wire.to_wire_map(member)})
         return self
 
 
@@ -1105,6 +1495,172 @@ class CustomerUpdate(update.Update):
         return self
 
 
+class CustomerWhen(condition.Condition):
+    """Conditions on the stored Customer for ``when=`` of its writes, ANDed."""
+
+    __slots__ = ()
+
+    def merchant_id(self, op: Comparison, value: str) -> CustomerWhen:
+        """Compare merchant_id with value."""
+        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
+        return self
+
+    def merchant_id_between(self, low: str, high: str) -> CustomerWhen:
+        """merchant_id from low to high."""
+        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
+        return self
+
+    def merchant_id_begins_with(self, prefix: str) -> CustomerWhen:
+        """merchant_id starts with prefix."""
+        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
+        return self
+
+    def merchant_id_contains(self, member: str) -> CustomerWhen:
+        """merchant_id contains member."""
+        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
+        return self
+
+    def customer_id(self, op: Comparison, value: str) -> CustomerWhen:
+        """Compare customer_id with value."""
+        self._compare("#c_customer_id", "customer_id", op, {"S": value})
+        return self
+
+    def customer_id_between(self, low: str, high: str) -> CustomerWhen:
+        """customer_id from low to high."""
+        self._between("#c_customer_id", "customer_id", {"S": low}, {"S": high})
+        return self
+
+    def customer_id_begins_with(self, prefix: str) -> CustomerWhen:
+        """customer_id starts with prefix."""
+        self._function("begins_with", "#c_customer_id", "customer_id", {"S": prefix})
+        return self
+
+    def customer_id_contains(self, member: str) -> CustomerWhen:
+        """customer_id contains member."""
+        self._function("contains", "#c_customer_id", "customer_id", {"S": member})
+        return self
+
+    def name(self, op: Comparison, value: str) -> CustomerWhen:
+        """Compare name with value."""
+        self._compare("#c_name", "name", op, {"S": value})
+        return self
+
+    def name_between(self, low: str, high: str) -> CustomerWhen:
+        """name from low to high."""
+        self._between("#c_name", "name", {"S": low}, {"S": high})
+        return self
+
+    def name_begins_with(self, prefix: str) -> CustomerWhen:
+        """name starts with prefix."""
+        self._function("begins_with", "#c_name", "name", {"S": prefix})
+        return self
+
+    def name_contains(self, member: str) -> CustomerWhen:
+        """name contains member."""
+        self._function("contains", "#c_name", "name", {"S": member})
+        return self
+
+    def billing_address_exists(self) -> CustomerWhen:
+        """billing_address is stored."""
+        self._presence("attribute_exists", "#c_billing_address", "billing_address")
+        return self
+
+    def billing_address_missing(self) -> CustomerWhen:
+        """billing_address is not stored."""
+        self._presence("attribute_not_exists", "#c_billing_address", "billing_address")
+        return self
+
+    def risk_score(self, op: Comparison, value: float) -> CustomerWhen:
+        """Compare risk_score with value."""
+        self._compare("#c_risk_score", "risk_score", op, {"N": wire.float_to_n(value)})
+        return self
+
+    def risk_score_between(self, low: float, high: float) -> CustomerWhen:
+        """risk_score from low to high."""
+        self._between(
+            "#c_risk_score",
+            "risk_score",
+            {"N": wire.float_to_n(low)},
+            {"N": wire.float_to_n(high)},
+        )
+        return self
+
+    def risk_score_exists(self) -> CustomerWhen:
+        """risk_score is stored."""
+        self._presence("attribute_exists", "#c_risk_score", "risk_score")
+        return self
+
+    def risk_score_missing(self) -> CustomerWhen:
+        """risk_score is not stored."""
+        self._presence("attribute_not_exists", "#c_risk_score", "risk_score")
+        return self
+
+    def date_of_birth(self, op: Comparison, value: date) -> CustomerWhen:
+        """Compare date_of_birth with value."""
+        self._compare("#c_date_of_birth", "date_of_birth", op, {"S": value.isoformat()})
+        return self
+
+    def date_of_birth_between(self, low: date, high: date) -> CustomerWhen:
+        """date_of_birth from low to high."""
+        self._between(
+            "#c_date_of_birth",
+            "date_of_birth",
+            {"S": low.isoformat()},
+            {"S": high.isoformat()},
+        )
+        return self
+
+    def date_of_birth_exists(self) -> CustomerWhen:
+        """date_of_birth is stored."""
+        self._presence("attribute_exists", "#c_date_of_birth", "date_of_birth")
+        return self
+
+    def date_of_birth_missing(self) -> CustomerWhen:
+        """date_of_birth is not stored."""
+        self._presence("attribute_not_exists", "#c_date_of_birth", "date_of_birth")
+        return self
+
+    def verified(self, op: Equality, value: bool) -> CustomerWhen:
+        """Compare verified with value."""
+        self._compare("#c_verified", "verified", op, {"BOOL": value})
+        return self
+
+    def api_key_hash(self, op: Equality, value: bytes) -> CustomerWhen:
+        """Compare api_key_hash with value."""
+        self._compare("#c_api_key_hash", "api_key_hash", op, {"B": value})
+        return self
+
+    def api_key_hash_exists(self) -> CustomerWhen:
+        """api_key_hash is stored."""
+        self._presence("attribute_exists", "#c_api_key_hash", "api_key_hash")
+        return self
+
+    def api_key_hash_missing(self) -> CustomerWhen:
+        """api_key_hash is not stored."""
+        self._presence("attribute_not_exists", "#c_api_key_hash", "api_key_hash")
+        return self
+
+    def created_at(self, op: Comparison, value: datetime) -> CustomerWhen:
+        """Compare created_at with value."""
+        self._compare(
+            "#c_created_at",
+            "created_at",
+            op,
+            {"S": wire.datetime_to_s(value)},
+        )
+        return self
+
+    def created_at_between(self, low: datetime, high: datetime) -> CustomerWhen:
+        """created_at from low to high."""
+        self._between(
+            "#c_created_at",
+            "created_at",
+            {"S": wire.datetime_to_s(low)},
+            {"S": wire.datetime_to_s(high)},
+        )
+        return self
+
+
 PAYMENTS = TableDefinition(
     logical_name="payments",
     name_env="PAYMENTS_TABLE",
@@ -1226,7 +1782,13 @@ class PaymentsTable:
     ) -> None:
         self.handle = TableHandle(PAYMENTS, connection, name=name)
 
-    def put_payment(self, payment: Payment, *, if_not_exists: bool = False) -> None:
+    def put_payment(
+        self,
+        payment: Payment,
+        *,
+        if_not_exists: bool = False,
+        when: PaymentWhen | None = None,
+    ) -> None:
         """Write a Payment, optimistically locked on ``version``.
 
         version 0 creates the item; otherwise the stored version must match, or
@@ -1244,6 +1806,7 @@ class PaymentsTable:
                 if_not_exists=if_not_exists,
                 version="version",
                 expected_version=expected,
+                when=when,
             )
         except BaseException:
             payment.updated_at = previous_updated_at
@@ -1273,6 +1836,7 @@ class PaymentsTable:
         must_exist: bool = False,
         expected_version: int | None = None,
         return_old: bool = False,
+        when: PaymentWhen | None = None,
     ) -> Payment | None:
         """Delete the Payment with this key; returns it when ``return_old``.
 
@@ -1285,6 +1849,7 @@ class PaymentsTable:
             version="version",
             expected_version=expected_version,
             return_old=return_old,
+            when=when,
         )
         return None if item is None else Payment.from_item(item)
 
@@ -1296,6 +1861,7 @@ class PaymentsTable:
         payment_id: str,
         expected_version: int | None = None,
         returning: Literal["new", "old", "none"] = "new",
+        when: PaymentWhen | None = None,
     ) -> Payment | None:
         """Apply ``changes`` to the stored Payment in one request.
 
@@ -1312,6 +1878,7 @@ class PaymentsTable:
             version="version",
             expected_version=expected_version,
             returning=returning,
+            when=when,
         )
         return None if item is None else Payment.from_item(item)
 
@@ -1321,6 +1888,7 @@ class PaymentsTable:
         payment: Payment,
         *,
         if_not_exists: bool = False,
+        when: PaymentWhen | None = None,
     ) -> None:
         """Add a put of this Payment to ``tx``, with put_payment's conditions."""
         payment.updated_at = wire.utc_now()
@@ -1332,6 +1900,7 @@ class PaymentsTable:
             if_not_exists=if_not_exists,
             version="version",
             expected_version=expected,
+            when=when,
         )
         tx.add(
             self.handle,
@@ -1349,6 +1918,7 @@ class PaymentsTable:
         payment_id: str,
         must_exist: bool = False,
         expected_version: int | None = None,
+        when: PaymentWhen | None = None,
     ) -> None:
         """Add a delete of the Payment with this key to ``tx``."""
         tx.add(
@@ -1359,6 +1929,7 @@ class PaymentsTable:
                 must_exist=must_exist,
                 version="version",
                 expected_version=expected_version,
+                when=when,
             ),
             entity="Payment",
         )
@@ -1371,6 +1942,7 @@ class PaymentsTable:
         payment_id: str,
         must_exist: bool = True,
         expected_version: int | None = None,
+        when: PaymentWhen | None = None,
     ) -> None:
         """Make ``tx`` require the Payment with this key (at expected_version)."""
         tx.add(
@@ -1381,6 +1953,7 @@ class PaymentsTable:
                 must_exist=must_exist,
                 version="version",
                 expected_version=expected_version,
+                when=when,
             ),
             entity="Payment",
         )
@@ -1393,6 +1966,7 @@ class PaymentsTable:
         merchant_id: str,
         payment_id: str,
         expected_version: int | None = None,
+        when: PaymentWhen | None = None,
     ) -> None:
         """Add ``changes`` to the stored Payment to ``tx``, as update_payment would."""
         now = wire.datetime_to_s(wire.utc_now())
@@ -1407,6 +1981,7 @@ class PaymentsTable:
                 touched={"updated_at": {"S": now}},
                 version="version",
                 expected_version=expected_version,
+                when=when,
             ),
             entity="Payment",
         )
@@ -1651,13 +2226,19 @@ class PaymentsTable:
         transaction: Transaction,
         *,
         if_not_exists: bool = False,
+        when: TransactionWhen | None = None,
     ) -> None:
         """Write a Transaction, replacing any item with its key.
 
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
         item = transaction.to_item()
-        self.handle.put_item(item, entity="Transaction", if_not_exists=if_not_exists)
+        self.handle.put_item(
+            item,
+            entity="Transaction",
+            if_not_exists=if_not_exists,
+            when=when,
+        )
 
     def get_transaction(
         self,
@@ -1687,6 +2268,7 @@ class PaymentsTable:
         sequence: int,
         must_exist: bool = False,
         return_old: bool = False,
+        when: TransactionWhen | None = None,
     ) -> Transaction | None:
         """Delete the Transaction with this key; returns it when ``return_old``.
 
@@ -1701,6 +2283,7 @@ class PaymentsTable:
             entity="Transaction",
             must_exist=must_exist,
             return_old=return_old,
+            when=when,
         )
         return None if item is None else Transaction.from_item(item)
 
@@ -1712,6 +2295,7 @@ class PaymentsTable:
         payment_id: str,
         sequence: int,
         returning: Literal["new", "old", "none"] = "new",
+        when: TransactionWhen | None = None,
     ) -> Transaction | None:
         """Apply ``changes`` to the stored Transaction in one request.
 
@@ -1729,6 +2313,7 @@ class PaymentsTable:
             entity="Transaction",
             touched={},
             returning=returning,
+            when=when,
         )
         return None if item is None else Transaction.from_item(item)
 
@@ -1738,10 +2323,11 @@ class PaymentsTable:
         transaction: Transaction,
         *,
         if_not_exists: bool = False,
+        when: TransactionWhen | None = None,
     ) -> None:
         """Add a put of this Transaction to ``tx``, with put_transaction's conditions."""
         item = transaction.to_item()
-        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        request = self.handle.put_request(item, if_not_exists=if_not_exists, when=when)
         tx.add(self.handle, "Put", request, entity="Transaction")
 
     def tx_delete_transaction(
@@ -1752,6 +2338,7 @@ class PaymentsTable:
         payment_id: str,
         sequence: int,
         must_exist: bool = False,
+        when: TransactionWhen | None = None,
     ) -> None:
         """Add a delete of the Transaction with this key to ``tx``."""
         tx.add(
@@ -1764,6 +2351,7 @@ class PaymentsTable:
                     sequence=sequence,
                 ),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="Transaction",
         )
@@ -1776,6 +2364,7 @@ class PaymentsTable:
         payment_id: str,
         sequence: int,
         must_exist: bool = True,
+        when: TransactionWhen | None = None,
     ) -> None:
         """Make ``tx`` require the Transaction with this key."""
         tx.add(
@@ -1788,6 +2377,7 @@ class PaymentsTable:
                     sequence=sequence,
                 ),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="Transaction",
         )
@@ -1800,6 +2390,7 @@ class PaymentsTable:
         merchant_id: str,
         payment_id: str,
         sequence: int,
+        when: TransactionWhen | None = None,
     ) -> None:
         """Add ``changes`` to the stored Transaction to ``tx``, as update_transaction would."""
         tx.add(
@@ -1815,6 +2406,7 @@ class PaymentsTable:
                 changes,
                 entity="Transaction",
                 touched={},
+                when=when,
             ),
             entity="Transaction",
         )
@@ -1951,13 +2543,24 @@ class PaymentsTable:
                 return
             cursor = page.cursor
 
-    def put_customer(self, customer: Customer, *, if_not_exists: bool = False) -> None:
+    def put_customer(
+        self,
+        customer: Customer,
+        *,
+        if_not_exists: bool = False,
+        when: CustomerWhen | None = None,
+    ) -> None:
         """Write a Customer, replacing any item with its key.
 
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
         item = customer.to_item()
-        self.handle.put_item(item, entity="Customer", if_not_exists=if_not_exists)
+        self.handle.put_item(
+            item,
+            entity="Customer",
+            if_not_exists=if_not_exists,
+            when=when,
+        )
 
     def get_customer(
         self,
@@ -1981,6 +2584,7 @@ class PaymentsTable:
         customer_id: str,
         must_exist: bool = False,
         return_old: bool = False,
+        when: CustomerWhen | None = None,
     ) -> Customer | None:
         """Delete the Customer with this key; returns it when ``return_old``.
 
@@ -1991,6 +2595,7 @@ class PaymentsTable:
             entity="Customer",
             must_exist=must_exist,
             return_old=return_old,
+            when=when,
         )
         return None if item is None else Customer.from_item(item)
 
@@ -2001,6 +2606,7 @@ class PaymentsTable:
         merchant_id: str,
         customer_id: str,
         returning: Literal["new", "old", "none"] = "new",
+        when: CustomerWhen | None = None,
     ) -> Customer | None:
         """Apply ``changes`` to the stored Customer in one request.
 
@@ -2014,6 +2620,7 @@ class PaymentsTable:
             entity="Customer",
             touched={},
             returning=returning,
+            when=when,
         )
         return None if item is None else Customer.from_item(item)
 
@@ -2023,10 +2630,11 @@ class PaymentsTable:
         customer: Customer,
         *,
         if_not_exists: bool = False,
+        when: CustomerWhen | None = None,
     ) -> None:
         """Add a put of this Customer to ``tx``, with put_customer's conditions."""
         item = customer.to_item()
-        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        request = self.handle.put_request(item, if_not_exists=if_not_exists, when=when)
         tx.add(self.handle, "Put", request, entity="Customer")
 
     def tx_delete_customer(
@@ -2036,6 +2644,7 @@ class PaymentsTable:
         merchant_id: str,
         customer_id: str,
         must_exist: bool = False,
+        when: CustomerWhen | None = None,
     ) -> None:
         """Add a delete of the Customer with this key to ``tx``."""
         tx.add(
@@ -2044,6 +2653,7 @@ class PaymentsTable:
             self.handle.key_request(
                 Customer.make_key(merchant_id=merchant_id, customer_id=customer_id),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="Customer",
         )
@@ -2055,6 +2665,7 @@ class PaymentsTable:
         merchant_id: str,
         customer_id: str,
         must_exist: bool = True,
+        when: CustomerWhen | None = None,
     ) -> None:
         """Make ``tx`` require the Customer with this key."""
         tx.add(
@@ -2063,6 +2674,7 @@ class PaymentsTable:
             self.handle.key_request(
                 Customer.make_key(merchant_id=merchant_id, customer_id=customer_id),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="Customer",
         )
@@ -2074,6 +2686,7 @@ class PaymentsTable:
         *,
         merchant_id: str,
         customer_id: str,
+        when: CustomerWhen | None = None,
     ) -> None:
         """Add ``changes`` to the stored Customer to ``tx``, as update_customer would."""
         tx.add(
@@ -2085,6 +2698,7 @@ class PaymentsTable:
                 changes,
                 entity="Customer",
                 touched={},
+                when=when,
             ),
             entity="Customer",
         )

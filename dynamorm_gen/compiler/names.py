@@ -57,6 +57,11 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
                 )
     for entity in module.entities:
         top.add(entity.name, f"entity '{entity.name}'", ("entities", entity.name))
+        top.add(
+            pycode.when_class(entity),
+            f"entity '{entity.name}'",
+            ("entities", entity.name),
+        )
         if pycode.updatable(entity):
             top.add(
                 pycode.update_class(entity),

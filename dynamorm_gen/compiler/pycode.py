@@ -1084,6 +1084,7 @@ def _put_arguments(entity: Entity, call_target: str) -> Node:
     if version is not None:
         args.append(Pair("version=", Atom(py_str(version.stored_as))))
         args.append(Pair("expected_version=", Atom("expected")))
+    args.append(Pair("when=", Atom("when")))
     return call(call_target, *args)
 
 
@@ -1394,6 +1395,7 @@ def update_call(table: Table, entity: Entity) -> Node:
         args.append(Pair("version=", Atom(py_str(version.stored_as))))
         args.append(Pair("expected_version=", Atom("expected_version")))
     args.append(Pair("returning=", Atom("returning")))
+    args.append(Pair("when=", Atom("when")))
     return call("update.apply", *args)
 
 
@@ -1402,7 +1404,7 @@ def update_params(entity: Entity) -> list[str]:
     if _version(entity) is not None:
         params.append("expected_version: int | None = None")
     params.append('returning: Literal["new", "old", "none"] = "new"')
-    return params
+    return [*params, when_param(entity)]
 
 
 def update_touches_time(entity: Entity) -> bool:
@@ -1413,7 +1415,7 @@ def delete_params(entity: Entity) -> list[str]:
     params = [*key_params(entity, entity.key), "must_exist: bool = False"]
     if _version(entity) is not None:
         params.append("expected_version: int | None = None")
-    return [*params, "return_old: bool = False"]
+    return [*params, "return_old: bool = False", when_param(entity)]
 
 
 def delete_call(entity: Entity) -> Node:
@@ -1427,6 +1429,7 @@ def delete_call(entity: Entity) -> Node:
         args.append(Pair("version=", Atom(py_str(version.stored_as))))
         args.append(Pair("expected_version=", Atom("expected_version")))
     args.append(Pair("return_old=", Atom("return_old")))
+    args.append(Pair("when=", Atom("when")))
     return call("self.handle.delete_item", *args)
 
 
@@ -1440,6 +1443,7 @@ def tx_delete_call(entity: Entity, kind: str) -> Node:
     if version is not None:
         args.append(Pair("version=", Atom(py_str(version.stored_as))))
         args.append(Pair("expected_version=", Atom("expected_version")))
+    args.append(Pair("when=", Atom("when")))
     request = call("self.handle.key_request", *args)
     return call(
         "tx.add", "self.handle", py_str(kind), request, f"entity={py_str(entity.name)}"
@@ -1463,6 +1467,7 @@ def tx_update_call(table: Table, entity: Entity) -> Node:
     if version is not None:
         args.append(Pair("version=", Atom(py_str(version.stored_as))))
         args.append(Pair("expected_version=", Atom("expected_version")))
+    args.append(Pair("when=", Atom("when")))
     request = call("update.request", *args)
     return call(
         "tx.add", "self.handle", '"Update"', request, f"entity={py_str(entity.name)}"
@@ -1474,11 +1479,110 @@ def tx_key_params(entity: Entity, *, check: bool) -> list[str]:
     params.append(f"must_exist: bool = {'True' if check else 'False'}")
     if _version(entity) is not None:
         params.append("expected_version: int | None = None")
-    return params
+    return [*params, when_param(entity)]
 
 
 def tx_update_params(entity: Entity) -> list[str]:
     params = key_params(entity, entity.key)
     if _version(entity) is not None:
         params.append("expected_version: int | None = None")
-    return params
+    return [*params, when_param(entity)]
+
+
+# --- conditions ----------------------------------------------------------------------------------
+
+_ORDERED = (
+    "string",
+    "integer",
+    "decimal",
+    "float",
+    "datetime",
+    "date",
+    "ttl",
+    "enum",
+    "version",
+)
+
+
+def when_class(entity: Entity) -> str:
+    return f"{entity.name}When"
+
+
+def when_methods(entity: Entity) -> list[str]:
+    """The methods of ``<Entity>When``, by attribute type; none for encrypted attributes."""
+    cls = when_class(entity)
+    methods = []
+
+    def method(name: str, params: list[str], doc: str, body: Node) -> None:
+        signature = layout.block(
+            Group(
+                f"def {name}(",
+                tuple(Atom(p) for p in ["self", *params]),
+                f") -> {cls}:",
+            ),
+            4,
+        )
+        lines = [
+            signature,
+            f'        """{doc}"""',
+            *layout.lay(body, 8),
+            "        return self",
+        ]
+        methods.append("\n".join(lines))
+
+    for a in entity.attributes:
+        if a.encrypted:
+            continue
+        n, kind = a.name, a.type.kind
+        t = attribute_type(entity.name, a)
+        ref = (py_str(f"#c_{n}"), py_str(a.stored_as))
+        if kind in _ORDERED or kind in ("boolean", "binary"):
+            ops = "Comparison" if kind in _ORDERED else "Equality"
+            body = call("self._compare", *ref, "op", to_wire(a.type, "value"))
+            method(n, [f"op: {ops}", f"value: {t}"], f"Compare {n} with value.", body)
+        if kind in _ORDERED:
+            body = call(
+                "self._between", *ref, to_wire(a.type, "low"), to_wire(a.type, "high")
+            )
+            method(
+                f"{n}_between",
+                [f"low: {t}", f"high: {t}"],
+                f"{n} from low to high.",
+                body,
+            )
+        if kind in ("string", "enum"):
+            body = call(
+                "self._function",
+                '"begins_with"',
+                *ref,
+                to_wire(TypeRef("string"), "prefix"),
+            )
+            method(
+                f"{n}_begins_with", ["prefix: str"], f"{n} starts with prefix.", body
+            )
+        member = _member_type(a.type)
+        if member is not None:
+            body = call("self._function", '"contains"', *ref, to_wire(member, "member"))
+            doc = f"{n} contains member."
+            method(f"{n}_contains", [f"member: {py_type(member)}"], doc, body)
+        if a.optional or kind in SET_KINDS:
+            body = call("self._presence", '"attribute_exists"', *ref)
+            method(f"{n}_exists", [], f"{n} is stored.", body)
+            body = call("self._presence", '"attribute_not_exists"', *ref)
+            method(f"{n}_missing", [], f"{n} is not stored.", body)
+    return methods
+
+
+def _member_type(t: TypeRef) -> TypeRef | None:
+    """What ``contains`` takes for this type: a substring, a set member or a list element."""
+    if t.kind == "string" or t.kind == "string_set":
+        return TypeRef("string")
+    if t.kind == "binary_set":
+        return TypeRef("binary")
+    if t.kind in ("number_set", "list") and t.of is not None and t.of.kind != "object":
+        return t.of
+    return None
+
+
+def when_param(entity: Entity) -> str:
+    return f"when: {when_class(entity)} | None = None"

@@ -70,55 +70,86 @@ class ModuleContext:
 
     def imports(self) -> str:
         """Exactly the imports the module uses, grouped and sorted as isort would."""
+        module = self.module
         types = self._types()
         kinds = {t.kind for t in types}
-        queries = bool(self.module.collections) or any(
-            e.access_patterns for e in self.module.entities
+        entities = bool(module.entities)
+        queries = bool(module.collections) or any(
+            e.access_patterns for e in module.entities
         )
         free_maps = any(t.kind == "map" and t.of is None for t in types)
-        lines = []
-        abc = ["Iterable", "Iterator", "Sequence"] if self.module.entities else []
-        if not queries and "Iterator" in abc:
-            abc.remove("Iterator")
-        if abc:
-            lines.append(_import_line("collections.abc", abc))
-        dates: list[str] = [k for k in ("date", "datetime") if k in kinds]
-        if dates:
-            lines.append(_import_line("datetime", dates))
-        if "decimal" in kinds:
-            lines.append(_import_line("decimal", ["Decimal"]))
-        updates = any(pycode.updatable(e) for e in self.module.entities)
-        typing = (["Any"] if queries or free_maps else []) + (
-            ["Literal"] if "enum" in kinds or updates else []
+        updates = any(pycode.updatable(e) for e in module.entities)
+        equality = any(
+            a.type.kind in ("boolean", "binary") and not a.encrypted
+            for e in module.entities
+            for a in e.attributes
         )
-        if typing:
-            lines.append(_import_line("typing", typing))
-        if lines:
-            lines.append("")
-        tables_with_entities = {e.table for e in self.module.entities}
-        lines.append(
-            _import_line(
+        wanted: list[tuple[str, list[str | None]]] = [
+            (
+                "collections.abc",
+                [
+                    "Iterable" if entities else None,
+                    "Iterator" if queries else None,
+                    "Sequence" if entities else None,
+                ],
+            ),
+            (
+                "datetime",
+                [
+                    "date" if "date" in kinds else None,
+                    "datetime" if "datetime" in kinds else None,
+                ],
+            ),
+            ("decimal", ["Decimal" if "decimal" in kinds else None]),
+            (
+                "typing",
+                [
+                    "Any" if queries or free_maps else None,
+                    "Literal" if "enum" in kinds or updates else None,
+                ],
+            ),
+            ("", []),
+            (
                 "dynamorm_gen.runtime",
-                (["batch"] if tables_with_entities else [])
-                + (["update"] if updates else [])
-                + ["wire"],
-            )
-        )
-        if tables_with_entities:
-            lines.append(_import_line("dynamorm_gen.runtime.batch", ["BatchGet"]))
-        if self.module.tables:
-            table_names = ["Connection", "Page", "TableDefinition", "TableHandle"]
-            if not queries:
-                table_names.remove("Page")
-            lines.append(_import_line("dynamorm_gen.runtime.table", table_names))
-        if tables_with_entities:
-            lines.append(
-                _import_line("dynamorm_gen.runtime.transact", ["TransactWrite"])
-            )
-        type_names = ["AttributeValue"] if self.module.object_types else []
-        type_names += ["Item", "Key"] if self.module.entities else []
-        if type_names:
-            lines.append(_import_line("dynamorm_gen.runtime.types", type_names))
+                [
+                    "batch" if entities else None,
+                    "condition" if entities else None,
+                    "update" if updates else None,
+                    "wire",
+                ],
+            ),
+            ("dynamorm_gen.runtime.batch", ["BatchGet" if entities else None]),
+            (
+                "dynamorm_gen.runtime.condition",
+                ["Comparison" if entities else None, "Equality" if equality else None],
+            ),
+            (
+                "dynamorm_gen.runtime.table",
+                [
+                    "Connection" if module.tables else None,
+                    "Page" if queries else None,
+                    "TableDefinition" if module.tables else None,
+                    "TableHandle" if module.tables else None,
+                ],
+            ),
+            ("dynamorm_gen.runtime.transact", ["TransactWrite" if entities else None]),
+            (
+                "dynamorm_gen.runtime.types",
+                [
+                    "AttributeValue" if module.object_types else None,
+                    "Item" if entities else None,
+                    "Key" if entities else None,
+                ],
+            ),
+        ]
+        lines: list[str] = []
+        for name, candidates in wanted:
+            names = [n for n in candidates if n is not None]
+            if not name:
+                if lines:
+                    lines.append("")  # standard library above, the runtime below
+            elif names:
+                lines.append(_import_line(name, names))
         return "\n".join(lines)
 
     def entities_of(self, table: Table) -> list[Entity]:

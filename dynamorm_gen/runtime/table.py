@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
+from dynamorm_gen.runtime.condition import Condition, merge
 from dynamorm_gen.runtime.cursor import decode_cursor, encode_cursor
 from dynamorm_gen.runtime.errors import (
     AccessDenied,
@@ -234,6 +235,7 @@ class TableHandle:
         if_not_exists: bool = False,
         version: str | None = None,
         expected_version: int | None = None,
+        when: Condition | None = None,
     ) -> dict[str, Any]:
         """PutItem's parameters. With a version attribute, ``expected_version`` 0 means the
         item must not exist yet, any other value that the stored version must equal it."""
@@ -248,7 +250,7 @@ class TableHandle:
             request["ExpressionAttributeValues"] = {
                 ":k_expected": {"N": str(expected_version)}
             }
-        return request
+        return merge(request, when)
 
     def put_item(
         self,
@@ -258,12 +260,14 @@ class TableHandle:
         if_not_exists: bool = False,
         version: str | None = None,
         expected_version: int | None = None,
+        when: Condition | None = None,
     ) -> None:
         request = self.put_request(
             item,
             if_not_exists=if_not_exists,
             version=version,
             expected_version=expected_version,
+            when=when,
         )
         self._call("PutItem", request, entity)
 
@@ -284,6 +288,7 @@ class TableHandle:
         must_exist: bool = False,
         version: str | None = None,
         expected_version: int | None = None,
+        when: Condition | None = None,
     ) -> dict[str, Any]:
         """A key with its conditions: DeleteItem's parameters, and a ConditionCheck's."""
         request: dict[str, Any] = {"TableName": self.name, "Key": key}
@@ -303,7 +308,7 @@ class TableHandle:
         if conditions:
             request["ConditionExpression"] = " AND ".join(conditions)
             request["ExpressionAttributeNames"] = names
-        return request
+        return merge(request, when)
 
     def delete_item(
         self,
@@ -314,6 +319,7 @@ class TableHandle:
         version: str | None = None,
         expected_version: int | None = None,
         return_old: bool = False,
+        when: Condition | None = None,
     ) -> Item | None:
         """Delete by key; ConditionFailed if ``must_exist`` and there is no item, or if
         ``expected_version`` is given and the stored ``version`` attribute differs."""
@@ -322,6 +328,7 @@ class TableHandle:
             must_exist=must_exist,
             version=version,
             expected_version=expected_version,
+            when=when,
         )
         if return_old:
             request["ReturnValues"] = "ALL_OLD"

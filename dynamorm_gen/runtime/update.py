@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dynamorm_gen.runtime.condition import Condition, merge
 from dynamorm_gen.runtime.errors import ValidationFailed
 from dynamorm_gen.runtime.table import TableHandle
 from dynamorm_gen.runtime.types import AttributeValue, Item, Key
@@ -52,6 +53,7 @@ def request(
     touched: dict[str, AttributeValue],
     version: str | None = None,
     expected_version: int | None = None,
+    when: Condition | None = None,
 ) -> dict[str, Any]:
     """UpdateItem's parameters: the changes, plus the item must exist, the version (when the
     entity has one) is incremented and, given ``expected_version``, checked. ``touched`` maps
@@ -93,7 +95,7 @@ def request(
     }
     if values:
         built["ExpressionAttributeValues"] = values
-    return built
+    return merge(built, when)
 
 
 def apply(
@@ -106,6 +108,7 @@ def apply(
     version: str | None = None,
     expected_version: int | None = None,
     returning: str = "new",
+    when: Condition | None = None,
 ) -> Item | None:
     """Send the update; returns the item as ``returning`` asks ("new", "old" or "none")."""
     if returning not in _RETURN_VALUES:
@@ -118,6 +121,7 @@ def apply(
         touched=touched,
         version=version,
         expected_version=expected_version,
+        when=when,
     )
     built["ReturnValues"] = _RETURN_VALUES[returning]
     response = handle._call("UpdateItem", built, entity)

@@ -149,3 +149,53 @@ def test_conditional_delete_and_return_old(payments: payment.PaymentsTable) -> N
     )
     assert old == p
     assert payments.get_payment(merchant_id="m1", payment_id=p.payment_id) is None
+
+
+def test_writes_with_conditions_from_the_schema(
+    payments: payment.PaymentsTable,
+) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    pending = payment.PaymentWhen().status("eq", "pending").amount("gte", 100)
+    captured = payments.update_payment(
+        payment.PaymentUpdate().set_description("captured"),
+        merchant_id="m1",
+        payment_id=p.payment_id,
+        when=pending,
+    )
+    assert captured is not None and captured.description == "captured"
+    with pytest.raises(ConditionFailed):
+        payments.update_payment(
+            payment.PaymentUpdate().set_description("again"),
+            merchant_id="m1",
+            payment_id=p.payment_id,
+            when=payment.PaymentWhen().amount_between(0, 99),
+        )
+    p.version = 2
+    p.description = "replaced"
+    with pytest.raises(ConditionFailed):  # version matches, the condition does not
+        payments.put_payment(p, when=payment.PaymentWhen().description_missing())
+    payments.put_payment(
+        p,
+        when=payment.PaymentWhen().description_begins_with("capt").tags_contains("web"),
+    )
+    with pytest.raises(ConditionFailed):
+        payments.delete_payment(
+            merchant_id="m1",
+            payment_id=p.payment_id,
+            when=payment.PaymentWhen().currency("ne", "EUR"),
+        )
+    assert (
+        payments.delete_payment(
+            merchant_id="m1",
+            payment_id=p.payment_id,
+            return_old=True,
+            when=payment.PaymentWhen().created_at(
+                "lt", datetime(2030, 1, 1, tzinfo=UTC)
+            ),
+        )
+        == p
+    )
+    assert not hasattr(
+        payment.PaymentWhen, "card_token"
+    )  # encrypted: never in conditions

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from dynamorm_gen.runtime import batch, wire
+from dynamorm_gen.runtime import batch, condition, wire
 from dynamorm_gen.runtime.batch import BatchGet
+from dynamorm_gen.runtime.condition import Comparison
 from dynamorm_gen.runtime.table import Connection, TableDefinition, TableHandle
 from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
@@ -65,6 +66,32 @@ class Thing:
         return obj
 
 
+class ThingWhen(condition.Condition):
+    """Conditions on the stored Thing for ``when=`` of its writes, ANDed."""
+
+    __slots__ = ()
+
+    def thing_id(self, op: Comparison, value: str) -> ThingWhen:
+        """Compare thing_id with value."""
+        self._compare("#c_thing_id", "thing_id", op, {"S": value})
+        return self
+
+    def thing_id_between(self, low: str, high: str) -> ThingWhen:
+        """thing_id from low to high."""
+        self._between("#c_thing_id", "thing_id", {"S": low}, {"S": high})
+        return self
+
+    def thing_id_begins_with(self, prefix: str) -> ThingWhen:
+        """thing_id starts with prefix."""
+        self._function("begins_with", "#c_thing_id", "thing_id", {"S": prefix})
+        return self
+
+    def thing_id_contains(self, member: str) -> ThingWhen:
+        """thing_id contains member."""
+        self._function("contains", "#c_thing_id", "thing_id", {"S": member})
+        return self
+
+
 THINGS = TableDefinition(
     logical_name="things",
     name_env="THINGS_TABLE",
@@ -91,13 +118,24 @@ class ThingsTable:
     ) -> None:
         self.handle = TableHandle(THINGS, connection, name=name)
 
-    def put_thing(self, thing: Thing, *, if_not_exists: bool = False) -> None:
+    def put_thing(
+        self,
+        thing: Thing,
+        *,
+        if_not_exists: bool = False,
+        when: ThingWhen | None = None,
+    ) -> None:
         """Write a Thing, replacing any item with its key.
 
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
         item = thing.to_item()
-        self.handle.put_item(item, entity="Thing", if_not_exists=if_not_exists)
+        self.handle.put_item(
+            item,
+            entity="Thing",
+            if_not_exists=if_not_exists,
+            when=when,
+        )
 
     def get_thing(self, *, thing_id: str, consistent: bool = False) -> Thing | None:
         """The Thing with this key, or None."""
@@ -114,6 +152,7 @@ class ThingsTable:
         thing_id: str,
         must_exist: bool = False,
         return_old: bool = False,
+        when: ThingWhen | None = None,
     ) -> Thing | None:
         """Delete the Thing with this key; returns it when ``return_old``.
 
@@ -124,6 +163,7 @@ class ThingsTable:
             entity="Thing",
             must_exist=must_exist,
             return_old=return_old,
+            when=when,
         )
         return None if item is None else Thing.from_item(item)
 
@@ -133,10 +173,11 @@ class ThingsTable:
         thing: Thing,
         *,
         if_not_exists: bool = False,
+        when: ThingWhen | None = None,
     ) -> None:
         """Add a put of this Thing to ``tx``, with put_thing's conditions."""
         item = thing.to_item()
-        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        request = self.handle.put_request(item, if_not_exists=if_not_exists, when=when)
         tx.add(self.handle, "Put", request, entity="Thing")
 
     def tx_delete_thing(
@@ -145,6 +186,7 @@ class ThingsTable:
         *,
         thing_id: str,
         must_exist: bool = False,
+        when: ThingWhen | None = None,
     ) -> None:
         """Add a delete of the Thing with this key to ``tx``."""
         tx.add(
@@ -153,6 +195,7 @@ class ThingsTable:
             self.handle.key_request(
                 Thing.make_key(thing_id=thing_id),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="Thing",
         )
@@ -163,6 +206,7 @@ class ThingsTable:
         *,
         thing_id: str,
         must_exist: bool = True,
+        when: ThingWhen | None = None,
     ) -> None:
         """Make ``tx`` require the Thing with this key."""
         tx.add(
@@ -171,6 +215,7 @@ class ThingsTable:
             self.handle.key_request(
                 Thing.make_key(thing_id=thing_id),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="Thing",
         )

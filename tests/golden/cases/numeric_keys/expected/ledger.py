@@ -10,8 +10,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from dynamorm_gen.runtime import batch, update, wire
+from dynamorm_gen.runtime import batch, condition, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
+from dynamorm_gen.runtime.condition import Comparison
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
@@ -168,6 +169,117 @@ class EntryUpdate(update.Update):
         return self
 
 
+class EntryWhen(condition.Condition):
+    """Conditions on the stored Entry for ``when=`` of its writes, ANDed."""
+
+    __slots__ = ()
+
+    def account_id(self, op: Comparison, value: int) -> EntryWhen:
+        """Compare account_id with value."""
+        self._compare("#c_account_id", "account_id", op, {"N": str(value)})
+        return self
+
+    def account_id_between(self, low: int, high: int) -> EntryWhen:
+        """account_id from low to high."""
+        self._between("#c_account_id", "account_id", {"N": str(low)}, {"N": str(high)})
+        return self
+
+    def seq_no(self, op: Comparison, value: int) -> EntryWhen:
+        """Compare seq_no with value."""
+        self._compare("#c_seq_no", "seq_no", op, {"N": str(value)})
+        return self
+
+    def seq_no_between(self, low: int, high: int) -> EntryWhen:
+        """seq_no from low to high."""
+        self._between("#c_seq_no", "seq_no", {"N": str(low)}, {"N": str(high)})
+        return self
+
+    def day(self, op: Comparison, value: date) -> EntryWhen:
+        """Compare day with value."""
+        self._compare("#c_day", "day", op, {"S": value.isoformat()})
+        return self
+
+    def day_between(self, low: date, high: date) -> EntryWhen:
+        """day from low to high."""
+        self._between("#c_day", "day", {"S": low.isoformat()}, {"S": high.isoformat()})
+        return self
+
+    def amount(self, op: Comparison, value: Decimal) -> EntryWhen:
+        """Compare amount with value."""
+        self._compare("#c_amount", "amount", op, {"N": wire.decimal_to_n(value)})
+        return self
+
+    def amount_between(self, low: Decimal, high: Decimal) -> EntryWhen:
+        """amount from low to high."""
+        self._between(
+            "#c_amount",
+            "amount",
+            {"N": wire.decimal_to_n(low)},
+            {"N": wire.decimal_to_n(high)},
+        )
+        return self
+
+    def hold_id(self, op: Comparison, value: str) -> EntryWhen:
+        """Compare hold_id with value."""
+        self._compare("#c_hold_id", "hold_id", op, {"S": value})
+        return self
+
+    def hold_id_between(self, low: str, high: str) -> EntryWhen:
+        """hold_id from low to high."""
+        self._between("#c_hold_id", "hold_id", {"S": low}, {"S": high})
+        return self
+
+    def hold_id_begins_with(self, prefix: str) -> EntryWhen:
+        """hold_id starts with prefix."""
+        self._function("begins_with", "#c_hold_id", "hold_id", {"S": prefix})
+        return self
+
+    def hold_id_contains(self, member: str) -> EntryWhen:
+        """hold_id contains member."""
+        self._function("contains", "#c_hold_id", "hold_id", {"S": member})
+        return self
+
+    def hold_id_exists(self) -> EntryWhen:
+        """hold_id is stored."""
+        self._presence("attribute_exists", "#c_hold_id", "hold_id")
+        return self
+
+    def hold_id_missing(self) -> EntryWhen:
+        """hold_id is not stored."""
+        self._presence("attribute_not_exists", "#c_hold_id", "hold_id")
+        return self
+
+    def note(self, op: Comparison, value: str) -> EntryWhen:
+        """Compare note with value."""
+        self._compare("#c_note", "n", op, {"S": value})
+        return self
+
+    def note_between(self, low: str, high: str) -> EntryWhen:
+        """note from low to high."""
+        self._between("#c_note", "n", {"S": low}, {"S": high})
+        return self
+
+    def note_begins_with(self, prefix: str) -> EntryWhen:
+        """note starts with prefix."""
+        self._function("begins_with", "#c_note", "n", {"S": prefix})
+        return self
+
+    def note_contains(self, member: str) -> EntryWhen:
+        """note contains member."""
+        self._function("contains", "#c_note", "n", {"S": member})
+        return self
+
+    def note_exists(self) -> EntryWhen:
+        """note is stored."""
+        self._presence("attribute_exists", "#c_note", "n")
+        return self
+
+    def note_missing(self) -> EntryWhen:
+        """note is not stored."""
+        self._presence("attribute_not_exists", "#c_note", "n")
+        return self
+
+
 class EntryOpenByHoldView:
     """The attributes of Entry that access pattern open_by_hold projects."""
 
@@ -300,13 +412,24 @@ class LedgerV2Table:
     ) -> None:
         self.handle = TableHandle(LEDGER_V2, connection, name=name)
 
-    def put_entry(self, entry: Entry, *, if_not_exists: bool = False) -> None:
+    def put_entry(
+        self,
+        entry: Entry,
+        *,
+        if_not_exists: bool = False,
+        when: EntryWhen | None = None,
+    ) -> None:
         """Write a Entry, replacing any item with its key.
 
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
         item = entry.to_item()
-        self.handle.put_item(item, entity="Entry", if_not_exists=if_not_exists)
+        self.handle.put_item(
+            item,
+            entity="Entry",
+            if_not_exists=if_not_exists,
+            when=when,
+        )
 
     def get_entry(
         self,
@@ -330,6 +453,7 @@ class LedgerV2Table:
         seq_no: int,
         must_exist: bool = False,
         return_old: bool = False,
+        when: EntryWhen | None = None,
     ) -> Entry | None:
         """Delete the Entry with this key; returns it when ``return_old``.
 
@@ -340,6 +464,7 @@ class LedgerV2Table:
             entity="Entry",
             must_exist=must_exist,
             return_old=return_old,
+            when=when,
         )
         return None if item is None else Entry.from_item(item)
 
@@ -350,6 +475,7 @@ class LedgerV2Table:
         account_id: int,
         seq_no: int,
         returning: Literal["new", "old", "none"] = "new",
+        when: EntryWhen | None = None,
     ) -> Entry | None:
         """Apply ``changes`` to the stored Entry in one request.
 
@@ -363,6 +489,7 @@ class LedgerV2Table:
             entity="Entry",
             touched={},
             returning=returning,
+            when=when,
         )
         return None if item is None else Entry.from_item(item)
 
@@ -372,10 +499,11 @@ class LedgerV2Table:
         entry: Entry,
         *,
         if_not_exists: bool = False,
+        when: EntryWhen | None = None,
     ) -> None:
         """Add a put of this Entry to ``tx``, with put_entry's conditions."""
         item = entry.to_item()
-        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        request = self.handle.put_request(item, if_not_exists=if_not_exists, when=when)
         tx.add(self.handle, "Put", request, entity="Entry")
 
     def tx_delete_entry(
@@ -385,6 +513,7 @@ class LedgerV2Table:
         account_id: int,
         seq_no: int,
         must_exist: bool = False,
+        when: EntryWhen | None = None,
     ) -> None:
         """Add a delete of the Entry with this key to ``tx``."""
         tx.add(
@@ -393,6 +522,7 @@ class LedgerV2Table:
             self.handle.key_request(
                 Entry.make_key(account_id=account_id, seq_no=seq_no),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="Entry",
         )
@@ -404,6 +534,7 @@ class LedgerV2Table:
         account_id: int,
         seq_no: int,
         must_exist: bool = True,
+        when: EntryWhen | None = None,
     ) -> None:
         """Make ``tx`` require the Entry with this key."""
         tx.add(
@@ -412,6 +543,7 @@ class LedgerV2Table:
             self.handle.key_request(
                 Entry.make_key(account_id=account_id, seq_no=seq_no),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="Entry",
         )
@@ -423,6 +555,7 @@ class LedgerV2Table:
         *,
         account_id: int,
         seq_no: int,
+        when: EntryWhen | None = None,
     ) -> None:
         """Add ``changes`` to the stored Entry to ``tx``, as update_entry would."""
         tx.add(
@@ -434,6 +567,7 @@ class LedgerV2Table:
                 changes,
                 entity="Entry",
                 touched={},
+                when=when,
             ),
             entity="Entry",
         )

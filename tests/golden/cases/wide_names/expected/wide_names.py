@@ -10,8 +10,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from dynamorm_gen.runtime import batch, update, wire
+from dynamorm_gen.runtime import batch, condition, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
+from dynamorm_gen.runtime.condition import Comparison
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
@@ -380,6 +381,270 @@ class CustomerRelationshipRecordUpdate(update.Update):
         return self
 
 
+class CustomerRelationshipRecordWhen(condition.Condition):
+    """Conditions on the stored CustomerRelationshipRecord for ``when=`` of its writes, ANDed."""
+
+    __slots__ = ()
+
+    def organisation_identifier(
+        self,
+        op: Comparison,
+        value: str,
+    ) -> CustomerRelationshipRecordWhen:
+        """Compare organisation_identifier with value."""
+        self._compare(
+            "#c_organisation_identifier",
+            "organisation_identifier",
+            op,
+            {"S": value},
+        )
+        return self
+
+    def organisation_identifier_between(
+        self,
+        low: str,
+        high: str,
+    ) -> CustomerRelationshipRecordWhen:
+        """organisation_identifier from low to high."""
+        self._between(
+            "#c_organisation_identifier",
+            "organisation_identifier",
+            {"S": low},
+            {"S": high},
+        )
+        return self
+
+    def organisation_identifier_begins_with(
+        self,
+        prefix: str,
+    ) -> CustomerRelationshipRecordWhen:
+        """organisation_identifier starts with prefix."""
+        self._function(
+            "begins_with",
+            "#c_organisation_identifier",
+            "organisation_identifier",
+            {"S": prefix},
+        )
+        return self
+
+    def organisation_identifier_contains(
+        self,
+        member: str,
+    ) -> CustomerRelationshipRecordWhen:
+        """organisation_identifier contains member."""
+        self._function(
+            "contains",
+            "#c_organisation_identifier",
+            "organisation_identifier",
+            {"S": member},
+        )
+        return self
+
+    def region_code(
+        self,
+        op: Comparison,
+        value: CustomerRelationshipRecordRegionCode,
+    ) -> CustomerRelationshipRecordWhen:
+        """Compare region_code with value."""
+        self._compare("#c_region_code", "region_code", op, {"S": value})
+        return self
+
+    def region_code_between(
+        self,
+        low: CustomerRelationshipRecordRegionCode,
+        high: CustomerRelationshipRecordRegionCode,
+    ) -> CustomerRelationshipRecordWhen:
+        """region_code from low to high."""
+        self._between("#c_region_code", "region_code", {"S": low}, {"S": high})
+        return self
+
+    def region_code_begins_with(self, prefix: str) -> CustomerRelationshipRecordWhen:
+        """region_code starts with prefix."""
+        self._function("begins_with", "#c_region_code", "region_code", {"S": prefix})
+        return self
+
+    def record_creation_timestamp(
+        self,
+        op: Comparison,
+        value: datetime,
+    ) -> CustomerRelationshipRecordWhen:
+        """Compare record_creation_timestamp with value."""
+        self._compare(
+            "#c_record_creation_timestamp",
+            "record_creation_timestamp",
+            op,
+            {"S": wire.datetime_to_s(value)},
+        )
+        return self
+
+    def record_creation_timestamp_between(
+        self,
+        low: datetime,
+        high: datetime,
+    ) -> CustomerRelationshipRecordWhen:
+        """record_creation_timestamp from low to high."""
+        self._between(
+            "#c_record_creation_timestamp",
+            "record_creation_timestamp",
+            {"S": wire.datetime_to_s(low)},
+            {"S": wire.datetime_to_s(high)},
+        )
+        return self
+
+    def record_identifier(
+        self,
+        op: Comparison,
+        value: str,
+    ) -> CustomerRelationshipRecordWhen:
+        """Compare record_identifier with value."""
+        self._compare("#c_record_identifier", "record_identifier", op, {"S": value})
+        return self
+
+    def record_identifier_between(
+        self,
+        low: str,
+        high: str,
+    ) -> CustomerRelationshipRecordWhen:
+        """record_identifier from low to high."""
+        self._between(
+            "#c_record_identifier",
+            "record_identifier",
+            {"S": low},
+            {"S": high},
+        )
+        return self
+
+    def record_identifier_begins_with(
+        self,
+        prefix: str,
+    ) -> CustomerRelationshipRecordWhen:
+        """record_identifier starts with prefix."""
+        self._function(
+            "begins_with",
+            "#c_record_identifier",
+            "record_identifier",
+            {"S": prefix},
+        )
+        return self
+
+    def record_identifier_contains(self, member: str) -> CustomerRelationshipRecordWhen:
+        """record_identifier contains member."""
+        self._function(
+            "contains",
+            "#c_record_identifier",
+            "record_identifier",
+            {"S": member},
+        )
+        return self
+
+    def descriptive_list_of_nested_maps_contains(
+        self,
+        member: dict[str, list[Decimal]],
+    ) -> CustomerRelationshipRecordWhen:
+        """descriptive_list_of_nested_maps contains member."""
+        self._function(
+            "contains",
+            "#c_descriptive_list_of_nested_maps",
+            "descriptive_list_of_nested_maps",
+            {
+                "M": {
+                    k0: {"L": [{"N": wire.decimal_to_n(v1)} for v1 in v0]}
+                    for k0, v0 in member.items()
+                },
+            },
+        )
+        return self
+
+    def optional_reviewed_at_timestamp(
+        self,
+        op: Comparison,
+        value: datetime,
+    ) -> CustomerRelationshipRecordWhen:
+        """Compare optional_reviewed_at_timestamp with value."""
+        self._compare(
+            "#c_optional_reviewed_at_timestamp",
+            "reviewed_at",
+            op,
+            {"S": wire.datetime_to_s(value)},
+        )
+        return self
+
+    def optional_reviewed_at_timestamp_between(
+        self,
+        low: datetime,
+        high: datetime,
+    ) -> CustomerRelationshipRecordWhen:
+        """optional_reviewed_at_timestamp from low to high."""
+        self._between(
+            "#c_optional_reviewed_at_timestamp",
+            "reviewed_at",
+            {"S": wire.datetime_to_s(low)},
+            {"S": wire.datetime_to_s(high)},
+        )
+        return self
+
+    def optional_reviewed_at_timestamp_exists(self) -> CustomerRelationshipRecordWhen:
+        """optional_reviewed_at_timestamp is stored."""
+        self._presence(
+            "attribute_exists",
+            "#c_optional_reviewed_at_timestamp",
+            "reviewed_at",
+        )
+        return self
+
+    def optional_reviewed_at_timestamp_missing(self) -> CustomerRelationshipRecordWhen:
+        """optional_reviewed_at_timestamp is not stored."""
+        self._presence(
+            "attribute_not_exists",
+            "#c_optional_reviewed_at_timestamp",
+            "reviewed_at",
+        )
+        return self
+
+    def manager_notes(
+        self,
+        op: Comparison,
+        value: str,
+    ) -> CustomerRelationshipRecordWhen:
+        """Compare manager_notes with value."""
+        self._compare("#c_manager_notes", "manager_notes", op, {"S": value})
+        return self
+
+    def manager_notes_between(
+        self,
+        low: str,
+        high: str,
+    ) -> CustomerRelationshipRecordWhen:
+        """manager_notes from low to high."""
+        self._between("#c_manager_notes", "manager_notes", {"S": low}, {"S": high})
+        return self
+
+    def manager_notes_begins_with(self, prefix: str) -> CustomerRelationshipRecordWhen:
+        """manager_notes starts with prefix."""
+        self._function(
+            "begins_with",
+            "#c_manager_notes",
+            "manager_notes",
+            {"S": prefix},
+        )
+        return self
+
+    def manager_notes_contains(self, member: str) -> CustomerRelationshipRecordWhen:
+        """manager_notes contains member."""
+        self._function("contains", "#c_manager_notes", "manager_notes", {"S": member})
+        return self
+
+    def manager_notes_exists(self) -> CustomerRelationshipRecordWhen:
+        """manager_notes is stored."""
+        self._presence("attribute_exists", "#c_manager_notes", "manager_notes")
+        return self
+
+    def manager_notes_missing(self) -> CustomerRelationshipRecordWhen:
+        """manager_notes is not stored."""
+        self._presence("attribute_not_exists", "#c_manager_notes", "manager_notes")
+        return self
+
+
 CUSTOMER_RELATIONSHIP_RECORDS = TableDefinition(
     logical_name="customer_relationship_records",
     name_env="CUSTOMER_RELATIONSHIP_RECORDS_TABLE",
@@ -427,6 +692,7 @@ class CustomerRelationshipRecordsTable:
         customer_relationship_record: CustomerRelationshipRecord,
         *,
         if_not_exists: bool = False,
+        when: CustomerRelationshipRecordWhen | None = None,
     ) -> None:
         """Write a CustomerRelationshipRecord, replacing any item with its key.
 
@@ -437,6 +703,7 @@ class CustomerRelationshipRecordsTable:
             item,
             entity="CustomerRelationshipRecord",
             if_not_exists=if_not_exists,
+            when=when,
         )
 
     def get_customer_relationship_record(
@@ -470,6 +737,7 @@ class CustomerRelationshipRecordsTable:
         record_identifier: str,
         must_exist: bool = False,
         return_old: bool = False,
+        when: CustomerRelationshipRecordWhen | None = None,
     ) -> CustomerRelationshipRecord | None:
         """Delete the CustomerRelationshipRecord with this key; returns it when ``return_old``.
 
@@ -485,6 +753,7 @@ class CustomerRelationshipRecordsTable:
             entity="CustomerRelationshipRecord",
             must_exist=must_exist,
             return_old=return_old,
+            when=when,
         )
         return None if item is None else CustomerRelationshipRecord.from_item(item)
 
@@ -497,6 +766,7 @@ class CustomerRelationshipRecordsTable:
         record_creation_timestamp: datetime,
         record_identifier: str,
         returning: Literal["new", "old", "none"] = "new",
+        when: CustomerRelationshipRecordWhen | None = None,
     ) -> CustomerRelationshipRecord | None:
         """Apply ``changes`` to the stored CustomerRelationshipRecord in one request.
 
@@ -515,6 +785,7 @@ class CustomerRelationshipRecordsTable:
             entity="CustomerRelationshipRecord",
             touched={},
             returning=returning,
+            when=when,
         )
         return None if item is None else CustomerRelationshipRecord.from_item(item)
 
@@ -524,10 +795,11 @@ class CustomerRelationshipRecordsTable:
         customer_relationship_record: CustomerRelationshipRecord,
         *,
         if_not_exists: bool = False,
+        when: CustomerRelationshipRecordWhen | None = None,
     ) -> None:
         """Add a put of this CustomerRelationshipRecord to ``tx``, with put_customer_relationship_record's conditions."""
         item = customer_relationship_record.to_item()
-        request = self.handle.put_request(item, if_not_exists=if_not_exists)
+        request = self.handle.put_request(item, if_not_exists=if_not_exists, when=when)
         tx.add(self.handle, "Put", request, entity="CustomerRelationshipRecord")
 
     def tx_delete_customer_relationship_record(
@@ -539,6 +811,7 @@ class CustomerRelationshipRecordsTable:
         record_creation_timestamp: datetime,
         record_identifier: str,
         must_exist: bool = False,
+        when: CustomerRelationshipRecordWhen | None = None,
     ) -> None:
         """Add a delete of the CustomerRelationshipRecord with this key to ``tx``."""
         tx.add(
@@ -552,6 +825,7 @@ class CustomerRelationshipRecordsTable:
                     record_identifier=record_identifier,
                 ),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="CustomerRelationshipRecord",
         )
@@ -565,6 +839,7 @@ class CustomerRelationshipRecordsTable:
         record_creation_timestamp: datetime,
         record_identifier: str,
         must_exist: bool = True,
+        when: CustomerRelationshipRecordWhen | None = None,
     ) -> None:
         """Make ``tx`` require the CustomerRelationshipRecord with this key."""
         tx.add(
@@ -578,6 +853,7 @@ class CustomerRelationshipRecordsTable:
                     record_identifier=record_identifier,
                 ),
                 must_exist=must_exist,
+                when=when,
             ),
             entity="CustomerRelationshipRecord",
         )
@@ -591,6 +867,7 @@ class CustomerRelationshipRecordsTable:
         region_code: CustomerRelationshipRecordRegionCode,
         record_creation_timestamp: datetime,
         record_identifier: str,
+        when: CustomerRelationshipRecordWhen | None = None,
     ) -> None:
         """Add ``changes`` to the stored CustomerRelationshipRecord to ``tx``, as update_customer_relationship_record would."""
         tx.add(
@@ -607,6 +884,7 @@ class CustomerRelationshipRecordsTable:
                 changes,
                 entity="CustomerRelationshipRecord",
                 touched={},
+                when=when,
             ),
             entity="CustomerRelationshipRecord",
         )
