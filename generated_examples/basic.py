@@ -306,6 +306,11 @@ TODOS = TableDefinition(
         "BillingMode": "PAY_PER_REQUEST",
     },
 )
+_TODO_SCAN: dict[str, Any] = {
+    "FilterExpression": "#et = :et",
+    "ExpressionAttributeNames": {"#et": "_et"},
+    "ExpressionAttributeValues": {":et": {"S": "Todo"}},
+}
 _TODO_FOR_USER: dict[str, Any] = {
     "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :sk)",
     "FilterExpression": "#et = :et",
@@ -336,6 +341,7 @@ class TodosTable:
         *,
         if_not_exists: bool = False,
         when: TodoWhen | None = None,
+        old_on_failure: bool = False,
     ) -> None:
         """Write a Todo, replacing any item with its key.
 
@@ -347,6 +353,7 @@ class TodosTable:
             entity="Todo",
             if_not_exists=if_not_exists,
             when=when,
+            old_on_failure=old_on_failure,
         )
 
     def get_todo(
@@ -372,6 +379,7 @@ class TodosTable:
         must_exist: bool = False,
         return_old: bool = False,
         when: TodoWhen | None = None,
+        old_on_failure: bool = False,
     ) -> Todo | None:
         """Delete the Todo with this key; returns it when ``return_old``.
 
@@ -383,6 +391,7 @@ class TodosTable:
             must_exist=must_exist,
             return_old=return_old,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else Todo.from_item(item)
 
@@ -394,6 +403,7 @@ class TodosTable:
         todo_id: str,
         returning: Literal["new", "old", "none"] = "new",
         when: TodoWhen | None = None,
+        old_on_failure: bool = False,
     ) -> Todo | None:
         """Apply ``changes`` to the stored Todo in one request.
 
@@ -408,6 +418,7 @@ class TodosTable:
             touched={},
             returning=returning,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else Todo.from_item(item)
 
@@ -558,6 +569,20 @@ class TodosTable:
                 return
             cursor = page.cursor
 
+    def count_todo_for_user(self, *, user_id: str) -> int:
+        """How many Todo items access pattern for_user finds (every page)."""
+        return self.handle.count(
+            {
+                **_TODO_FOR_USER,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"USER#{user_id}"},
+                    ":sk": {"S": "TODO#"},
+                    ":et": {"S": "Todo"},
+                },
+            },
+            entity="Todo",
+        )
+
     def query_todo_open_for_user(
         self,
         *,
@@ -592,6 +617,59 @@ class TodosTable:
                 user_id=user_id,
                 done=done,
                 cursor=cursor,
+            )
+            yield from page.items
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    def count_todo_open_for_user(self, *, user_id: str, done: bool) -> int:
+        """How many Todo items access pattern open_for_user finds (every page)."""
+        return self.handle.count(
+            {
+                **_TODO_OPEN_FOR_USER,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"USER#{user_id}"},
+                    ":sk": {"S": "TODO#"},
+                    ":et": {"S": "Todo"},
+                    ":f0": {"BOOL": done},
+                },
+            },
+            entity="Todo",
+        )
+
+    def scan_todo(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Page[Todo]:
+        """One page of every Todo in the table; a segment of a parallel scan."""
+        items, next_cursor = self.handle.scan(
+            dict(_TODO_SCAN),
+            entity="Todo",
+            limit=limit,
+            cursor=cursor,
+            segment=segment,
+            total_segments=total_segments,
+        )
+        return Page([Todo.from_item(item) for item in items], next_cursor)
+
+    def iter_scan_todo(
+        self,
+        *,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Iterator[Todo]:
+        """Every Todo in the table (or in one segment), page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.scan_todo(
+                cursor=cursor,
+                segment=segment,
+                total_segments=total_segments,
             )
             yield from page.items
             if page.cursor is None:

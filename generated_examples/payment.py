@@ -1708,6 +1708,11 @@ PAYMENTS = TableDefinition(
         },
     },
 )
+_PAYMENT_SCAN: dict[str, Any] = {
+    "FilterExpression": "#et = :et",
+    "ExpressionAttributeNames": {"#et": "_et"},
+    "ExpressionAttributeValues": {":et": {"S": "Payment"}},
+}
 _PAYMENT_BY_MERCHANT: dict[str, Any] = {
     "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :sk)",
     "FilterExpression": "#et = :et",
@@ -1752,6 +1757,11 @@ _PAYMENT_LARGE_BY_MERCHANT: dict[str, Any] = {
         "#f1": "status",
     },
 }
+_TRANSACTION_SCAN: dict[str, Any] = {
+    "FilterExpression": "#et = :et",
+    "ExpressionAttributeNames": {"#et": "_et"},
+    "ExpressionAttributeValues": {":et": {"S": "Txn"}},
+}
 _TRANSACTION_FOR_PAYMENT: dict[str, Any] = {
     "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :sk)",
     "FilterExpression": "#et = :et",
@@ -1761,6 +1771,11 @@ _TRANSACTION_BETWEEN_SEQUENCES: dict[str, Any] = {
     "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :sk0 AND :sk1",
     "FilterExpression": "#et = :et",
     "ExpressionAttributeNames": {"#pk": "PK", "#sk": "SK", "#et": "_et"},
+}
+_CUSTOMER_SCAN: dict[str, Any] = {
+    "FilterExpression": "#et = :et",
+    "ExpressionAttributeNames": {"#et": "_et"},
+    "ExpressionAttributeValues": {":et": {"S": "Customer"}},
 }
 _CUSTOMER_ACTIVITY_COLLECTION: dict[str, Any] = {
     "IndexName": "GSI1",
@@ -1788,6 +1803,7 @@ class PaymentsTable:
         *,
         if_not_exists: bool = False,
         when: PaymentWhen | None = None,
+        old_on_failure: bool = False,
     ) -> None:
         """Write a Payment, optimistically locked on ``version``.
 
@@ -1798,7 +1814,7 @@ class PaymentsTable:
         payment.updated_at = wire.utc_now()
         try:
             item = payment.to_item()
-            expected = payment.version
+            expected = 0 if if_not_exists else payment.version
             item["version"] = {"N": str(expected + 1)}
             self.handle.put_item(
                 item,
@@ -1807,6 +1823,7 @@ class PaymentsTable:
                 version="version",
                 expected_version=expected,
                 when=when,
+                old_on_failure=old_on_failure,
             )
         except BaseException:
             payment.updated_at = previous_updated_at
@@ -1837,6 +1854,7 @@ class PaymentsTable:
         expected_version: int | None = None,
         return_old: bool = False,
         when: PaymentWhen | None = None,
+        old_on_failure: bool = False,
     ) -> Payment | None:
         """Delete the Payment with this key; returns it when ``return_old``.
 
@@ -1850,6 +1868,7 @@ class PaymentsTable:
             expected_version=expected_version,
             return_old=return_old,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else Payment.from_item(item)
 
@@ -1862,6 +1881,7 @@ class PaymentsTable:
         expected_version: int | None = None,
         returning: Literal["new", "old", "none"] = "new",
         when: PaymentWhen | None = None,
+        old_on_failure: bool = False,
     ) -> Payment | None:
         """Apply ``changes`` to the stored Payment in one request.
 
@@ -1879,6 +1899,7 @@ class PaymentsTable:
             expected_version=expected_version,
             returning=returning,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else Payment.from_item(item)
 
@@ -1891,10 +1912,15 @@ class PaymentsTable:
         when: PaymentWhen | None = None,
     ) -> None:
         """Add a put of this Payment to ``tx``, with put_payment's conditions."""
-        payment.updated_at = wire.utc_now()
-        item = payment.to_item()
-        expected = payment.version
-        item["version"] = {"N": str(expected + 1)}
+        now = wire.utc_now()
+        previous_updated_at = payment.updated_at
+        payment.updated_at = now
+        try:
+            item = payment.to_item()
+            expected = 0 if if_not_exists else payment.version
+            item["version"] = {"N": str(expected + 1)}
+        finally:
+            payment.updated_at = previous_updated_at
         request = self.handle.put_request(
             item,
             if_not_exists=if_not_exists,
@@ -1902,13 +1928,12 @@ class PaymentsTable:
             expected_version=expected,
             when=when,
         )
-        tx.add(
-            self.handle,
-            "Put",
-            request,
-            entity="Payment",
-            after_commit=lambda: setattr(payment, "version", expected + 1),
-        )
+
+        def committed() -> None:
+            payment.updated_at = now
+            payment.version = expected + 1
+
+        tx.add(self.handle, "Put", request, entity="Payment", after_commit=committed)
 
     def tx_delete_payment(
         self,
@@ -2045,6 +2070,20 @@ class PaymentsTable:
                 return
             cursor = page.cursor
 
+    def count_payment_by_merchant(self, *, merchant_id: str) -> int:
+        """How many Payment items access pattern by_merchant finds (every page)."""
+        return self.handle.count(
+            {
+                **_PAYMENT_BY_MERCHANT,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"MERCHANT#{merchant_id}"},
+                    ":sk": {"S": "PAYMENT#"},
+                    ":et": {"S": "Payment"},
+                },
+            },
+            entity="Payment",
+        )
+
     def query_payment_by_customer(
         self,
         *,
@@ -2080,6 +2119,19 @@ class PaymentsTable:
             if page.cursor is None:
                 return
             cursor = page.cursor
+
+    def count_payment_by_customer(self, *, customer_id: str) -> int:
+        """How many Payment items access pattern by_customer finds (every page)."""
+        return self.handle.count(
+            {
+                **_PAYMENT_BY_CUSTOMER,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"CUSTOMER#{customer_id}"},
+                    ":et": {"S": "Payment"},
+                },
+            },
+            entity="Payment",
+        )
 
     def query_payment_by_customer_since(
         self,
@@ -2124,6 +2176,25 @@ class PaymentsTable:
             if page.cursor is None:
                 return
             cursor = page.cursor
+
+    def count_payment_by_customer_since(
+        self,
+        *,
+        customer_id: str,
+        created_at: datetime,
+    ) -> int:
+        """How many Payment items access pattern by_customer_since finds (every page)."""
+        return self.handle.count(
+            {
+                **_PAYMENT_BY_CUSTOMER_SINCE,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"CUSTOMER#{customer_id}"},
+                    ":sk": {"S": f"PAYMENT#{wire.datetime_to_s(created_at)}"},
+                    ":et": {"S": "Payment"},
+                },
+            },
+            entity="Payment",
+        )
 
     def query_payment_by_status(
         self,
@@ -2171,6 +2242,25 @@ class PaymentsTable:
             if page.cursor is None:
                 return
             cursor = page.cursor
+
+    def count_payment_by_status(
+        self,
+        *,
+        merchant_id: str,
+        status: PaymentStatus,
+    ) -> int:
+        """How many Payment items access pattern by_status finds (every page)."""
+        return self.handle.count(
+            {
+                **_PAYMENT_BY_STATUS,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"MERCHANT#{merchant_id}#STATUS"},
+                    ":sk": {"S": f"{status}#"},
+                    ":et": {"S": "Payment"},
+                },
+            },
+            entity="Payment",
+        )
 
     def query_payment_large_by_merchant(
         self,
@@ -2221,12 +2311,73 @@ class PaymentsTable:
                 return
             cursor = page.cursor
 
+    def count_payment_large_by_merchant(
+        self,
+        *,
+        merchant_id: str,
+        min_amount: int,
+        status: PaymentStatus,
+    ) -> int:
+        """How many Payment items access pattern large_by_merchant finds (every page)."""
+        return self.handle.count(
+            {
+                **_PAYMENT_LARGE_BY_MERCHANT,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"MERCHANT#{merchant_id}"},
+                    ":sk": {"S": "PAYMENT#"},
+                    ":et": {"S": "Payment"},
+                    ":f0": {"N": str(min_amount)},
+                    ":f1": {"S": status},
+                },
+            },
+            entity="Payment",
+        )
+
+    def scan_payment(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Page[Payment]:
+        """One page of every Payment in the table; a segment of a parallel scan."""
+        items, next_cursor = self.handle.scan(
+            dict(_PAYMENT_SCAN),
+            entity="Payment",
+            limit=limit,
+            cursor=cursor,
+            segment=segment,
+            total_segments=total_segments,
+        )
+        return Page([Payment.from_item(item) for item in items], next_cursor)
+
+    def iter_scan_payment(
+        self,
+        *,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Iterator[Payment]:
+        """Every Payment in the table (or in one segment), page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.scan_payment(
+                cursor=cursor,
+                segment=segment,
+                total_segments=total_segments,
+            )
+            yield from page.items
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
     def put_transaction(
         self,
         transaction: Transaction,
         *,
         if_not_exists: bool = False,
         when: TransactionWhen | None = None,
+        old_on_failure: bool = False,
     ) -> None:
         """Write a Transaction, replacing any item with its key.
 
@@ -2238,6 +2389,7 @@ class PaymentsTable:
             entity="Transaction",
             if_not_exists=if_not_exists,
             when=when,
+            old_on_failure=old_on_failure,
         )
 
     def get_transaction(
@@ -2269,6 +2421,7 @@ class PaymentsTable:
         must_exist: bool = False,
         return_old: bool = False,
         when: TransactionWhen | None = None,
+        old_on_failure: bool = False,
     ) -> Transaction | None:
         """Delete the Transaction with this key; returns it when ``return_old``.
 
@@ -2284,6 +2437,7 @@ class PaymentsTable:
             must_exist=must_exist,
             return_old=return_old,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else Transaction.from_item(item)
 
@@ -2296,6 +2450,7 @@ class PaymentsTable:
         sequence: int,
         returning: Literal["new", "old", "none"] = "new",
         when: TransactionWhen | None = None,
+        old_on_failure: bool = False,
     ) -> Transaction | None:
         """Apply ``changes`` to the stored Transaction in one request.
 
@@ -2314,6 +2469,7 @@ class PaymentsTable:
             touched={},
             returning=returning,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else Transaction.from_item(item)
 
@@ -2492,6 +2648,25 @@ class PaymentsTable:
                 return
             cursor = page.cursor
 
+    def count_transaction_for_payment(
+        self,
+        *,
+        merchant_id: str,
+        payment_id: str,
+    ) -> int:
+        """How many Transaction items access pattern for_payment finds (every page)."""
+        return self.handle.count(
+            {
+                **_TRANSACTION_FOR_PAYMENT,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"MERCHANT#{merchant_id}"},
+                    ":sk": {"S": f"TXN#{payment_id}#"},
+                    ":et": {"S": "Txn"},
+                },
+            },
+            entity="Transaction",
+        )
+
     def query_transaction_between_sequences(
         self,
         *,
@@ -2543,12 +2718,73 @@ class PaymentsTable:
                 return
             cursor = page.cursor
 
+    def count_transaction_between_sequences(
+        self,
+        *,
+        merchant_id: str,
+        payment_id: str,
+        sequence_from: int,
+        sequence_to: int,
+    ) -> int:
+        """How many Transaction items access pattern between_sequences finds (every page)."""
+        return self.handle.count(
+            {
+                **_TRANSACTION_BETWEEN_SEQUENCES,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"MERCHANT#{merchant_id}"},
+                    ":sk0": {"S": f"TXN#{payment_id}#{sequence_from:06d}"},
+                    ":sk1": {"S": f"TXN#{payment_id}#{sequence_to:06d}"},
+                    ":et": {"S": "Txn"},
+                },
+            },
+            entity="Transaction",
+        )
+
+    def scan_transaction(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Page[Transaction]:
+        """One page of every Transaction in the table; a segment of a parallel scan."""
+        items, next_cursor = self.handle.scan(
+            dict(_TRANSACTION_SCAN),
+            entity="Transaction",
+            limit=limit,
+            cursor=cursor,
+            segment=segment,
+            total_segments=total_segments,
+        )
+        return Page([Transaction.from_item(item) for item in items], next_cursor)
+
+    def iter_scan_transaction(
+        self,
+        *,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Iterator[Transaction]:
+        """Every Transaction in the table (or in one segment), page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.scan_transaction(
+                cursor=cursor,
+                segment=segment,
+                total_segments=total_segments,
+            )
+            yield from page.items
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
     def put_customer(
         self,
         customer: Customer,
         *,
         if_not_exists: bool = False,
         when: CustomerWhen | None = None,
+        old_on_failure: bool = False,
     ) -> None:
         """Write a Customer, replacing any item with its key.
 
@@ -2560,6 +2796,7 @@ class PaymentsTable:
             entity="Customer",
             if_not_exists=if_not_exists,
             when=when,
+            old_on_failure=old_on_failure,
         )
 
     def get_customer(
@@ -2585,6 +2822,7 @@ class PaymentsTable:
         must_exist: bool = False,
         return_old: bool = False,
         when: CustomerWhen | None = None,
+        old_on_failure: bool = False,
     ) -> Customer | None:
         """Delete the Customer with this key; returns it when ``return_old``.
 
@@ -2596,6 +2834,7 @@ class PaymentsTable:
             must_exist=must_exist,
             return_old=return_old,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else Customer.from_item(item)
 
@@ -2607,6 +2846,7 @@ class PaymentsTable:
         customer_id: str,
         returning: Literal["new", "old", "none"] = "new",
         when: CustomerWhen | None = None,
+        old_on_failure: bool = False,
     ) -> Customer | None:
         """Apply ``changes`` to the stored Customer in one request.
 
@@ -2621,6 +2861,7 @@ class PaymentsTable:
             touched={},
             returning=returning,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else Customer.from_item(item)
 
@@ -2736,6 +2977,44 @@ class PaymentsTable:
     def batch_delete_customer(self, keys: Sequence[Key]) -> list[Key]:
         """Delete many Customer items by key; returns the keys left undeleted."""
         return batch.write_many(self.handle, [], list(keys), entity="Customer")[1]
+
+    def scan_customer(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Page[Customer]:
+        """One page of every Customer in the table; a segment of a parallel scan."""
+        items, next_cursor = self.handle.scan(
+            dict(_CUSTOMER_SCAN),
+            entity="Customer",
+            limit=limit,
+            cursor=cursor,
+            segment=segment,
+            total_segments=total_segments,
+        )
+        return Page([Customer.from_item(item) for item in items], next_cursor)
+
+    def iter_scan_customer(
+        self,
+        *,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Iterator[Customer]:
+        """Every Customer in the table (or in one segment), page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.scan_customer(
+                cursor=cursor,
+                segment=segment,
+                total_segments=total_segments,
+            )
+            yield from page.items
+            if page.cursor is None:
+                return
+            cursor = page.cursor
 
     def query_customer_activity(
         self,

@@ -97,14 +97,24 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
         for entity in (e for e in module.entities if e.table == table.name):
             var = pycode.snake(entity.name)
             path = ("entities", entity.name)
-            verbs = ["put", "get", "delete", "batch_get", "batch_delete"]
-            verbs += [] if pycode.has_version(entity) else ["batch_put"]
+            verbs = [
+                "put",
+                "get",
+                "delete",
+                "batch_get",
+                "batch_delete",
+                "scan",
+                "iter_scan",
+            ]
+            verbs += (
+                [] if pycode.has_version(entity) else ["batch_put"]
+            )  # as the template does
             verbs += ["update"] if pycode.updatable(entity) else []
             for verb in verbs:
                 methods.add(f"{verb}_{var}", f"entity '{entity.name}'", path)
             for p in entity.access_patterns:
                 ppath: PathKey = (*path, "access_patterns", p.name)
-                for verb in ("query", "iter"):
+                for verb in ("query", "iter", "count"):
                     methods.add(
                         f"{verb}_{var}_{p.name}",
                         f"access pattern {entity.name}.{p.name}",

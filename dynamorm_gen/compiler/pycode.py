@@ -1052,18 +1052,22 @@ def item_lines(entity: Entity, record: RecordCode) -> str:
     return "\n".join(lines)
 
 
+def article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def put_doc(entity: Entity) -> str:
     """The docstring of put_<entity>, indented for the method body."""
     version = _version(entity)
     if version is None:
         return (
-            f'        """Write a {entity.name}, replacing any item with its key.\n\n'
+            f'        """Write {article(entity.name)} {entity.name}, replacing any item with its key.\n\n'
             "        With ``if_not_exists`` the write fails with ConditionFailed instead.\n"
             '        """'
         )
     name = version.name
     return (
-        f'        """Write a {entity.name}, optimistically locked on ``{name}``.\n\n'
+        f'        """Write {article(entity.name)} {entity.name}, optimistically locked on ``{name}``.\n\n'
         f"        {name} 0 creates the item; otherwise the stored {name} must match, or\n"
         f"        ConditionFailed is raised. On success ``{name}`` is incremented.\n"
         '        """'
@@ -1085,6 +1089,8 @@ def _put_arguments(entity: Entity, call_target: str) -> Node:
         args.append(Pair("version=", Atom(py_str(version.stored_as))))
         args.append(Pair("expected_version=", Atom("expected")))
     args.append(Pair("when=", Atom("when")))
+    if call_target.endswith("put_item"):
+        args.append(Pair("old_on_failure=", Atom("old_on_failure")))
     return call(call_target, *args)
 
 
@@ -1094,7 +1100,8 @@ def _item_for_put(entity: Entity, var: str, indent: int) -> list[str]:
     lines = [f"{pad}item = {var}.to_item()"]
     version = _version(entity)
     if version is not None:
-        lines.append(f"{pad}expected = {var}.{version.name}")
+        # With if_not_exists the item is new whatever the object says: it starts at 1.
+        lines.append(f"{pad}expected = 0 if if_not_exists else {var}.{version.name}")
         lines.append(
             f'{pad}item[{py_str(version.stored_as)}] = {{"N": str(expected + 1)}}'
         )
@@ -1130,34 +1137,46 @@ def put_body(table: Table, entity: Entity, var: str) -> str:
 def tx_put_body(entity: Entity, var: str) -> str:
     """tx_put_<entity>: the same item and condition as put_<entity>, applied on commit.
 
-    Timestamps are set now (they are part of the item); the version moves after commit.
+    The item carries fresh ``auto: update`` timestamps, but the object itself changes (new
+    timestamps, next version) only once the transaction commits.
     """
-    lines = [
-        f"        {var}.{a.name} = wire.utc_now()"
-        for a in entity.attributes
-        if a.auto == "update"
-    ]
-    lines += _item_for_put(entity, var, 8)
-    request = layout.lay(
+    touched = [a.name for a in entity.attributes if a.auto == "update"]
+    version = _version(entity)
+    lines = ["        now = wire.utc_now()"] if touched else []
+    for n in touched:
+        lines.append(f"        previous_{n} = {var}.{n}")
+        lines.append(f"        {var}.{n} = now")
+    if touched:
+        lines.append("        try:")
+        lines += _item_for_put(entity, var, 12)
+        lines.append("        finally:")
+        lines += [f"            {var}.{n} = previous_{n}" for n in touched]
+    else:
+        lines += _item_for_put(entity, var, 8)
+    lines += layout.lay(
         _put_arguments(entity, "self.handle.put_request"), 8, "request = "
     )
-    lines += request
-    version = _version(entity)
     args: list[Node | str] = [
         "self.handle",
         '"Put"',
         "request",
         Pair("entity=", Atom(py_str(entity.name))),
     ]
-    if version is not None:
-        bump = f"lambda: setattr({var}, {py_str(version.name)}, expected + 1)"
-        args.append(Pair("after_commit=", Atom(bump)))
+    if touched or version is not None:
+        lines.append("")
+        lines.append("        def committed() -> None:")
+        lines += [f"            {var}.{n} = now" for n in touched]
+        if version is not None:
+            lines.append(f"            {var}.{version.name} = expected + 1")
+        lines.append("")
+        args.append(Pair("after_commit=", Atom("committed")))
     lines += layout.lay(call("tx.add", *args), 8)
     return "\n".join(lines)
 
 
-def query_call(query: QueryCode, const: str, pattern_id: str) -> Node:
-    request = Group(
+def query_request(query: QueryCode, const: str) -> Node:
+    """The precomputed request constant with this call's key and filter values."""
+    return Group(
         "{",
         (
             Pair("**", Atom(const)),
@@ -1165,9 +1184,12 @@ def query_call(query: QueryCode, const: str, pattern_id: str) -> Node:
         ),
         "}",
     )
+
+
+def query_call(query: QueryCode, const: str, pattern_id: str) -> Node:
     return call(
         "self.handle.query",
-        request,
+        query_request(query, const),
         Pair(
             "entity=", Atom(py_str(query.entity.name if query.pattern else pattern_id))
         ),
@@ -1175,6 +1197,36 @@ def query_call(query: QueryCode, const: str, pattern_id: str) -> Node:
         Pair("limit=", Atom("limit")),
         Pair("cursor=", Atom("cursor")),
     )
+
+
+def count_call(query: QueryCode, const: str) -> Node:
+    return call(
+        "self.handle.count",
+        query_request(query, const),
+        Pair("entity=", Atom(py_str(query.entity.name))),
+    )
+
+
+def scan_const(entity: Entity) -> str:
+    return f"_{upper(entity.name)}_SCAN"
+
+
+def scan_constant(entity: Entity) -> str:
+    """A scan's request: only this entity's items (the entity-type filter)."""
+    request = dict_(
+        [
+            ('"FilterExpression"', py_str("#et = :et")),
+            (
+                '"ExpressionAttributeNames"',
+                dict_([('"#et"', py_str(entity.type_attribute))]),
+            ),
+            (
+                '"ExpressionAttributeValues"',
+                dict_([('":et"', dict_([('"S"', py_str(entity.type_tag))]))]),
+            ),
+        ]
+    )
+    return layout.block(request, 0, f"{scan_const(entity)}: dict[str, Any] = ")
 
 
 def page_of(result: str) -> Node:
@@ -1396,6 +1448,7 @@ def update_call(table: Table, entity: Entity) -> Node:
         args.append(Pair("expected_version=", Atom("expected_version")))
     args.append(Pair("returning=", Atom("returning")))
     args.append(Pair("when=", Atom("when")))
+    args.append(Pair("old_on_failure=", Atom("old_on_failure")))
     return call("update.apply", *args)
 
 
@@ -1404,7 +1457,7 @@ def update_params(entity: Entity) -> list[str]:
     if _version(entity) is not None:
         params.append("expected_version: int | None = None")
     params.append('returning: Literal["new", "old", "none"] = "new"')
-    return [*params, when_param(entity)]
+    return [*params, when_param(entity), OLD_ON_FAILURE]
 
 
 def update_touches_time(entity: Entity) -> bool:
@@ -1415,7 +1468,7 @@ def delete_params(entity: Entity) -> list[str]:
     params = [*key_params(entity, entity.key), "must_exist: bool = False"]
     if _version(entity) is not None:
         params.append("expected_version: int | None = None")
-    return [*params, "return_old: bool = False", when_param(entity)]
+    return [*params, "return_old: bool = False", when_param(entity), OLD_ON_FAILURE]
 
 
 def delete_call(entity: Entity) -> Node:
@@ -1430,6 +1483,7 @@ def delete_call(entity: Entity) -> Node:
         args.append(Pair("expected_version=", Atom("expected_version")))
     args.append(Pair("return_old=", Atom("return_old")))
     args.append(Pair("when=", Atom("when")))
+    args.append(Pair("old_on_failure=", Atom("old_on_failure")))
     return call("self.handle.delete_item", *args)
 
 
@@ -1582,6 +1636,10 @@ def _member_type(t: TypeRef) -> TypeRef | None:
     if t.kind in ("number_set", "list") and t.of is not None and t.of.kind != "object":
         return t.of
     return None
+
+
+# On ConditionFailed, have DynamoDB return the stored item (exc.item), at no extra cost.
+OLD_ON_FAILURE = "old_on_failure: bool = False"
 
 
 def when_param(entity: Entity) -> str:

@@ -74,9 +74,8 @@ class ModuleContext:
         types = self._types()
         kinds = {t.kind for t in types}
         entities = bool(module.entities)
-        queries = bool(module.collections) or any(
-            e.access_patterns for e in module.entities
-        )
+        # Every entity has scan_/iter_scan_ methods, so entities imply queries.
+        queries = entities or bool(module.collections)
         free_maps = any(t.kind == "map" and t.of is None for t in types)
         updates = any(pycode.updatable(e) for e in module.entities)
         equality = any(

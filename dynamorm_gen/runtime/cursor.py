@@ -13,6 +13,7 @@ key wherever a cursor travels between invocations (an API handing cursors to its
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from dynamorm_gen.runtime.errors import InvalidCursor
 from dynamorm_gen.runtime.types import Key
@@ -37,19 +38,32 @@ def _signing_key() -> bytes:
     return _key
 
 
-def _mac(pattern: str, payload: str) -> str:
+def _mac(pattern: str, context: str, payload: str) -> str:
     import base64
     import hashlib
     import hmac
 
-    digest = hmac.new(
-        _signing_key(), f"{pattern}\0{payload}".encode(), hashlib.sha256
-    ).digest()
+    message = f"{pattern}\0{context}\0{payload}".encode()
+    digest = hmac.new(_signing_key(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:_MAC_BYTES]).decode().rstrip("=")
 
 
-def encode_cursor(key: Key, pattern: str) -> str:
-    """The cursor for LastEvaluatedKey ``key`` of a query by ``pattern``."""
+def query_context(values: dict[str, Any]) -> str:
+    """A canonical text of a query's parameter values, to bind its cursors to them."""
+    import base64
+    import json
+
+    def binary(value: object) -> str:
+        if isinstance(value, (bytes, bytearray)):
+            return base64.b64encode(value).decode()
+        raise TypeError(type(value).__name__)
+
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), default=binary)
+
+
+def encode_cursor(key: Key, pattern: str, context: str = "") -> str:
+    """The cursor for LastEvaluatedKey ``key`` of a query by ``pattern``; ``context`` (the
+    query's parameters) is signed too, so the cursor continues only that same query."""
     import base64
     import json
 
@@ -59,21 +73,22 @@ def encode_cursor(key: Key, pattern: str) -> str:
     }
     raw = json.dumps(plain, separators=(",", ":"), sort_keys=True)
     payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-    return f"{payload}.{_mac(pattern, payload)}"
+    return f"{payload}.{_mac(pattern, context, payload)}"
 
 
-def decode_cursor(cursor: str, pattern: str) -> Key:
-    """ExclusiveStartKey from a cursor; InvalidCursor unless this pattern signed it."""
+def decode_cursor(cursor: str, pattern: str, context: str = "") -> Key:
+    """ExclusiveStartKey from a cursor; InvalidCursor unless this query signed it."""
     import base64
     import binascii
     import hmac
     import json
 
     payload, dot, mac = cursor.partition(".")
-    if not dot or not hmac.compare_digest(mac, _mac(pattern, payload)):
+    if not dot or not hmac.compare_digest(mac, _mac(pattern, context, payload)):
         raise InvalidCursor(
-            f"cursor was not issued for access pattern {pattern!r} (altered, from another"
-            f" query, or signed with another key: set {KEY_ENV} alike everywhere)"
+            f"cursor was not issued for this query by access pattern {pattern!r} (altered,"
+            f" from other parameters or another query, or signed with another key: set"
+            f" {KEY_ENV} alike everywhere)"
         )
     try:
         key = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

@@ -3,6 +3,8 @@ financial data and error messages end up in logs."""
 
 from __future__ import annotations
 
+from dynamorm_gen.runtime.types import Item
+
 
 class DynamormError(Exception):
     """Base of every error the runtime raises."""
@@ -35,7 +37,13 @@ class DynamormError(Exception):
 
 
 class ConditionFailed(DynamormError):
-    """A condition expression did not hold (ConditionalCheckFailedException)."""
+    """A condition expression did not hold (ConditionalCheckFailedException).
+
+    ``item`` is the stored item when the write asked for it (``old_on_failure=True``), in
+    wire form: decode it with the entity's ``from_item``. It is never part of the message.
+    """
+
+    item: Item | None = None
 
 
 class TransactionCancelled(DynamormError):

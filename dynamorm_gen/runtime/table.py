@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 from dynamorm_gen.runtime.condition import Condition, merge
-from dynamorm_gen.runtime.cursor import decode_cursor, encode_cursor
+from dynamorm_gen.runtime.cursor import decode_cursor, encode_cursor, query_context
 from dynamorm_gen.runtime.errors import (
     AccessDenied,
     ConditionFailed,
@@ -261,6 +261,7 @@ class TableHandle:
         version: str | None = None,
         expected_version: int | None = None,
         when: Condition | None = None,
+        old_on_failure: bool = False,
     ) -> None:
         request = self.put_request(
             item,
@@ -269,6 +270,8 @@ class TableHandle:
             expected_version=expected_version,
             when=when,
         )
+        if old_on_failure:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         self._call("PutItem", request, entity)
 
     def get_item(
@@ -320,6 +323,7 @@ class TableHandle:
         expected_version: int | None = None,
         return_old: bool = False,
         when: Condition | None = None,
+        old_on_failure: bool = False,
     ) -> Item | None:
         """Delete by key; ConditionFailed if ``must_exist`` and there is no item, or if
         ``expected_version`` is given and the stored ``version`` attribute differs."""
@@ -332,6 +336,8 @@ class TableHandle:
         )
         if return_old:
             request["ReturnValues"] = "ALL_OLD"
+        if old_on_failure:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         response = self._call("DeleteItem", request, entity)
         old: Item | None = response.get("Attributes") if return_old else None
         return old
@@ -344,21 +350,76 @@ class TableHandle:
         pattern: str,
         limit: int | None = None,
         cursor: str | None = None,
+        operation: str = "Query",
     ) -> tuple[list[Item], str | None]:
-        """One page of a query; ``pattern`` binds cursors to the access pattern that made them."""
+        """One page of a query (or scan); ``pattern`` binds cursors to what made them."""
         request["TableName"] = self.name
         if limit is not None:
             if limit < 1:
                 raise ValidationFailed(
-                    "limit must be at least 1", operation="Query", entity=entity
+                    "limit must be at least 1", operation=operation, entity=entity
                 )
             request["Limit"] = limit
+        context = ""
         if cursor is not None:
-            request["ExclusiveStartKey"] = decode_cursor(cursor, pattern)
-        response = self._call("Query", request, entity)
+            context = query_context(request.get("ExpressionAttributeValues", {}))
+            request["ExclusiveStartKey"] = decode_cursor(cursor, pattern, context)
+        response = self._call(operation, request, entity)
         last = response.get("LastEvaluatedKey")
         items: list[Item] = response.get("Items", [])
-        return items, (encode_cursor(last, pattern) if last else None)
+        if not last:
+            return items, None
+        if cursor is None:
+            context = query_context(request.get("ExpressionAttributeValues", {}))
+        return items, encode_cursor(last, pattern, context)
+
+    def count(
+        self, request: dict[str, Any], *, entity: str, operation: str = "Query"
+    ) -> int:
+        """How many items match (after filters), over every page; reads like the query would."""
+        request = {**request, "TableName": self.name, "Select": "COUNT"}
+        request.pop("ProjectionExpression", None)
+        total = 0
+        while True:
+            response = self._call(operation, request, entity)
+            total += int(response.get("Count", 0))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return total
+            request["ExclusiveStartKey"] = last
+
+    def scan(
+        self,
+        request: dict[str, Any],
+        *,
+        entity: str,
+        limit: int | None = None,
+        cursor: str | None = None,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> tuple[list[Item], str | None]:
+        """One page of a scan, or of one segment of a parallel scan."""
+        if (segment is None) != (total_segments is None):
+            raise ValueError("give both segment and total_segments, or neither")
+        pattern = f"{entity}.scan"
+        if segment is not None and total_segments is not None:
+            if not 0 <= segment < total_segments <= MAX_SEGMENTS:
+                raise ValidationFailed(
+                    f"segment must be in 0..total_segments-1, total_segments 1..{MAX_SEGMENTS}",
+                    operation="Scan",
+                    entity=entity,
+                )
+            request["Segment"] = segment
+            request["TotalSegments"] = total_segments
+            pattern += f".{segment}/{total_segments}"
+        return self.query(
+            request,
+            entity=entity,
+            pattern=pattern,
+            limit=limit,
+            cursor=cursor,
+            operation="Scan",
+        )
 
     def create(self, *, ttl: bool = True) -> None:
         """Create the table as declared (and its TTL); for development, tests and examples.
@@ -389,11 +450,14 @@ class TableHandle:
         self._call("DeleteTable", {"TableName": self.name}, "")
 
 
+MAX_SEGMENTS = 1_000_000  # DynamoDB's limit on TotalSegments
+
 _METHODS = {
     "PutItem": "put_item",
     "GetItem": "get_item",
     "DeleteItem": "delete_item",
     "Query": "query",
+    "Scan": "scan",
     "CreateTable": "create_table",
     "DeleteTable": "delete_table",
     "UpdateTimeToLive": "update_time_to_live",
@@ -436,6 +500,8 @@ def map_error(exc: Exception, operation: str, table: str, entity: str) -> Dynamo
         error.server_message = str(response.get("Error", {}).get("Message", ""))
         # Transactions: one reason per action, "None" for the actions that were fine.
         reasons = response.get("CancellationReasons")
+        if isinstance(error, ConditionFailed):
+            error.item = response.get("Item")
         if isinstance(error, TransactionCancelled):
             error.reasons = [
                 (i, "", str(r.get("Code", "Unknown")))

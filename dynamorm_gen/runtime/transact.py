@@ -72,7 +72,13 @@ class TransactWrite:
             self._after.append(after_commit)
 
     def commit(self) -> None:
-        """Apply every action or none; TransactionCancelled names the failing actions."""
+        """Apply every action or none; TransactionCancelled names the failing actions.
+
+        After a failure (a timeout, say) commit may be called again: the same client request
+        token makes DynamoDB apply the transaction at most once. After success it refuses.
+        """
+        if self.committed:
+            raise ValidationFailed("this transaction was committed already")
         if self._handle is None:
             return
         if self._token is None:

@@ -109,6 +109,7 @@ def apply(
     expected_version: int | None = None,
     returning: str = "new",
     when: Condition | None = None,
+    old_on_failure: bool = False,
 ) -> Item | None:
     """Send the update; returns the item as ``returning`` asks ("new", "old" or "none")."""
     if returning not in _RETURN_VALUES:
@@ -124,6 +125,8 @@ def apply(
         when=when,
     )
     built["ReturnValues"] = _RETURN_VALUES[returning]
+    if old_on_failure:
+        built["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     response = handle._call("UpdateItem", built, entity)
     attributes: Item | None = response.get("Attributes")
     return attributes

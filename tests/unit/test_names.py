@@ -49,7 +49,8 @@ def test_generated_name_collisions_are_reported_once_each(tmp_path: Path) -> Non
         "names.yaml:4:3: error[DG217] table 'app_x' and table 'app-x' both generate"
         " APP_X, AppXTable (module level)",
         "names.yaml:14:3: error[DG217] entity 'Ab' and entity 'AB' both generate"
-        " put_ab, get_ab, delete_ab, batch_get_ab, batch_delete_ab, batch_put_ab"
+        " put_ab, get_ab, delete_ab, batch_get_ab, batch_delete_ab, scan_ab, iter_scan_ab,"
+        " batch_put_ab"
         " (methods of AppXTable)",
         "names.yaml:19:3: error[DG217] entity 'ABKind' and attribute AB.kind both generate"
         " ABKind (module level)",

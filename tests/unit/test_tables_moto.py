@@ -312,3 +312,77 @@ def test_table_name_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("DYNAMORM_TABLE_PREFIX", "dev-")
         assert basic.TodosTable().handle.name == "dev-todos"
         reset_clients()
+
+
+def test_count_and_scans(payments: payment.PaymentsTable) -> None:
+    for n in range(1, 8):
+        payments.put_payment(make_payment(n))
+    payments.put_customer(
+        payment.Customer(
+            merchant_id="m1", email="c@example.com", name="C", addresses=[]
+        )
+    )
+    assert payments.count_payment_by_merchant(merchant_id="m1") == 7
+    assert (
+        payments.count_payment_large_by_merchant(
+            merchant_id="m1", min_amount=500, status="pending"
+        )
+        == 3
+    )
+    page = payments.scan_payment(limit=2)
+    assert page.cursor is not None
+    assert (
+        len(list(payments.iter_scan_payment())) == 7
+    )  # only Payments, not the Customer
+    segments = [
+        {p.payment_id for p in payments.iter_scan_payment(segment=s, total_segments=3)}
+        for s in range(3)
+    ]
+    assert sum(len(s) for s in segments) == 7 and len(set().union(*segments)) == 7
+    whole = payments.scan_payment(limit=1, segment=0, total_segments=1)
+    assert whole.cursor is not None
+    with pytest.raises(InvalidCursor):  # a cursor of one segmentation is not another's
+        payments.scan_payment(cursor=whole.cursor, segment=0, total_segments=2)
+    with pytest.raises(ValueError):
+        payments.scan_payment(segment=1)
+
+
+def test_cursors_are_bound_to_the_query_parameters(
+    payments: payment.PaymentsTable,
+) -> None:
+    for merchant in ("m1", "m2"):
+        for n in range(1, 4):
+            payments.put_payment(make_payment(n, merchant_id=merchant))
+    cursor = payments.query_payment_by_merchant(merchant_id="m1", limit=1).cursor
+    assert cursor is not None
+    with pytest.raises(InvalidCursor, match="other parameters"):
+        payments.query_payment_by_merchant(merchant_id="m2", cursor=cursor)
+    assert len(payments.query_payment_by_merchant(merchant_id="m1", cursor=cursor)) == 2
+
+
+def test_condition_failure_can_return_the_stored_item(
+    payments: payment.PaymentsTable,
+) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    stale = make_payment(1, payment_id=p.payment_id)
+    stale.version = 7
+    with pytest.raises(ConditionFailed) as failure:
+        payments.put_payment(stale, old_on_failure=True)
+    assert failure.value.item is not None
+    assert payment.Payment.from_item(failure.value.item) == p
+    assert "tok_1" not in str(failure.value)
+    with pytest.raises(ConditionFailed) as failure:
+        payments.put_payment(stale)
+    assert failure.value.item is None  # only when asked
+
+
+def test_if_not_exists_creates_versioned_items_at_version_one(
+    payments: payment.PaymentsTable,
+) -> None:
+    p = make_payment(1)
+    p.version = 5
+    payments.put_payment(p, if_not_exists=True)
+    assert p.version == 1
+    stored = payments.get_payment(merchant_id="m1", payment_id=p.payment_id)
+    assert stored is not None and stored.version == 1

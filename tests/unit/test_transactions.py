@@ -106,3 +106,23 @@ def test_transaction_limits(payments: payment.PaymentsTable) -> None:
     with pytest.raises(ValidationFailed, match="committed already"):
         payments.tx_delete_payment(tx, merchant_id="m1", payment_id="later")
     TransactWrite().commit()  # empty: nothing to send
+
+
+def test_objects_change_only_when_the_transaction_commits(
+    payments: payment.PaymentsTable,
+) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    stamped, version = p.updated_at, p.version
+    tx = TransactWrite()
+    payments.tx_put_payment(tx, p)
+    payments.tx_check_payment(tx, merchant_id="m1", payment_id="absent")
+    with pytest.raises(TransactionCancelled):
+        tx.commit()
+    assert (p.updated_at, p.version) == (stamped, version)
+    tx = TransactWrite()
+    payments.tx_put_payment(tx, p)
+    tx.commit()
+    assert p.version == version + 1 and p.updated_at > stamped
+    with pytest.raises(ValidationFailed, match="committed already"):
+        tx.commit()

@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from dynamorm_gen.runtime import batch, condition, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.condition import Comparison
-from dynamorm_gen.runtime.table import Connection, TableDefinition, TableHandle
+from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.transact import TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
 
@@ -104,6 +105,11 @@ THINGS = TableDefinition(
         "BillingMode": "PAY_PER_REQUEST",
     },
 )
+_THING_SCAN: dict[str, Any] = {
+    "FilterExpression": "#et = :et",
+    "ExpressionAttributeNames": {"#et": "_et"},
+    "ExpressionAttributeValues": {":et": {"S": "Thing"}},
+}
 
 
 class ThingsTable:
@@ -124,6 +130,7 @@ class ThingsTable:
         *,
         if_not_exists: bool = False,
         when: ThingWhen | None = None,
+        old_on_failure: bool = False,
     ) -> None:
         """Write a Thing, replacing any item with its key.
 
@@ -135,6 +142,7 @@ class ThingsTable:
             entity="Thing",
             if_not_exists=if_not_exists,
             when=when,
+            old_on_failure=old_on_failure,
         )
 
     def get_thing(self, *, thing_id: str, consistent: bool = False) -> Thing | None:
@@ -153,6 +161,7 @@ class ThingsTable:
         must_exist: bool = False,
         return_old: bool = False,
         when: ThingWhen | None = None,
+        old_on_failure: bool = False,
     ) -> Thing | None:
         """Delete the Thing with this key; returns it when ``return_old``.
 
@@ -164,6 +173,7 @@ class ThingsTable:
             must_exist=must_exist,
             return_old=return_old,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else Thing.from_item(item)
 
@@ -253,3 +263,41 @@ class ThingsTable:
     def batch_delete_thing(self, keys: Sequence[Key]) -> list[Key]:
         """Delete many Thing items by key; returns the keys left undeleted."""
         return batch.write_many(self.handle, [], list(keys), entity="Thing")[1]
+
+    def scan_thing(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Page[Thing]:
+        """One page of every Thing in the table; a segment of a parallel scan."""
+        items, next_cursor = self.handle.scan(
+            dict(_THING_SCAN),
+            entity="Thing",
+            limit=limit,
+            cursor=cursor,
+            segment=segment,
+            total_segments=total_segments,
+        )
+        return Page([Thing.from_item(item) for item in items], next_cursor)
+
+    def iter_scan_thing(
+        self,
+        *,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Iterator[Thing]:
+        """Every Thing in the table (or in one segment), page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.scan_thing(
+                cursor=cursor,
+                segment=segment,
+                total_segments=total_segments,
+            )
+            yield from page.items
+            if page.cursor is None:
+                return
+            cursor = page.cursor

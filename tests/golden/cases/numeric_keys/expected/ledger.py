@@ -373,6 +373,11 @@ LEDGER_V2 = TableDefinition(
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
     },
 )
+_ENTRY_SCAN: dict[str, Any] = {
+    "FilterExpression": "#et = :et",
+    "ExpressionAttributeNames": {"#et": "kind"},
+    "ExpressionAttributeValues": {":et": {"S": "E"}},
+}
 _ENTRY_FOR_ACCOUNT_BETWEEN: dict[str, Any] = {
     "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :sk0 AND :sk1",
     "FilterExpression": "#et = :et",
@@ -418,8 +423,9 @@ class LedgerV2Table:
         *,
         if_not_exists: bool = False,
         when: EntryWhen | None = None,
+        old_on_failure: bool = False,
     ) -> None:
-        """Write a Entry, replacing any item with its key.
+        """Write an Entry, replacing any item with its key.
 
         With ``if_not_exists`` the write fails with ConditionFailed instead.
         """
@@ -429,6 +435,7 @@ class LedgerV2Table:
             entity="Entry",
             if_not_exists=if_not_exists,
             when=when,
+            old_on_failure=old_on_failure,
         )
 
     def get_entry(
@@ -454,6 +461,7 @@ class LedgerV2Table:
         must_exist: bool = False,
         return_old: bool = False,
         when: EntryWhen | None = None,
+        old_on_failure: bool = False,
     ) -> Entry | None:
         """Delete the Entry with this key; returns it when ``return_old``.
 
@@ -465,6 +473,7 @@ class LedgerV2Table:
             must_exist=must_exist,
             return_old=return_old,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else Entry.from_item(item)
 
@@ -476,6 +485,7 @@ class LedgerV2Table:
         seq_no: int,
         returning: Literal["new", "old", "none"] = "new",
         when: EntryWhen | None = None,
+        old_on_failure: bool = False,
     ) -> Entry | None:
         """Apply ``changes`` to the stored Entry in one request.
 
@@ -490,6 +500,7 @@ class LedgerV2Table:
             touched={},
             returning=returning,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else Entry.from_item(item)
 
@@ -654,6 +665,27 @@ class LedgerV2Table:
                 return
             cursor = page.cursor
 
+    def count_entry_for_account_between(
+        self,
+        *,
+        account_id: int,
+        seq_no_from: int,
+        seq_no_to: int,
+    ) -> int:
+        """How many Entry items access pattern for_account_between finds (every page)."""
+        return self.handle.count(
+            {
+                **_ENTRY_FOR_ACCOUNT_BETWEEN,
+                "ExpressionAttributeValues": {
+                    ":pk": {"N": str(account_id)},
+                    ":sk0": {"N": str(seq_no_from)},
+                    ":sk1": {"N": str(seq_no_to)},
+                    ":et": {"S": "E"},
+                },
+            },
+            entity="Entry",
+        )
+
     def query_entry_open_by_hold(
         self,
         *,
@@ -689,6 +721,19 @@ class LedgerV2Table:
             if page.cursor is None:
                 return
             cursor = page.cursor
+
+    def count_entry_open_by_hold(self, *, hold_id: str) -> int:
+        """How many Entry items access pattern open_by_hold finds (every page)."""
+        return self.handle.count(
+            {
+                **_ENTRY_OPEN_BY_HOLD,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"OPEN#{hold_id}"},
+                    ":et": {"S": "E"},
+                },
+            },
+            entity="Entry",
+        )
 
     def query_entry_since_day(
         self,
@@ -728,6 +773,58 @@ class LedgerV2Table:
                 account_id=account_id,
                 day=day,
                 cursor=cursor,
+            )
+            yield from page.items
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    def count_entry_since_day(self, *, account_id: int, day: date) -> int:
+        """How many Entry items access pattern since_day finds (every page)."""
+        return self.handle.count(
+            {
+                **_ENTRY_SINCE_DAY,
+                "ExpressionAttributeValues": {
+                    ":pk": {"N": str(account_id)},
+                    ":sk": {"S": f"DAY#{day.isoformat()}#"},
+                    ":et": {"S": "E"},
+                },
+            },
+            entity="Entry",
+        )
+
+    def scan_entry(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Page[Entry]:
+        """One page of every Entry in the table; a segment of a parallel scan."""
+        items, next_cursor = self.handle.scan(
+            dict(_ENTRY_SCAN),
+            entity="Entry",
+            limit=limit,
+            cursor=cursor,
+            segment=segment,
+            total_segments=total_segments,
+        )
+        return Page([Entry.from_item(item) for item in items], next_cursor)
+
+    def iter_scan_entry(
+        self,
+        *,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Iterator[Entry]:
+        """Every Entry in the table (or in one segment), page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.scan_entry(
+                cursor=cursor,
+                segment=segment,
+                total_segments=total_segments,
             )
             yield from page.items
             if page.cursor is None:

@@ -663,6 +663,11 @@ CUSTOMER_RELATIONSHIP_RECORDS = TableDefinition(
         "BillingMode": "PAY_PER_REQUEST",
     },
 )
+_CUSTOMER_RELATIONSHIP_RECORD_SCAN: dict[str, Any] = {
+    "FilterExpression": "#et = :et",
+    "ExpressionAttributeNames": {"#et": "_et"},
+    "ExpressionAttributeValues": {":et": {"S": "CustomerRelationshipRecord"}},
+}
 _CUSTOMER_RELATIONSHIP_RECORD_FOR_ORGANISATION_CREATED_BETWEEN: dict[str, Any] = {
     "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :sk0 AND :sk1",
     "FilterExpression": "#et = :et AND #f0 >= :f0",
@@ -693,6 +698,7 @@ class CustomerRelationshipRecordsTable:
         *,
         if_not_exists: bool = False,
         when: CustomerRelationshipRecordWhen | None = None,
+        old_on_failure: bool = False,
     ) -> None:
         """Write a CustomerRelationshipRecord, replacing any item with its key.
 
@@ -704,6 +710,7 @@ class CustomerRelationshipRecordsTable:
             entity="CustomerRelationshipRecord",
             if_not_exists=if_not_exists,
             when=when,
+            old_on_failure=old_on_failure,
         )
 
     def get_customer_relationship_record(
@@ -738,6 +745,7 @@ class CustomerRelationshipRecordsTable:
         must_exist: bool = False,
         return_old: bool = False,
         when: CustomerRelationshipRecordWhen | None = None,
+        old_on_failure: bool = False,
     ) -> CustomerRelationshipRecord | None:
         """Delete the CustomerRelationshipRecord with this key; returns it when ``return_old``.
 
@@ -754,6 +762,7 @@ class CustomerRelationshipRecordsTable:
             must_exist=must_exist,
             return_old=return_old,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else CustomerRelationshipRecord.from_item(item)
 
@@ -767,6 +776,7 @@ class CustomerRelationshipRecordsTable:
         record_identifier: str,
         returning: Literal["new", "old", "none"] = "new",
         when: CustomerRelationshipRecordWhen | None = None,
+        old_on_failure: bool = False,
     ) -> CustomerRelationshipRecord | None:
         """Apply ``changes`` to the stored CustomerRelationshipRecord in one request.
 
@@ -786,6 +796,7 @@ class CustomerRelationshipRecordsTable:
             touched={},
             returning=returning,
             when=when,
+            old_on_failure=old_on_failure,
         )
         return None if item is None else CustomerRelationshipRecord.from_item(item)
 
@@ -1000,6 +1011,77 @@ class CustomerRelationshipRecordsTable:
                 record_creation_timestamp_to=record_creation_timestamp_to,
                 reviewed_since=reviewed_since,
                 cursor=cursor,
+            )
+            yield from page.items
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    def count_customer_relationship_record_for_organisation_created_between(
+        self,
+        *,
+        organisation_identifier: str,
+        region_code: CustomerRelationshipRecordRegionCode,
+        record_creation_timestamp_from: datetime,
+        record_creation_timestamp_to: datetime,
+        reviewed_since: datetime,
+    ) -> int:
+        """How many CustomerRelationshipRecord items access pattern for_organisation_created_between finds (every page)."""
+        return self.handle.count(
+            {
+                **_CUSTOMER_RELATIONSHIP_RECORD_FOR_ORGANISATION_CREATED_BETWEEN,
+                "ExpressionAttributeValues": {
+                    ":pk": {
+                        "S": f"ORGANISATION#{organisation_identifier}#REGION#{region_code}",
+                    },
+                    ":sk0": {
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from)}",
+                    },
+                    ":sk1": {
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to)}",
+                    },
+                    ":et": {"S": "CustomerRelationshipRecord"},
+                    ":f0": {"S": wire.datetime_to_s(reviewed_since)},
+                },
+            },
+            entity="CustomerRelationshipRecord",
+        )
+
+    def scan_customer_relationship_record(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Page[CustomerRelationshipRecord]:
+        """One page of every CustomerRelationshipRecord in the table; a segment of a parallel scan."""
+        items, next_cursor = self.handle.scan(
+            dict(_CUSTOMER_RELATIONSHIP_RECORD_SCAN),
+            entity="CustomerRelationshipRecord",
+            limit=limit,
+            cursor=cursor,
+            segment=segment,
+            total_segments=total_segments,
+        )
+        return Page(
+            [CustomerRelationshipRecord.from_item(item) for item in items],
+            next_cursor,
+        )
+
+    def iter_scan_customer_relationship_record(
+        self,
+        *,
+        segment: int | None = None,
+        total_segments: int | None = None,
+    ) -> Iterator[CustomerRelationshipRecord]:
+        """Every CustomerRelationshipRecord in the table (or in one segment), page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.scan_customer_relationship_record(
+                cursor=cursor,
+                segment=segment,
+                total_segments=total_segments,
             )
             yield from page.items
             if page.cursor is None:
