@@ -343,11 +343,7 @@ class RecordCode:
     def annotations(self) -> str:
         lines = []
         for a in self.attributes:
-            optional = a.optional and a.type.kind not in (
-                "string_set",
-                "number_set",
-                "binary_set",
-            )
+            optional = a.optional and a.type.kind not in model.SET_TYPES
             line = f"    {a.name}: {self.py_type(a)}{' | None' if optional else ''}"
             doc = " ".join(a.doc.split())
             lines.append(f"{line}  # {doc}" if doc else line)
@@ -359,12 +355,7 @@ class RecordCode:
             return f"{a.name}: {t} = {_literal(a)}"
         if a.type.kind == "version":
             return f"{a.name}: {t} = 0"
-        if (
-            a.optional
-            or a.generate
-            or a.auto
-            or a.type.kind in ("string_set", "number_set", "binary_set")
-        ):
+        if a.optional or a.generate or a.auto or a.type.kind in model.SET_TYPES:
             return f"{a.name}: {t} | None = None"
         return f"{a.name}: {t}"
 
@@ -382,7 +373,7 @@ class RecordCode:
                 fill = f"wire.new_{a.generate}()"
             elif a.auto:
                 fill = "wire.utc_now()"
-            elif a.type.kind in ("string_set", "number_set", "binary_set"):
+            elif a.type.kind in model.SET_TYPES:
                 fill = "set()"
             lead = f"self.{a.name} = "
             if fill is None:
@@ -420,11 +411,7 @@ class RecordCode:
             value = attribute_to_wire(self.name, a, expr)
             if a.type.kind == "version" and not self.map_only:
                 entries.append((py_str(a.stored_as), value))
-            elif a.optional or a.type.kind in (
-                "string_set",
-                "number_set",
-                "binary_set",
-            ):
+            elif a.optional or a.type.kind in model.SET_TYPES:
                 test = (
                     f"if {expr}:"
                     if a.type.kind.endswith("_set")
@@ -496,7 +483,7 @@ def _literal(a: Attribute) -> str:
 
 def _missing_value(a: Attribute) -> str | None:
     """What an absent attribute reads as, or None when it is required."""
-    if a.type.kind in ("string_set", "number_set", "binary_set"):
+    if a.type.kind in model.SET_TYPES:
         return "set()"
     if a.optional:
         return "None"
@@ -1385,7 +1372,7 @@ def update_methods(entity: Entity) -> list[str]:
         methods.append(
             _update_method(entity, a, "set_if_absent", param, doc, checks, value)
         )
-        if a.optional or kind in SET_KINDS:
+        if a.optional or kind in model.SET_TYPES:
             methods.append(_update_method(entity, a, "remove", "", f"Remove {a.name}."))
         if kind in _NUMBERS:
             delta = layout.lay(to_wire(a.type, "delta"), 8, target)
@@ -1393,7 +1380,7 @@ def update_methods(entity: Entity) -> list[str]:
             methods.append(
                 _update_method(entity, a, "add", f"delta: {t}", doc, None, delta)
             )
-        if kind in SET_KINDS:
+        if kind in model.SET_TYPES:
             empty = _raise_if(entity.name, a, ["not values"], "non-empty set")
             members = layout.lay(to_wire(a.type, "values"), 8, target)
             for verb, doc in (
@@ -1426,30 +1413,46 @@ def update_methods(entity: Entity) -> list[str]:
     return methods
 
 
-SET_KINDS = ("string_set", "number_set", "binary_set")
+def _key_argument(entity: Entity) -> Node:
+    """``<Entity>.make_key(a=a, b=b)`` from a method's own key parameters."""
+    return call(f"{entity.name}.make_key", *forward(key_params(entity, entity.key)))
 
 
-def update_call(table: Table, entity: Entity) -> Node:
+def _version_arguments(entity: Entity) -> list[Node | str]:
     version = _version(entity)
+    if version is None:
+        return []
+    return [
+        Pair("version=", Atom(py_str(version.stored_as))),
+        Pair("expected_version=", Atom("expected_version")),
+    ]
+
+
+def _update_arguments(entity: Entity) -> list[Node | str]:
+    """What update.request and update.apply both take, up to ``when``."""
     touched = [
         (py_str(a.stored_as), dict_([('"S"', "now")]))
         for a in entity.attributes
         if a.auto == "update"
     ]
-    args: list[Node | str] = [
+    return [
         "self.handle",
-        call(f"{entity.name}.make_key", *forward(key_params(entity, entity.key))),
+        _key_argument(entity),
         "changes",
         Pair("entity=", Atom(py_str(entity.name))),
         Pair("touched=", dict_(touched) if touched else Atom("{}")),
+        *_version_arguments(entity),
     ]
-    if version is not None:
-        args.append(Pair("version=", Atom(py_str(version.stored_as))))
-        args.append(Pair("expected_version=", Atom("expected_version")))
-    args.append(Pair("returning=", Atom("returning")))
-    args.append(Pair("when=", Atom("when")))
-    args.append(Pair("old_on_failure=", Atom("old_on_failure")))
-    return call("update.apply", *args)
+
+
+def update_call(table: Table, entity: Entity) -> Node:
+    return call(
+        "update.apply",
+        *_update_arguments(entity),
+        Pair("returning=", Atom("returning")),
+        Pair("when=", Atom("when")),
+        Pair("old_on_failure=", Atom("old_on_failure")),
+    )
 
 
 def update_params(entity: Entity) -> list[str]:
@@ -1472,57 +1475,36 @@ def delete_params(entity: Entity) -> list[str]:
 
 
 def delete_call(entity: Entity) -> Node:
-    version = _version(entity)
-    args: list[Node | str] = [
-        call(f"{entity.name}.make_key", *forward(key_params(entity, entity.key))),
+    return call(
+        "self.handle.delete_item",
+        _key_argument(entity),
         Pair("entity=", Atom(py_str(entity.name))),
         Pair("must_exist=", Atom("must_exist")),
-    ]
-    if version is not None:
-        args.append(Pair("version=", Atom(py_str(version.stored_as))))
-        args.append(Pair("expected_version=", Atom("expected_version")))
-    args.append(Pair("return_old=", Atom("return_old")))
-    args.append(Pair("when=", Atom("when")))
-    args.append(Pair("old_on_failure=", Atom("old_on_failure")))
-    return call("self.handle.delete_item", *args)
+        *_version_arguments(entity),
+        Pair("return_old=", Atom("return_old")),
+        Pair("when=", Atom("when")),
+        Pair("old_on_failure=", Atom("old_on_failure")),
+    )
 
 
 def tx_delete_call(entity: Entity, kind: str) -> Node:
     """tx.add(...) of a Delete or a ConditionCheck (same key and conditions)."""
-    version = _version(entity)
-    args: list[Node | str] = [
-        call(f"{entity.name}.make_key", *forward(key_params(entity, entity.key))),
+    request = call(
+        "self.handle.key_request",
+        _key_argument(entity),
         Pair("must_exist=", Atom("must_exist")),
-    ]
-    if version is not None:
-        args.append(Pair("version=", Atom(py_str(version.stored_as))))
-        args.append(Pair("expected_version=", Atom("expected_version")))
-    args.append(Pair("when=", Atom("when")))
-    request = call("self.handle.key_request", *args)
+        *_version_arguments(entity),
+        Pair("when=", Atom("when")),
+    )
     return call(
         "tx.add", "self.handle", py_str(kind), request, f"entity={py_str(entity.name)}"
     )
 
 
 def tx_update_call(table: Table, entity: Entity) -> Node:
-    version = _version(entity)
-    touched = [
-        (py_str(a.stored_as), dict_([('"S"', "now")]))
-        for a in entity.attributes
-        if a.auto == "update"
-    ]
-    args: list[Node | str] = [
-        "self.handle",
-        call(f"{entity.name}.make_key", *forward(key_params(entity, entity.key))),
-        "changes",
-        Pair("entity=", Atom(py_str(entity.name))),
-        Pair("touched=", dict_(touched) if touched else Atom("{}")),
-    ]
-    if version is not None:
-        args.append(Pair("version=", Atom(py_str(version.stored_as))))
-        args.append(Pair("expected_version=", Atom("expected_version")))
-    args.append(Pair("when=", Atom("when")))
-    request = call("update.request", *args)
+    request = call(
+        "update.request", *_update_arguments(entity), Pair("when=", Atom("when"))
+    )
     return call(
         "tx.add", "self.handle", '"Update"', request, f"entity={py_str(entity.name)}"
     )
@@ -1619,7 +1601,7 @@ def when_methods(entity: Entity) -> list[str]:
             body = call("self._function", '"contains"', *ref, to_wire(member, "member"))
             doc = f"{n} contains member."
             method(f"{n}_contains", [f"member: {py_type(member)}"], doc, body)
-        if a.optional or kind in SET_KINDS:
+        if a.optional or kind in model.SET_TYPES:
             body = call("self._presence", '"attribute_exists"', *ref)
             method(f"{n}_exists", [], f"{n} is stored.", body)
             body = call("self._presence", '"attribute_not_exists"', *ref)

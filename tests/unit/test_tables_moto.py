@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 
 import pytest
 from moto import mock_aws
@@ -22,48 +20,7 @@ from dynamorm_gen.runtime import (
 from dynamorm_gen.runtime.cursor import set_cursor_key
 from dynamorm_gen.runtime.table import Connection, reset_clients
 from generated_examples import basic, payment
-
-
-class ReversingEncryptor:
-    """A stand-in for KMS envelope encryption: reversible, bound to the field's context."""
-
-    def encrypt(self, context: str, plaintext: bytes) -> bytes:
-        return context.encode() + b"|" + plaintext[::-1]
-
-    def decrypt(self, context: str, ciphertext: bytes) -> bytes:
-        prefix, _, body = ciphertext.partition(b"|")
-        assert prefix == context.encode(), "ciphertext from another field"
-        return body[::-1]
-
-
-@pytest.fixture
-def payments() -> Iterator[payment.PaymentsTable]:
-    with mock_aws():
-        reset_clients()
-        table = payment.PaymentsTable(
-            Connection(region="us-east-1"), name="payments-test"
-        )
-        table.handle.create()
-        set_field_encryptor(ReversingEncryptor())
-        yield table
-        set_field_encryptor(None)
-        reset_clients()
-
-
-def make_payment(n: int, **overrides: object) -> payment.Payment:
-    values: dict[str, object] = {
-        "merchant_id": "m1",
-        "customer_id": "c1",
-        "amount": 100 * n,
-        "currency": "EUR",
-        "created_at": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=n),
-        "card_token": f"tok_{n}",
-        "tags": {"web"},
-        "metadata": {"channel": "web", "attempt": n, "ratio": Decimal("0.5")},
-        "fee_rate": Decimal("0.029"),
-    }
-    values.update(overrides)
-    return payment.Payment(**values)  # type: ignore[arg-type]
+from tests.unit.payments import make_payment
 
 
 def test_put_get_delete_round_trip(payments: payment.PaymentsTable) -> None:

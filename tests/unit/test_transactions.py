@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from moto import mock_aws
 
 from dynamorm_gen.runtime import (
     TransactionCancelled,
     TransactWrite,
     ValidationFailed,
-    set_field_encryptor,
 )
-from dynamorm_gen.runtime.table import Connection, reset_clients
 from generated_examples import payment
-from tests.unit.test_tables_moto import ReversingEncryptor, make_payment
-
-
-@pytest.fixture
-def payments() -> Iterator[payment.PaymentsTable]:
-    with mock_aws():
-        reset_clients()
-        table = payment.PaymentsTable(
-            Connection(region="us-east-1"), name="payments-tx"
-        )
-        table.handle.create()
-        set_field_encryptor(ReversingEncryptor())
-        yield table
-        set_field_encryptor(None)
-        reset_clients()
+from tests.unit.payments import make_payment
 
 
 def ledger_entry(payment_id: str, sequence: int) -> payment.Transaction:

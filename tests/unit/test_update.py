@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from moto import mock_aws
 
 from dynamorm_gen.runtime import (
     ConditionFailed,
     ConstraintViolation,
     ValidationFailed,
-    set_field_encryptor,
 )
-from dynamorm_gen.runtime.table import Connection, reset_clients
 from generated_examples import basic, payment
-from tests.unit.test_tables_moto import ReversingEncryptor, make_payment
-
-
-@pytest.fixture
-def payments() -> Iterator[payment.PaymentsTable]:
-    with mock_aws():
-        reset_clients()
-        table = payment.PaymentsTable(
-            Connection(region="us-east-1"), name="payments-upd"
-        )
-        table.handle.create()
-        set_field_encryptor(ReversingEncryptor())
-        yield table
-        set_field_encryptor(None)
-        reset_clients()
+from tests.unit.payments import make_payment
 
 
 def test_update_actions_and_version(payments: payment.PaymentsTable) -> None:
