@@ -220,13 +220,14 @@ class Payment:
             raise wire.violation("Payment.status", "enum")
         if self.description is not None and len(self.description) > 500:
             raise wire.violation("Payment.description", "max_length 500")
+        created_at = wire.datetime_to_s(self.created_at)
         item: Item = {
             "PK": {"S": f"MERCHANT#{self.merchant_id}"},
             "SK": {"S": f"PAYMENT#{self.payment_id}"},
             "GSI1PK": {"S": f"CUSTOMER#{self.customer_id}"},
-            "GSI1SK": {"S": f"PAYMENT#{wire.datetime_to_s(self.created_at)}"},
+            "GSI1SK": {"S": f"PAYMENT#{created_at}"},
             "GSI2PK": {"S": f"MERCHANT#{self.merchant_id}#STATUS"},
-            "GSI2SK": {"S": f"{self.status}#{wire.datetime_to_s(self.created_at)}"},
+            "GSI2SK": {"S": f"{self.status}#{created_at}"},
             "_et": {"S": "Payment"},
             "merchant_id": {"S": self.merchant_id},
             "payment_id": {"S": self.payment_id},
@@ -235,7 +236,7 @@ class Payment:
             "currency": {"S": self.currency},
             "status": {"S": self.status},
             "version": {"N": str(self.version)},
-            "created_at": {"S": wire.datetime_to_s(self.created_at)},
+            "created_at": {"S": created_at},
             "updated_at": {"S": wire.datetime_to_s(self.updated_at)},
         }
         if self.card_token is not None:

@@ -226,8 +226,16 @@ def attribute_from_wire(owner: str, attribute: Attribute, expr: str) -> Node:
 # --- keys --------------------------------------------------------------------------------------
 
 
-def template_part(attribute: Attribute, expr: str, width: int | None = None) -> str:
-    """How one attribute's value is written inside a string key."""
+def template_part(
+    attribute: Attribute,
+    expr: str,
+    width: int | None = None,
+    formatted: str | None = None,
+) -> str:
+    """How one attribute's value is written inside a string key; ``formatted`` names a local
+    that already holds the value's text."""
+    if formatted is not None:
+        return f"{{{formatted}}}"
     if width is not None:
         return f"{{{expr}:0{width}d}}"
     if attribute.type.kind == "datetime":
@@ -237,7 +245,13 @@ def template_part(attribute: Attribute, expr: str, width: int | None = None) -> 
     return f"{{{expr}}}"
 
 
-def key_value(template: Template, key_type: str, entity: Entity, prefix: str) -> Node:
+def key_value(
+    template: Template,
+    key_type: str,
+    entity: Entity,
+    prefix: str,
+    formatted: dict[str, str] | None = None,
+) -> Node:
     """The AttributeValue for one key from its template; ``prefix`` is ``self.`` or ''."""
     if key_type == "N":
         (name,) = template.names
@@ -252,7 +266,10 @@ def key_value(template: Template, key_type: str, entity: Entity, prefix: str) ->
         if isinstance(segment, Placeholder):
             parts.append(
                 template_part(
-                    entity.attribute(segment.name), prefix + segment.name, segment.width
+                    entity.attribute(segment.name),
+                    prefix + segment.name,
+                    segment.width,
+                    (formatted or {}).get(segment.name),
                 )
             )
         else:
@@ -267,18 +284,20 @@ def key_value(template: Template, key_type: str, entity: Entity, prefix: str) ->
     return dict_([('"S"', 'f"' + "".join(parts) + '"')])
 
 
-def key_entries(entity: Entity, key: EntityKey, prefix: str) -> list[tuple[str, Node]]:
+def key_entries(
+    entity: Entity, key: EntityKey, prefix: str, formatted: dict[str, str] | None = None
+) -> list[tuple[str, Node]]:
     entries = [
         (
             py_str(key.pk_attribute.name),
-            key_value(key.pk, key.pk_attribute.type, entity, prefix),
+            key_value(key.pk, key.pk_attribute.type, entity, prefix, formatted),
         )
     ]
     if key.sk is not None and key.sk_attribute is not None:
         entries.append(
             (
                 py_str(key.sk_attribute.name),
-                key_value(key.sk, key.sk_attribute.type, entity, prefix),
+                key_value(key.sk, key.sk_attribute.type, entity, prefix, formatted),
             )
         )
     return entries
@@ -401,14 +420,21 @@ class RecordCode:
         return "\n".join(out)
 
     def encode_lines(
-        self, target: str, base: list[tuple[str, Node]], indent: int = 8
+        self,
+        target: str,
+        base: list[tuple[str, Node]],
+        indent: int = 8,
+        formatted: dict[str, str] | None = None,
     ) -> str:
         """``target = {...}`` with required attributes, then optional ones added when set."""
         entries = list(base)
         later = []
         for a in self.attributes:
             expr = f"self.{a.name}"
-            value = attribute_to_wire(self.name, a, expr)
+            if formatted and a.name in formatted:
+                value: Node = dict_([('"S"', formatted[a.name])])
+            else:
+                value = attribute_to_wire(self.name, a, expr)
             if a.type.kind == "version" and not self.map_only:
                 entries.append((py_str(a.stored_as), value))
             elif a.optional or a.type.kind in model.SET_TYPES:
@@ -1010,14 +1036,27 @@ def _sparse_attributes(entity: Entity, key: EntityKey) -> list[str]:
 
 
 def item_lines(entity: Entity, record: RecordCode) -> str:
-    """The body of to_item: keys, entity type, attributes; sparse index keys when present."""
-    dense: list[tuple[str, Node]] = list(key_entries(entity, entity.key, "self."))
+    """The body of to_item: keys, entity type, attributes; sparse index keys when present.
+
+    A required datetime that a key template uses is formatted once, into a local of its name,
+    and reused for the keys and the attribute itself.
+    """
+    in_keys = key_template_names(entity)
+    formatted = {
+        a.name: a.name
+        for a in entity.attributes
+        if a.type.kind == "datetime" and not a.optional and a.name in in_keys
+    }
+    setup = [f"        {n} = wire.datetime_to_s(self.{n})" for n in formatted]
+    dense: list[tuple[str, Node]] = list(
+        key_entries(entity, entity.key, "self.", formatted)
+    )
     sparse: list[tuple[list[str], list[tuple[str, Node]]]] = []
     for index_key in entity.index_keys:
         # A local index repeats the table's partition key, which is already written.
         entries = [
             e
-            for e in key_entries(entity, index_key, "self.")
+            for e in key_entries(entity, index_key, "self.", formatted)
             if e[0] not in dict(dense)
         ]
         optional = _sparse_attributes(entity, index_key)
@@ -1028,7 +1067,7 @@ def item_lines(entity: Entity, record: RecordCode) -> str:
     dense.append(
         (py_str(entity.type_attribute), dict_([('"S"', py_str(entity.type_tag))]))
     )
-    lines = [record.encode_lines("item", dense)]
+    lines = [*setup, record.encode_lines("item", dense, formatted=formatted)]
     for optional, entries in sparse:
         lines.append(
             layout.and_chain("if ", [f"self.{n} is not None" for n in optional], 8)

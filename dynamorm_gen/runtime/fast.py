@@ -16,20 +16,25 @@ sent) is not retried, because DynamoDB writes are not all idempotent.
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
 import random
-import select
 import ssl
 import time
 import zlib
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from dynamorm_gen.runtime.errors import ConfigurationError
-from dynamorm_gen.runtime.sigv4 import Credentials, dynamodb_headers
+from dynamorm_gen.runtime.http import (
+    HTTPConnection,
+    ProtocolError,
+    RemoteDisconnected,
+    build_request,
+)
+from dynamorm_gen.runtime.sigv4 import CONTENT_TYPE, Credentials, dynamodb_headers
 
 __all__ = ["Credentials", "FastClient", "FastClientError"]
 
@@ -178,16 +183,9 @@ def _host_header(hostname: str, port: int | None, scheme: str) -> str:
     return host
 
 
-def _is_dropped(conn: http.client.HTTPConnection) -> bool:
+def _is_dropped(conn: HTTPConnection) -> bool:
     """An idle connection with something to read was closed (or broken) by the server."""
-    sock = conn.sock
-    if sock is None:
-        return False
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
+    return conn.is_dropped()
 
 
 class _TableWaiter:
@@ -229,7 +227,7 @@ class _TableWaiter:
 
 
 class FastClient:
-    """A DynamoDB client over ``http.client`` with the botocore client's interface.
+    """A DynamoDB client over a lean HTTP/1.1 exchange (``http.py``) with botocore's interface.
 
     Connections are opened on first use and kept alive; idle ones are kept for the next call
     (one in a single-threaded Lambda, more only if threads overlap). Safe to share between
@@ -277,7 +275,7 @@ class FastClient:
         self._max_retries = max_retries
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[HTTPConnection] = []
         self._ssl_context: ssl.SSLContext | None = None
 
     # --- credentials --------------------------------------------------------------------------
@@ -294,17 +292,22 @@ class FastClient:
 
     # --- connections --------------------------------------------------------------------------
 
-    def _new_connection(self) -> http.client.HTTPConnection:
+    def _new_connection(self) -> HTTPConnection:
         host, port = self._address
+        context = None
         if self._https:
-            if self._ssl_context is None:
-                self._ssl_context = ssl.create_default_context()
-            return http.client.HTTPSConnection(
-                host, port, timeout=self._connect_timeout, context=self._ssl_context
-            )
-        return http.client.HTTPConnection(host, port, timeout=self._connect_timeout)
+            context = self._ssl_context
+            if context is None:
+                context = self._ssl_context = ssl.create_default_context()
+        return HTTPConnection(
+            host,
+            port,
+            context=context,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+        )
 
-    def _take_connection(self) -> tuple[http.client.HTTPConnection, bool]:
+    def _take_connection(self) -> tuple[HTTPConnection, bool]:
         """An idle connection that still looks open (and True), else a new one (and False)."""
         while self._idle:
             try:
@@ -316,7 +319,7 @@ class FastClient:
             conn.close()
         return self._new_connection(), False
 
-    def _release(self, conn: http.client.HTTPConnection) -> None:
+    def _release(self, conn: HTTPConnection) -> None:
         if conn.sock is not None and len(self._idle) < MAX_IDLE_CONNECTIONS:
             self._idle.append(conn)
         else:
@@ -331,12 +334,12 @@ class FastClient:
                 break
 
     def _send(
-        self, conn: http.client.HTTPConnection, operation: str, body: bytes
+        self, conn: HTTPConnection, operation: str, body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """One exchange on ``conn``; raises ``_NotSent`` or ``RemoteDisconnected`` if unsent."""
         # Signed per attempt (the date is part of the signature), before connecting, so that
         # a credentials error leaves no connection behind.
-        headers = dynamodb_headers(
+        signed = dynamodb_headers(
             operation=operation,
             host=self._host,
             body=body,
@@ -345,30 +348,41 @@ class FastClient:
             amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
             path=self._path,
         )
+        headers = [
+            ("Host", self._host),
+            ("Content-Type", CONTENT_TYPE),
+            ("Content-Length", str(len(body))),
+            ("X-Amz-Target", signed["X-Amz-Target"]),
+            ("X-Amz-Date", signed["X-Amz-Date"]),
+        ]
+        token = signed.get("X-Amz-Security-Token")
+        if token is not None:
+            headers.append(("X-Amz-Security-Token", token))
+        headers += (
+            ("Authorization", signed["Authorization"]),
+            ("Connection", "keep-alive"),
+            ("Accept-Encoding", "identity"),
+        )
+        request = build_request("POST", self._path, headers, body)
         try:
-            if conn.sock is None:
-                conn.connect()  # under the connect timeout given to the connection
-                assert conn.sock is not None
-                conn.sock.settimeout(self._read_timeout)
-            conn.request("POST", self._path, body, headers)
+            # Connects first if needed: the TCP and TLS handshakes under the connect timeout.
+            conn.send(request)
         except TimeoutError:
             conn.close()
             raise _NotSent("ConnectTimeoutError") from None
-        except (OSError, http.client.HTTPException):
+        except OSError:
             conn.close()
             raise _NotSent("EndpointConnectionError") from None
         try:
-            response = conn.getresponse()
-            data = response.read()
+            status, headers_in, data, will_close = conn.read_response()
         except BaseException:
             conn.close()
             raise
-        if response.will_close:
+        if will_close:
             conn.close()
         else:
             self._release(conn)
-        headers_in = {name.lower(): value for name, value in response.getheaders()}
-        return response.status, headers_in, data
+        return status, headers_in, data
 
     def _exchange(
         self, operation: str, body: bytes
@@ -376,7 +390,7 @@ class FastClient:
         conn, reused = self._take_connection()
         try:
             return self._send(conn, operation, body)
-        except (_NotSent, http.client.RemoteDisconnected):
+        except (_NotSent, RemoteDisconnected):
             if not reused:
                 raise
         # A kept-alive connection the server had closed: the request never reached it, so
@@ -402,7 +416,11 @@ class FastClient:
                 error = _error(
                     "ReadTimeoutError", "no response in time", None, {}, attempt
                 )
-            except (OSError, http.client.HTTPException) as exc:
+            except ProtocolError as exc:
+                # A malformed response: the request may have been processed, so no retry.
+                error = _error("ProtocolError", str(exc), None, {}, attempt)
+                raise FastClientError(operation, error) from None
+            except OSError as exc:
                 # The request may have been processed; repeating a write is not safe.
                 error = _error(
                     "ConnectionClosedError", type(exc).__name__, None, {}, attempt
@@ -547,9 +565,16 @@ def _error_from_body(
     if not code:
         # Not DynamoDB's JSON (a proxy or load balancer answered): botocore uses the status.
         code = str(status)
-        message = message or http.client.responses.get(status, "")
+        message = message or _reason(status)
     error = _error(code, str(message), status, headers, attempt)
     for extra in ("CancellationReasons", "Item"):
         if extra in body:
             error[extra] = body[extra]
     return error
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

@@ -74,14 +74,17 @@ def utc_now() -> datetime:
 
 def datetime_to_s(value: datetime) -> str:
     """ISO-8601 in UTC with microseconds and 'Z': fixed width, so strings sort like instants."""
-    if value.tzinfo is None:
-        raise ConstraintViolation("datetime values must be timezone-aware")
-    if value.utcoffset():
-        try:
-            value = value.astimezone(UTC)
-        except OverflowError:
-            raise ConstraintViolation("datetime out of range once in UTC") from None
-    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    if (
+        value.tzinfo is not UTC
+    ):  # the common case, utc_now() and UTC values, skips all this
+        if value.tzinfo is None:
+            raise ConstraintViolation("datetime values must be timezone-aware")
+        if value.utcoffset():
+            try:
+                value = value.astimezone(UTC)
+            except OverflowError:
+                raise ConstraintViolation("datetime out of range once in UTC") from None
+    return value.isoformat("T", "microseconds")[:-6] + "Z"
 
 
 def datetime_from_s(text: str) -> datetime:
@@ -157,18 +160,30 @@ def decode_error(entity: str, exc: Exception) -> ItemDecodeError:
 
 def to_wire_value(value: Any) -> AttributeValue:
     """A JSON-like Python value as an AttributeValue (free-form maps and lists)."""
-    if isinstance(value, str):
+    kind = type(value)
+    # Exact types first: identity checks cost less than a chain of isinstance calls.
+    if kind is str:
         return {"S": value}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int):
+    if kind is int:
         return {"N": str(value)}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is dict:
+        return {"M": to_wire_map(value)}
+    if kind is list:
+        return {"L": [to_wire_value(v) for v in value]}
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": bool(value)}
+    if isinstance(value, str):
+        return {"S": str(value)}
+    if isinstance(value, int):
+        return {"N": str(int(value))}
     if isinstance(value, Decimal):
         return {"N": decimal_to_n(value)}
     if isinstance(value, float):
         return {"N": float_to_n(value)}
-    if value is None:
-        return {"NULL": True}
     if isinstance(value, dict):
         return {"M": to_wire_map(value)}
     if isinstance(value, (list, tuple)):

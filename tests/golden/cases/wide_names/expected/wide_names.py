@@ -138,19 +138,18 @@ class CustomerRelationshipRecord:
             )
         if not wire.fullmatch("[^<>]*", self.manager_notes):
             raise wire.violation("CustomerRelationshipRecord.manager_notes", "pattern")
+        record_creation_timestamp = wire.datetime_to_s(self.record_creation_timestamp)
         item: Item = {
             "partition_key_value": {
                 "S": f"ORGANISATION#{self.organisation_identifier}#REGION#{self.region_code}",
             },
             "sort_key_value": {
-                "S": f"RECORD#{wire.datetime_to_s(self.record_creation_timestamp)}#{self.record_identifier}",
+                "S": f"RECORD#{record_creation_timestamp}#{self.record_identifier}",
             },
             "_et": {"S": "CustomerRelationshipRecord"},
             "organisation_identifier": {"S": self.organisation_identifier},
             "region_code": {"S": self.region_code},
-            "record_creation_timestamp": {
-                "S": wire.datetime_to_s(self.record_creation_timestamp),
-            },
+            "record_creation_timestamp": {"S": record_creation_timestamp},
             "record_identifier": {"S": self.record_identifier},
             "descriptive_list_of_nested_maps": {
                 "L": [
