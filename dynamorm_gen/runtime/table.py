@@ -378,7 +378,19 @@ class TableHandle:
     ) -> int:
         """How many items match (after filters), over every page; reads like the query would."""
         request = {**request, "TableName": self.name, "Select": "COUNT"}
-        request.pop("ProjectionExpression", None)
+        if request.pop("ProjectionExpression", None) is not None:
+            # DynamoDB rejects names no expression uses: drop the projection's.
+            import re
+
+            used = " ".join(
+                request.get(k, "")
+                for k in ("KeyConditionExpression", "FilterExpression")
+            )
+            referenced = set(re.findall(r"#\w+", used))
+            names = request.get("ExpressionAttributeNames", {})
+            request["ExpressionAttributeNames"] = {
+                k: v for k, v in names.items() if k in referenced
+            }
         total = 0
         while True:
             response = self._call(operation, request, entity)

@@ -50,7 +50,8 @@ class TransactWrite:
             raise ValueError(f"unknown transaction action {kind!r}")
         if kind == "ConditionCheck" and "ConditionExpression" not in params:
             raise ValidationFailed(
-                "a condition check needs must_exist or expected_version", entity=entity
+                "a condition check needs a condition: must_exist, expected_version or when",
+                entity=entity,
             )
         if self.committed:
             raise ValidationFailed(

@@ -343,3 +343,9 @@ def test_if_not_exists_creates_versioned_items_at_version_one(
     assert p.version == 1
     stored = payments.get_payment(merchant_id="m1", payment_id=p.payment_id)
     assert stored is not None and stored.version == 1
+
+
+def test_count_of_a_projected_pattern(payments: payment.PaymentsTable) -> None:
+    for n in range(1, 4):
+        payments.put_payment(make_payment(n))
+    assert payments.count_payment_by_status(merchant_id="m1", status="pending") == 3

@@ -76,7 +76,7 @@ def test_cancellation_names_the_failing_action_and_applies_nothing(
 
 def test_transaction_limits(payments: payment.PaymentsTable) -> None:
     tx = TransactWrite()
-    with pytest.raises(ValidationFailed, match="must_exist or expected_version"):
+    with pytest.raises(ValidationFailed, match="needs a condition"):
         payments.tx_check_payment(
             tx, merchant_id="m1", payment_id="p", must_exist=False
         )
