@@ -16,6 +16,7 @@ sent) is not retried, because DynamoDB writes are not all idempotent.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import random
@@ -70,6 +71,8 @@ MAX_IDLE_CONNECTIONS = 16
 # Module-level so that tests can observe backoff without sleeping.
 _sleep = time.sleep
 _jitter = random.random
+# base64.b64decode without its Python wrapper: the same non-strict decoding of ASCII text.
+_b64decode = binascii.a2b_base64
 
 
 class FastClientError(Exception):
@@ -117,13 +120,19 @@ def _encode_binary(value: object) -> object:
 def _decode_binary(obj: dict[str, Any]) -> dict[str, Any]:
     # An attribute value is a one-key object; B and BS arrive as base64 text. A one-key
     # object named "B" holding a string occurs nowhere else in DynamoDB's responses.
-    if len(obj) == 1:
-        value = obj.get("B")
-        if isinstance(value, str):
-            return {"B": base64.b64decode(value)}
-        values = obj.get("BS")
-        if isinstance(values, list) and all(isinstance(v, str) for v in values):
-            return {"BS": [base64.b64decode(v) for v in values]}
+    # Called for every object of the response: the common case is one failed lookup.
+    if "B" in obj:
+        value = obj["B"]
+        if type(value) is str and len(obj) == 1:
+            return {"B": _b64decode(value)}
+    elif "BS" in obj:
+        values = obj["BS"]
+        if (
+            type(values) is list
+            and len(obj) == 1
+            and all(type(v) is str for v in values)
+        ):
+            return {"BS": [_b64decode(v) for v in values]}
     return obj
 
 

@@ -29,6 +29,9 @@ __all__ = [
 _RECV_SIZE = 65536
 _MAX_HEAD = 65536  # status line and headers together
 _MAX_LINE = 65536  # a chunk-size line or a trailer line
+_MAX_PREALLOCATE = (
+    1 << 26
+)  # larger bodies are read without allocating Content-Length first
 _HEX = b"0123456789abcdefABCDEF"
 _NO_BODY = frozenset({204, 304})
 
@@ -139,7 +142,8 @@ class HTTPConnection:
         try:
             sock.settimeout(0)
             try:
-                sock.recv(1)  # b"" at EOF, a byte if stray data arrived: dropped either way
+                # b"" at EOF, a byte if stray data arrived: dropped either way.
+                sock.recv(1)
             except ssl.SSLWantReadError:
                 return False  # only TLS records: the connection is fine
             finally:
@@ -171,7 +175,9 @@ class HTTPConnection:
             raise RemoteDisconnected("not connected")
         data = sock.recv(_RECV_SIZE)
         if not data:
-            raise RemoteDisconnected("the server closed the connection without a response")
+            raise RemoteDisconnected(
+                "the server closed the connection without a response"
+            )
         while True:
             end = data.find(b"\r\n\r\n")
             if end < 0:
@@ -183,7 +189,9 @@ class HTTPConnection:
             # An interim response (100 Continue, 103 Early Hints): the real one follows.
             data = rest or sock.recv(_RECV_SIZE)
             if not data:
-                raise IncompleteResponse("the connection closed after an interim response")
+                raise IncompleteResponse(
+                    "the connection closed after an interim response"
+                )
         if status in _NO_BODY or status < 200:
             return status, headers, b"", will_close or bool(rest)
         coding = headers.get("transfer-encoding")
@@ -209,29 +217,40 @@ class HTTPConnection:
         if have >= length:
             # Bytes beyond the body answer nothing we sent: the connection is out of step.
             return status, headers, rest[:length], will_close or have > length
-        body = bytearray(length)
-        body[:have] = rest
-        view = memoryview(body)
+        if length > _MAX_PREALLOCATE:
+            # Not trusted for an allocation up front: grows only as the bytes arrive.
+            grown = bytearray(rest)
+            while len(grown) < length:
+                more = sock.recv(min(_RECV_SIZE, length - len(grown)))
+                if not more:
+                    raise IncompleteResponse(
+                        "the connection closed in the response body"
+                    )
+                grown += more
+            return status, headers, bytes(grown), will_close
+        buffer = bytearray(length)
+        buffer[:have] = rest
+        view = memoryview(buffer)
         while have < length:
             got = sock.recv_into(view[have:])
             if not got:
                 raise IncompleteResponse("the connection closed in the response body")
             have += got
-        return status, headers, bytes(body), will_close
+        return status, headers, bytes(buffer), will_close
 
 
 def _read_head(sock: socket.socket, data: bytes) -> tuple[bytes, int]:
     """Receive until the blank line that ends the headers; the bytes so far and its offset."""
     buffer = bytearray(data)
     while True:
-        if len(buffer) > _MAX_HEAD:
-            raise ProtocolError("the response headers are too long")
         more = sock.recv(_RECV_SIZE)
         if not more:
             raise IncompleteResponse("the connection closed in the response headers")
         start = max(0, len(buffer) - 3)
         buffer += more
         end = buffer.find(b"\r\n\r\n", start)
+        if end > _MAX_HEAD or (end < 0 and len(buffer) > _MAX_HEAD):
+            raise ProtocolError("the response headers are too long")
         if end >= 0:
             return bytes(buffer), end
 
