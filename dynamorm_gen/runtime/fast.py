@@ -354,7 +354,7 @@ class FastClient:
             body=body,
             credentials=self._credentials(),
             region=self._region,
-            amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+            amz_date=_amz_date(),
             path=self._path,
         )
         headers = [
@@ -587,3 +587,17 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return ""
+
+
+_last_second = -1
+_last_amz_date = ""
+
+
+def _amz_date() -> str:
+    """X-Amz-Date for now, formatted at most once per second (requests come far faster)."""
+    global _last_second, _last_amz_date
+    now = int(time.time())
+    if now != _last_second:
+        _last_amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        _last_second = now
+    return _last_amz_date

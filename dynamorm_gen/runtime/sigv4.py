@@ -146,23 +146,47 @@ def dynamodb_headers(
     amz_date: str,
     path: str = "/",
 ) -> dict[str, str]:
-    """Every header a DynamoDB JSON request needs, signed (Content-Length is left to HTTP)."""
+    """Every header a DynamoDB JSON request needs, signed (Content-Length is left to HTTP).
+
+    The same signature as ``sign`` computes, specialised: the signed headers of a DynamoDB
+    request are always the same few, so the canonical request is one format string and the
+    HMAC a one-shot call. This runs once per request on the Lambda path.
+    """
+    token = credentials.token
+    target = TARGET_PREFIX + operation
+    date = amz_date[:8]
+    scope = f"{date}/{region}/dynamodb/aws4_request"
+    if token:
+        signed = _SIGNED_WITH_TOKEN
+        token_line = f"x-amz-security-token:{_trim(token)}\n"
+    else:
+        signed = _SIGNED
+        token_line = ""
+    canonical_request = (
+        f"POST\n{path}\n\ncontent-type:{CONTENT_TYPE}\nhost:{_trim(host)}\n"
+        f"x-amz-date:{amz_date}\n{token_line}x-amz-target:{target}\n\n{signed}\n"
+        f"{hashlib.sha256(body).hexdigest()}"
+    )
+    string_to_sign = (
+        f"{ALGORITHM}\n{amz_date}\n{scope}\n"
+        f"{hashlib.sha256(canonical_request.encode()).hexdigest()}"
+    )
+    key = signing_key(credentials.secret_key, date, region, "dynamodb")
+    signature = hmac.digest(key, string_to_sign.encode(), "sha256").hex()
     headers = {
         "Content-Type": CONTENT_TYPE,
-        "X-Amz-Target": TARGET_PREFIX + operation,
+        "X-Amz-Target": target,
+        "X-Amz-Date": amz_date,
     }
-    headers.update(
-        sign(
-            method="POST",
-            host=host,
-            path=path,
-            headers=headers,
-            body=body,
-            credentials=credentials,
-            region=region,
-            service="dynamodb",
-            amz_date=amz_date,
-        )
+    if token:
+        headers["X-Amz-Security-Token"] = token
+    headers["Authorization"] = (
+        f"{ALGORITHM} Credential={credentials.access_key}/{scope}, "
+        f"SignedHeaders={signed}, Signature={signature}"
     )
     headers["Host"] = host
     return headers
+
+
+_SIGNED = "content-type;host;x-amz-date;x-amz-target"
+_SIGNED_WITH_TOKEN = "content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
