@@ -103,6 +103,9 @@ def check_int(where: str, value: int) -> None:
 
 def decimal_to_n(value: Decimal) -> str:
     """DynamoDB numbers: finite, at most 38 significant digits, magnitude 1E-130 to <1E+126."""
+    text = str(value)
+    if len(text) <= _MAX_DIGITS and "E" not in text and value.is_finite():
+        return text  # written out in full in at most 38 characters: within every limit
     if not value.is_finite():
         raise ConstraintViolation("NaN and infinite decimals cannot be stored")
     if value and not (
@@ -112,7 +115,7 @@ def decimal_to_n(value: Decimal) -> str:
         raise ConstraintViolation(
             "decimal outside DynamoDB's number range or precision"
         )
-    return str(value)
+    return text
 
 
 def _significant_digits(value: Decimal) -> int:
