@@ -13,7 +13,7 @@ from dynamorm_gen.runtime import batch, condition, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.condition import Comparison, Equality
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
-from dynamorm_gen.runtime.transact import TransactWrite
+from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
 
 wire.require_api(1)
@@ -499,6 +499,15 @@ class TodosTable:
                 when=when,
             ),
             entity="Todo",
+        )
+
+    def tx_get_todo(self, txg: TransactGet, *, user_id: str, todo_id: str) -> None:
+        """Add a read of the Todo with this key to ``txg`` (a Todo or None)."""
+        txg.add(
+            self.handle,
+            Todo.make_key(user_id=user_id, todo_id=todo_id),
+            entity="Todo",
+            decode=Todo.from_item,
         )
 
     def batch_get_todo(

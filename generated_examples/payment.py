@@ -14,7 +14,7 @@ from dynamorm_gen.runtime import batch, condition, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.condition import Comparison, Equality
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
-from dynamorm_gen.runtime.transact import TransactWrite
+from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
 from dynamorm_gen.runtime.types import AttributeValue, Item, Key
 
 wire.require_api(1)
@@ -2012,6 +2012,21 @@ class PaymentsTable:
             entity="Payment",
         )
 
+    def tx_get_payment(
+        self,
+        txg: TransactGet,
+        *,
+        merchant_id: str,
+        payment_id: str,
+    ) -> None:
+        """Add a read of the Payment with this key to ``txg`` (a Payment or None)."""
+        txg.add(
+            self.handle,
+            Payment.make_key(merchant_id=merchant_id, payment_id=payment_id),
+            entity="Payment",
+            decode=Payment.from_item,
+        )
+
     def batch_get_payment(
         self,
         keys: Sequence[Key],
@@ -2568,6 +2583,26 @@ class PaymentsTable:
             entity="Transaction",
         )
 
+    def tx_get_transaction(
+        self,
+        txg: TransactGet,
+        *,
+        merchant_id: str,
+        payment_id: str,
+        sequence: int,
+    ) -> None:
+        """Add a read of the Transaction with this key to ``txg`` (a Transaction or None)."""
+        txg.add(
+            self.handle,
+            Transaction.make_key(
+                merchant_id=merchant_id,
+                payment_id=payment_id,
+                sequence=sequence,
+            ),
+            entity="Transaction",
+            decode=Transaction.from_item,
+        )
+
     def batch_get_transaction(
         self,
         keys: Sequence[Key],
@@ -2943,6 +2978,21 @@ class PaymentsTable:
                 when=when,
             ),
             entity="Customer",
+        )
+
+    def tx_get_customer(
+        self,
+        txg: TransactGet,
+        *,
+        merchant_id: str,
+        customer_id: str,
+    ) -> None:
+        """Add a read of the Customer with this key to ``txg`` (a Customer or None)."""
+        txg.add(
+            self.handle,
+            Customer.make_key(merchant_id=merchant_id, customer_id=customer_id),
+            entity="Customer",
+            decode=Customer.from_item,
         )
 
     def batch_get_customer(

@@ -97,6 +97,7 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
         for entity in (e for e in module.entities if e.table == table.name):
             var = pycode.snake(entity.name)
             path = ("entities", entity.name)
+            # The per-entity methods table_entity.py.j2 writes, under the same conditions.
             verbs = [
                 "put",
                 "get",
@@ -106,10 +107,9 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
                 "scan",
                 "iter_scan",
             ]
-            verbs += (
-                [] if pycode.has_version(entity) else ["batch_put"]
-            )  # as the template does
-            verbs += ["update"] if pycode.updatable(entity) else []
+            verbs += ["tx_put", "tx_delete", "tx_check", "tx_get"]
+            verbs += [] if pycode.has_version(entity) else ["batch_put"]
+            verbs += ["update", "tx_update"] if pycode.updatable(entity) else []
             for verb in verbs:
                 methods.add(f"{verb}_{var}", f"entity '{entity.name}'", path)
             for p in entity.access_patterns:

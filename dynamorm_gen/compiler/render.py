@@ -131,7 +131,13 @@ class ModuleContext:
                     "TableHandle" if module.tables else None,
                 ],
             ),
-            ("dynamorm_gen.runtime.transact", ["TransactWrite" if entities else None]),
+            (
+                "dynamorm_gen.runtime.transact",
+                [
+                    "TransactGet" if entities else None,
+                    "TransactWrite" if entities else None,
+                ],
+            ),
             (
                 "dynamorm_gen.runtime.types",
                 [

@@ -22,7 +22,7 @@ from dynamorm_gen.runtime.errors import (
     ValidationFailed,
 )
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
-from dynamorm_gen.runtime.transact import TransactWrite
+from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
 from dynamorm_gen.runtime.wire import FieldEncryptor, set_field_encryptor
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "TableHandle",
     "TableNotFound",
     "Throttled",
+    "TransactGet",
     "TransactWrite",
     "TransactionCancelled",
     "ValidationFailed",

@@ -14,6 +14,7 @@ from typing import Any
 
 from dynamorm_gen.runtime.errors import TransactionCancelled, ValidationFailed
 from dynamorm_gen.runtime.table import TableHandle
+from dynamorm_gen.runtime.types import Item, Key
 
 MAX_ACTIONS = 100
 _ACTIONS = ("Put", "Update", "Delete", "ConditionCheck")
@@ -117,3 +118,58 @@ class TransactWrite:
         error.reasons = reasons
         error.server_message = exc.server_message
         return error
+
+
+class TransactGet:
+    """Reads of up to 100 items, any entities of one account and region, as one snapshot.
+
+    Generated ``tx_get_<entity>`` methods add keys; ``fetch`` returns the decoded entities in
+    the order they were added (None where there is no item).
+    """
+
+    __slots__ = ("_decoders", "_handle", "_requests")
+
+    def __init__(self) -> None:
+        self._requests: list[dict[str, Any]] = []
+        self._decoders: list[tuple[str, Callable[[Item], Any]]] = []
+        self._handle: TableHandle | None = None
+
+    def __len__(self) -> int:
+        return len(self._requests)
+
+    def add(
+        self,
+        handle: TableHandle,
+        key: Key,
+        *,
+        entity: str,
+        decode: Callable[[Item], Any],
+    ) -> None:
+        if len(self._requests) >= MAX_ACTIONS:
+            raise ValidationFailed(
+                f"a transaction holds at most {MAX_ACTIONS} reads", entity=entity
+            )
+        if self._handle is None:
+            self._handle = handle
+        elif handle.connection.client is not self._handle.connection.client:
+            raise ValidationFailed(
+                "a transaction's tables must share one connection (account and region)",
+                entity=entity,
+            )
+        self._requests.append({"Get": {"TableName": handle.name, "Key": key}})
+        self._decoders.append((entity, decode))
+
+    def fetch(self) -> list[Any]:
+        """The items, decoded, in the order added; TransactionCancelled if DynamoDB refuses."""
+        if self._handle is None:
+            return []
+        response = self._handle._call(
+            "TransactGetItems", {"TransactItems": self._requests}, "transaction"
+        )
+        results = []
+        for (_, decode), response_item in zip(
+            self._decoders, response.get("Responses", []), strict=False
+        ):
+            item = response_item.get("Item")
+            results.append(None if not item else decode(item))
+        return results

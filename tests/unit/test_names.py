@@ -50,7 +50,7 @@ def test_generated_name_collisions_are_reported_once_each(tmp_path: Path) -> Non
         " APP_X, AppXTable (module level)",
         "names.yaml:14:3: error[DG217] entity 'Ab' and entity 'AB' both generate"
         " put_ab, get_ab, delete_ab, batch_get_ab, batch_delete_ab, scan_ab, iter_scan_ab,"
-        " batch_put_ab"
+        " tx_put_ab, tx_delete_ab, tx_check_ab, tx_get_ab, batch_put_ab"
         " (methods of AppXTable)",
         "names.yaml:19:3: error[DG217] entity 'ABKind' and attribute AB.kind both generate"
         " ABKind (module level)",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dynamorm_gen.runtime import (
+    TransactGet,
     TransactionCancelled,
     TransactWrite,
     ValidationFailed,
@@ -108,3 +109,22 @@ def test_objects_change_only_when_the_transaction_commits(
     assert p.version == version + 1 and p.updated_at > stamped
     with pytest.raises(ValidationFailed, match="committed already"):
         tx.commit()
+
+
+def test_transactional_read_of_several_entities(
+    payments: payment.PaymentsTable,
+) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    payments.put_transaction(ledger_entry(p.payment_id, 1))
+    txg = TransactGet()
+    payments.tx_get_payment(txg, merchant_id="m1", payment_id=p.payment_id)
+    payments.tx_get_transaction(
+        txg, merchant_id="m1", payment_id=p.payment_id, sequence=1
+    )
+    payments.tx_get_payment(txg, merchant_id="m1", payment_id="absent")
+    got_payment, got_entry, missing = txg.fetch()
+    assert got_payment == p
+    assert isinstance(got_entry, payment.Transaction) and got_entry.sequence == 1
+    assert missing is None
+    assert TransactGet().fetch() == []

@@ -12,7 +12,7 @@ from dynamorm_gen.runtime import batch, condition, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.condition import Comparison
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
-from dynamorm_gen.runtime.transact import TransactWrite
+from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
 
 wire.require_api(1)
@@ -228,6 +228,15 @@ class ThingsTable:
                 when=when,
             ),
             entity="Thing",
+        )
+
+    def tx_get_thing(self, txg: TransactGet, *, thing_id: str) -> None:
+        """Add a read of the Thing with this key to ``txg`` (a Thing or None)."""
+        txg.add(
+            self.handle,
+            Thing.make_key(thing_id=thing_id),
+            entity="Thing",
+            decode=Thing.from_item,
         )
 
     def batch_get_thing(

@@ -14,7 +14,7 @@ from dynamorm_gen.runtime import batch, condition, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.condition import Comparison
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
-from dynamorm_gen.runtime.transact import TransactWrite
+from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
 
 wire.require_api(1)
@@ -581,6 +581,15 @@ class LedgerV2Table:
                 when=when,
             ),
             entity="Entry",
+        )
+
+    def tx_get_entry(self, txg: TransactGet, *, account_id: int, seq_no: int) -> None:
+        """Add a read of the Entry with this key to ``txg`` (a Entry or None)."""
+        txg.add(
+            self.handle,
+            Entry.make_key(account_id=account_id, seq_no=seq_no),
+            entity="Entry",
+            decode=Entry.from_item,
         )
 
     def batch_get_entry(

@@ -14,7 +14,7 @@ from dynamorm_gen.runtime import batch, condition, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.condition import Comparison
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
-from dynamorm_gen.runtime.transact import TransactWrite
+from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
 
 wire.require_api(1)
@@ -897,6 +897,28 @@ class CustomerRelationshipRecordsTable:
                 when=when,
             ),
             entity="CustomerRelationshipRecord",
+        )
+
+    def tx_get_customer_relationship_record(
+        self,
+        txg: TransactGet,
+        *,
+        organisation_identifier: str,
+        region_code: CustomerRelationshipRecordRegionCode,
+        record_creation_timestamp: datetime,
+        record_identifier: str,
+    ) -> None:
+        """Add a read of the CustomerRelationshipRecord with this key to ``txg`` (a CustomerRelationshipRecord or None)."""
+        txg.add(
+            self.handle,
+            CustomerRelationshipRecord.make_key(
+                organisation_identifier=organisation_identifier,
+                region_code=region_code,
+                record_creation_timestamp=record_creation_timestamp,
+                record_identifier=record_identifier,
+            ),
+            entity="CustomerRelationshipRecord",
+            decode=CustomerRelationshipRecord.from_item,
         )
 
     def batch_get_customer_relationship_record(
