@@ -177,6 +177,10 @@ def to_wire_value(value: Any) -> AttributeValue:
         return {"L": [to_wire_value(v) for v in value]}
     if value is None:
         return {"NULL": True}
+    if kind is Decimal:
+        return {"N": decimal_to_n(value)}
+    if kind is float:
+        return {"N": float_to_n(value)}
     if isinstance(value, bool):
         return {"BOOL": bool(value)}
     if isinstance(value, str):
