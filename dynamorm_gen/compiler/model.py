@@ -29,6 +29,18 @@ COLLECTION_TYPES = ("list", "map", "string_set", "number_set", "binary_set")
 BUILTIN_TYPES = SCALAR_TYPES + COLLECTION_TYPES
 NUMBER_TYPES = ("integer", "decimal", "float", "ttl", "version")
 SET_TYPES = ("string_set", "number_set", "binary_set")
+# Types whose values have an order: comparisons and between apply to them.
+ORDERED_TYPES = (
+    "string",
+    "integer",
+    "decimal",
+    "float",
+    "datetime",
+    "date",
+    "ttl",
+    "enum",
+    "version",
+)
 # Types whose values can be written into a string key template.
 TEMPLATE_TYPES = ("string", "enum", "integer", "date", "datetime")
 DEFAULT_ENTITY_TYPE_ATTRIBUTE = "_et"

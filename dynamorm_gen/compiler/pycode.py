@@ -1566,18 +1566,6 @@ def tx_update_params(entity: Entity) -> list[str]:
 
 # --- conditions ----------------------------------------------------------------------------------
 
-_ORDERED = (
-    "string",
-    "integer",
-    "decimal",
-    "float",
-    "datetime",
-    "date",
-    "ttl",
-    "enum",
-    "version",
-)
-
 
 def when_class(entity: Entity) -> str:
     return f"{entity.name}When"
@@ -1611,11 +1599,11 @@ def when_methods(entity: Entity) -> list[str]:
         n, kind = a.name, a.type.kind
         t = attribute_type(entity.name, a)
         ref = (py_str(f"#c_{n}"), py_str(a.stored_as))
-        if kind in _ORDERED or kind in ("boolean", "binary"):
-            ops = "Comparison" if kind in _ORDERED else "Equality"
+        if kind in model.ORDERED_TYPES or kind in ("boolean", "binary"):
+            ops = "Comparison" if kind in model.ORDERED_TYPES else "Equality"
             body = call("self._compare", *ref, "op", to_wire(a.type, "value"))
             method(n, [f"op: {ops}", f"value: {t}"], f"Compare {n} with value.", body)
-        if kind in _ORDERED:
+        if kind in model.ORDERED_TYPES:
             body = call(
                 "self._between", *ref, to_wire(a.type, "low"), to_wire(a.type, "high")
             )

@@ -61,17 +61,6 @@ _JSON_TYPES = {
     "boolean": "true or false",
     "null": "null",
 }
-_COMPARABLE = (
-    "string",
-    "integer",
-    "decimal",
-    "float",
-    "datetime",
-    "date",
-    "ttl",
-    "enum",
-    "version",
-)
 _LENGTH_TYPES = (
     "string",
     "binary",
@@ -1067,7 +1056,10 @@ class _FileChecker:
             kind = aspec["type"]
             if not self.is_type(kind):
                 continue  # already reported as an unknown type
-            if op in ("lt", "lte", "gt", "gte", "between") and kind not in _COMPARABLE:
+            if (
+                op in ("lt", "lte", "gt", "gte", "between")
+                and kind not in model.ORDERED_TYPES
+            ):
                 self.error(
                     (*fpath, "op"),
                     "DG211",

@@ -20,6 +20,18 @@ MAX_ACTIONS = 100
 _ACTIONS = ("Put", "Update", "Delete", "ConditionCheck")
 
 
+def _one_connection(
+    first: TableHandle | None, handle: TableHandle, entity: str
+) -> TableHandle:
+    """A transaction goes to one endpoint: every table must share the first one's client."""
+    if first is not None and handle.connection.client is not first.connection.client:
+        raise ValidationFailed(
+            "a transaction's tables must share one connection (account and region)",
+            entity=entity,
+        )
+    return first or handle
+
+
 class TransactWrite:
     """Actions collected for one atomic write; nothing is sent before ``commit``."""
 
@@ -62,13 +74,7 @@ class TransactWrite:
             raise ValidationFailed(
                 f"a transaction holds at most {MAX_ACTIONS} actions", entity=entity
             )
-        if self._handle is None:
-            self._handle = handle
-        elif handle.connection.client is not self._handle.connection.client:
-            raise ValidationFailed(
-                "a transaction's tables must share one connection (account and region)",
-                entity=entity,
-            )
+        self._handle = _one_connection(self._handle, handle, entity)
         self._actions.append((kind, entity, params))
         if after_commit is not None:
             self._after.append(after_commit)
@@ -149,13 +155,7 @@ class TransactGet:
             raise ValidationFailed(
                 f"a transaction holds at most {MAX_ACTIONS} reads", entity=entity
             )
-        if self._handle is None:
-            self._handle = handle
-        elif handle.connection.client is not self._handle.connection.client:
-            raise ValidationFailed(
-                "a transaction's tables must share one connection (account and region)",
-                entity=entity,
-            )
+        self._handle = _one_connection(self._handle, handle, entity)
         self._requests.append({"Get": {"TableName": handle.name, "Key": key}})
         self._decoders.append((entity, decode))
 
