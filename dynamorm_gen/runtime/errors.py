@@ -46,6 +46,12 @@ class ConditionFailed(DynamormError):
     item: Item | None = None
 
 
+class NotFound(ConditionFailed):
+    """The item an update or a ``must_exist`` delete needs is not there. A ConditionFailed, so
+    existing handlers keep working; raised when that is the only reason the condition can
+    have failed (no other conditions), or when the returned old item shows it."""
+
+
 class TransactionCancelled(DynamormError):
     """A transaction was cancelled; ``reasons`` holds (action index, entity, reason code) for
     each action that caused it, e.g. (1, "Payment", "ConditionalCheckFailed")."""

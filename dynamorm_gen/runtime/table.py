@@ -19,6 +19,7 @@ from dynamorm_gen.runtime.errors import (
     ConditionFailed,
     ConfigurationError,
     DynamormError,
+    NotFound,
     TableNotFound,
     Throttled,
     TransactionCancelled,
@@ -338,7 +339,10 @@ class TableHandle:
             request["ReturnValues"] = "ALL_OLD"
         if old_on_failure:
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        response = self._call("DeleteItem", request, entity)
+        only_existence = must_exist and expected_version is None and not when
+        response = call_expecting_item(
+            self, "DeleteItem", request, entity, only_existence=only_existence
+        )
         old: Item | None = response.get("Attributes") if return_old else None
         return old
 
@@ -498,6 +502,33 @@ _ERRORS: dict[str, type[DynamormError]] = {
     "NoRegionError": ConfigurationError,
     "PartialCredentialsError": ConfigurationError,
 }
+
+
+def call_expecting_item(
+    handle: TableHandle,
+    operation: str,
+    request: dict[str, Any],
+    entity: str,
+    *,
+    only_existence: bool,
+) -> Any:
+    """Send a write that requires the item to exist; a failed condition becomes NotFound when
+    the item's absence is certain: it was the only condition, or the old item came back empty."""
+    try:
+        return handle._call(operation, request, entity)
+    except ConditionFailed as exc:
+        asked_for_old = request.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+        if only_existence or (asked_for_old and exc.item is None):
+            missing = NotFound(
+                "no such item",
+                operation=operation,
+                table=handle.name,
+                entity=entity,
+                code=exc.code,
+            )
+            missing.server_message = exc.server_message
+            raise missing from None
+        raise
 
 
 def map_error(exc: Exception, operation: str, table: str, entity: str) -> DynamormError:

@@ -12,7 +12,7 @@ from typing import Any
 
 from dynamorm_gen.runtime.condition import Condition, merge
 from dynamorm_gen.runtime.errors import ValidationFailed
-from dynamorm_gen.runtime.table import TableHandle
+from dynamorm_gen.runtime.table import TableHandle, call_expecting_item
 from dynamorm_gen.runtime.types import AttributeValue, Item, Key
 
 _RETURN_VALUES = {"new": "ALL_NEW", "old": "ALL_OLD", "none": "NONE"}
@@ -127,6 +127,9 @@ def apply(
     built["ReturnValues"] = _RETURN_VALUES[returning]
     if old_on_failure:
         built["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    response = handle._call("UpdateItem", built, entity)
+    only_existence = expected_version is None and not when
+    response = call_expecting_item(
+        handle, "UpdateItem", built, entity, only_existence=only_existence
+    )
     attributes: Item | None = response.get("Attributes")
     return attributes

@@ -10,6 +10,7 @@ import pytest
 from dynamorm_gen.runtime import (
     ConditionFailed,
     ConstraintViolation,
+    NotFound,
     ValidationFailed,
 )
 from generated_examples import basic, payment
@@ -181,3 +182,32 @@ def test_writes_with_conditions_from_the_schema(
     assert not hasattr(
         payment.PaymentWhen, "card_token"
     )  # encrypted: never in conditions
+
+
+def test_missing_items_raise_not_found(payments: payment.PaymentsTable) -> None:
+    with pytest.raises(NotFound, match="no such item"):
+        payments.update_payment(
+            payment.PaymentUpdate().add_amount(1), merchant_id="m1", payment_id="absent"
+        )
+    with pytest.raises(NotFound):
+        payments.delete_payment(merchant_id="m1", payment_id="absent", must_exist=True)
+    with pytest.raises(
+        NotFound
+    ):  # the old item shows the absence, whatever the condition
+        payments.update_payment(
+            payment.PaymentUpdate().add_amount(1),
+            merchant_id="m1",
+            payment_id="absent",
+            when=payment.PaymentWhen().amount("gt", 0),
+            old_on_failure=True,
+        )
+    p = make_payment(1)
+    payments.put_payment(p)
+    with pytest.raises(ConditionFailed) as failure:  # there, but the condition fails
+        payments.update_payment(
+            payment.PaymentUpdate().add_amount(1),
+            merchant_id="m1",
+            payment_id=p.payment_id,
+            when=payment.PaymentWhen().amount("gt", 10_000),
+        )
+    assert not isinstance(failure.value, NotFound)
