@@ -383,7 +383,7 @@ class TodosTable:
     ) -> Todo | None:
         """Delete the Todo with this key; returns it when ``return_old``.
 
-        ConditionFailed if ``must_exist`` and there is none.
+        NotFound if ``must_exist`` and there is none; ConditionFailed if ``when`` fails.
         """
         item = self.handle.delete_item(
             Todo.make_key(user_id=user_id, todo_id=todo_id),
@@ -407,7 +407,7 @@ class TodosTable:
     ) -> Todo | None:
         """Apply ``changes`` to the stored Todo in one request.
 
-        ConditionFailed if there is no such item.
+        NotFound if there is no such item; ConditionFailed if ``when`` fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
         """
         item = update.apply(

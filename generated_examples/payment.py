@@ -1859,7 +1859,7 @@ class PaymentsTable:
     ) -> Payment | None:
         """Delete the Payment with this key; returns it when ``return_old``.
 
-        ConditionFailed if ``must_exist`` and there is none, or if its version is not expected_version.
+        NotFound if ``must_exist`` and there is none; ConditionFailed if ``when`` or expected_version fails.
         """
         item = self.handle.delete_item(
             Payment.make_key(merchant_id=merchant_id, payment_id=payment_id),
@@ -1886,7 +1886,7 @@ class PaymentsTable:
     ) -> Payment | None:
         """Apply ``changes`` to the stored Payment in one request.
 
-        ConditionFailed if there is no such item or its version is not expected_version.
+        NotFound if there is no such item; ConditionFailed if ``when`` or expected_version fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
         """
         now = wire.datetime_to_s(wire.utc_now())
@@ -2441,7 +2441,7 @@ class PaymentsTable:
     ) -> Transaction | None:
         """Delete the Transaction with this key; returns it when ``return_old``.
 
-        ConditionFailed if ``must_exist`` and there is none.
+        NotFound if ``must_exist`` and there is none; ConditionFailed if ``when`` fails.
         """
         item = self.handle.delete_item(
             Transaction.make_key(
@@ -2470,7 +2470,7 @@ class PaymentsTable:
     ) -> Transaction | None:
         """Apply ``changes`` to the stored Transaction in one request.
 
-        ConditionFailed if there is no such item.
+        NotFound if there is no such item; ConditionFailed if ``when`` fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
         """
         item = update.apply(
@@ -2862,7 +2862,7 @@ class PaymentsTable:
     ) -> Customer | None:
         """Delete the Customer with this key; returns it when ``return_old``.
 
-        ConditionFailed if ``must_exist`` and there is none.
+        NotFound if ``must_exist`` and there is none; ConditionFailed if ``when`` fails.
         """
         item = self.handle.delete_item(
             Customer.make_key(merchant_id=merchant_id, customer_id=customer_id),
@@ -2886,7 +2886,7 @@ class PaymentsTable:
     ) -> Customer | None:
         """Apply ``changes`` to the stored Customer in one request.
 
-        ConditionFailed if there is no such item.
+        NotFound if there is no such item; ConditionFailed if ``when`` fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
         """
         item = update.apply(

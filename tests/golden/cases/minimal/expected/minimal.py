@@ -165,7 +165,7 @@ class ThingsTable:
     ) -> Thing | None:
         """Delete the Thing with this key; returns it when ``return_old``.
 
-        ConditionFailed if ``must_exist`` and there is none.
+        NotFound if ``must_exist`` and there is none; ConditionFailed if ``when`` fails.
         """
         item = self.handle.delete_item(
             Thing.make_key(thing_id=thing_id),

@@ -465,7 +465,7 @@ class LedgerV2Table:
     ) -> Entry | None:
         """Delete the Entry with this key; returns it when ``return_old``.
 
-        ConditionFailed if ``must_exist`` and there is none.
+        NotFound if ``must_exist`` and there is none; ConditionFailed if ``when`` fails.
         """
         item = self.handle.delete_item(
             Entry.make_key(account_id=account_id, seq_no=seq_no),
@@ -489,7 +489,7 @@ class LedgerV2Table:
     ) -> Entry | None:
         """Apply ``changes`` to the stored Entry in one request.
 
-        ConditionFailed if there is no such item.
+        NotFound if there is no such item; ConditionFailed if ``when`` fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
         """
         item = update.apply(

@@ -748,7 +748,7 @@ class CustomerRelationshipRecordsTable:
     ) -> CustomerRelationshipRecord | None:
         """Delete the CustomerRelationshipRecord with this key; returns it when ``return_old``.
 
-        ConditionFailed if ``must_exist`` and there is none.
+        NotFound if ``must_exist`` and there is none; ConditionFailed if ``when`` fails.
         """
         item = self.handle.delete_item(
             CustomerRelationshipRecord.make_key(
@@ -779,7 +779,7 @@ class CustomerRelationshipRecordsTable:
     ) -> CustomerRelationshipRecord | None:
         """Apply ``changes`` to the stored CustomerRelationshipRecord in one request.
 
-        ConditionFailed if there is no such item.
+        NotFound if there is no such item; ConditionFailed if ``when`` fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
         """
         item = update.apply(
