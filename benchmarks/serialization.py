@@ -44,7 +44,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dynamorm_gen.runtime import set_field_encryptor  # noqa: E402
-from generated_examples.payment import Payment  # noqa: E402
+from generated_examples.payment import Merchant, Payment  # noqa: E402
+
+OURS = "dynamorm-gen (generated)"
+BOTO = "boto3 TypeSerializer/Deserializer"
+PYDYNOX = "pydynox (Rust converters)"
+PYNAMO = "PynamoDB Model"
 
 
 class PlainEncryptor:
@@ -171,7 +176,7 @@ def _sorted_sets(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def cases() -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
+def payment_cases() -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
     """For each library: (python -> wire, wire -> python), over the same logical item."""
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
     from pydynox import pydynox_core
@@ -209,20 +214,114 @@ def cases() -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
     )
 
     return {
-        "dynamorm-gen (generated)": (
-            payment.to_item,
-            lambda: Payment.from_item(our_item),
-        ),
-        "boto3 TypeSerializer/Deserializer": (boto_to, boto_from),
-        "pydynox (Rust converters)": (
+        OURS: (payment.to_item, lambda: Payment.from_item(our_item)),
+        BOTO: (boto_to, boto_from),
+        PYDYNOX: (
             lambda: to_dynamo(values),
             lambda: from_dynamo(pydynox_item, _number_schema=schema),
         ),
-        "PynamoDB Model": (
-            instance.serialize,
-            lambda: model.from_raw_data(pynamo_item),
-        ),
+        PYNAMO: (instance.serialize, lambda: model.from_raw_data(pynamo_item)),
     }
+
+
+def our_merchant() -> Merchant:
+    return Merchant(
+        merchant_id="m-1042",
+        legal_name="Example Trading GmbH",
+        country="DE",
+        default_currency="EUR",
+        category_code="5999",
+        status="active",
+        fee_bps=145,
+        daily_limit=Decimal("250000.00"),
+        payouts_enabled=True,
+        settlement_days=2,
+        risk_tier=2,
+        version=7,
+    )
+
+
+def merchant_cases() -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
+    """The flat Merchant item (12 attributes, 15 stored): the shape issue 3's figures quote."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+    from pydynox import pydynox_core
+    from pynamodb.attributes import (
+        BooleanAttribute,
+        NumberAttribute,
+        UnicodeAttribute,
+        VersionAttribute,
+    )
+    from pynamodb.models import Model
+
+    merchant = our_merchant()
+    our_item = merchant.to_item()
+    assert Merchant.from_item(our_item) == merchant
+    values = _plain(our_item)
+
+    serializer, deserializer = TypeSerializer(), TypeDeserializer()
+    serialize, deserialize = serializer.serialize, deserializer.deserialize
+    assert {name: serialize(value) for name, value in values.items()} == our_item
+
+    def boto_to() -> object:
+        return {name: serialize(value) for name, value in values.items()}
+
+    def boto_from() -> object:
+        return {name: deserialize(value) for name, value in our_item.items()}
+
+    to_dynamo, from_dynamo = pydynox_core.item_to_dynamo, pydynox_core.item_from_dynamo
+    schema = {"fields": frozenset({"daily_limit"}), "variants": {}}
+    pydynox_item = to_dynamo(values)
+    assert _plain(pydynox_item) == values  # its Decimal text differs: 25E4
+    assert from_dynamo(pydynox_item, _number_schema=schema) == values
+
+    class PynamoMerchant(Model):
+        class Meta:
+            table_name = "payments"
+            region = "us-east-1"
+
+        PK = UnicodeAttribute(hash_key=True)
+        SK = UnicodeAttribute(range_key=True)
+        entity_type = UnicodeAttribute(attr_name="_et")
+        merchant_id = UnicodeAttribute()
+        legal_name = UnicodeAttribute()
+        country = UnicodeAttribute()
+        default_currency = UnicodeAttribute()
+        category_code = UnicodeAttribute()
+        status = UnicodeAttribute()
+        fee_bps = NumberAttribute()
+        daily_limit = NumberAttribute()  # a float: its NumberAttribute takes no Decimal
+        payouts_enabled = BooleanAttribute()
+        settlement_days = NumberAttribute()
+        risk_tier = NumberAttribute()
+        version = VersionAttribute()
+
+    pynamo_values = dict(values)
+    pynamo_values["entity_type"] = pynamo_values.pop("_et")
+    pynamo_values["daily_limit"] = float(merchant.daily_limit or 0)
+    instance = PynamoMerchant(**pynamo_values)
+    pynamo_item = instance.serialize()
+    assert set(pynamo_item) == set(our_item)
+
+    return {
+        OURS: (merchant.to_item, lambda: Merchant.from_item(our_item)),
+        BOTO: (boto_to, boto_from),
+        PYDYNOX: (
+            lambda: to_dynamo(values),
+            lambda: from_dynamo(pydynox_item, _number_schema=schema),
+        ),
+        PYNAMO: (instance.serialize, lambda: PynamoMerchant.from_raw_data(pynamo_item)),
+    }
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    """A flat item's Python values, as boto3's resource layer and pydynox's client take them."""
+    values: dict[str, Any] = {}
+    for name, value in item.items():
+        ((tag, data),) = value.items()
+        if tag == "N":
+            data = int(data) if data.lstrip("-").isdigit() else Decimal(data)
+        values[name] = data
+    return values
 
 
 def calibrate(timer: timeit.Timer, target: float) -> int:
@@ -234,49 +333,65 @@ def calibrate(timer: timeit.Timer, target: float) -> int:
         loops *= 4
 
 
+def measure(
+    cases: dict[str, tuple[Callable[[], object], Callable[[], object]]],
+    rounds: int,
+    seconds: float,
+) -> dict[tuple[str, str], float]:
+    """Median ns/op per (library, direction), rounds interleaved across all of them."""
+    timers: dict[tuple[str, str], tuple[timeit.Timer, int]] = {}
+    for name, (to_wire, from_wire) in cases.items():
+        for direction, func in (("to", to_wire), ("from", from_wire)):
+            timer = timeit.Timer(func)
+            timers[name, direction] = (timer, calibrate(timer, seconds))
+    samples: dict[tuple[str, str], list[float]] = {case: [] for case in timers}
+    for _ in range(rounds):
+        for case, (timer, loops) in timers.items():
+            samples[case].append(timer.timeit(loops) / loops * 1e9)
+    return {case: statistics.median(values) for case, values in samples.items()}
+
+
+def report(title: str, ns: dict[tuple[str, str], float]) -> None:
+    print(title)
+    print(
+        f"{'library':36} {'to ns/op':>10} {'from ns/op':>11} {'to x ours':>10} {'from x ours':>12}"
+    )
+    for name in dict.fromkeys(case[0] for case in ns):
+        to_ns, from_ns = ns[name, "to"], ns[name, "from"]
+        print(
+            f"{name:36} {to_ns:10,.0f} {from_ns:11,.0f}"
+            f" {to_ns / ns[OURS, 'to']:10.2f} {from_ns / ns[OURS, 'from']:12.2f}"
+        )
+    targets = [
+        ("faster than pydynox, to", ns[PYDYNOX, "to"] / ns[OURS, "to"], 1.0),
+        ("faster than pydynox, from", ns[PYDYNOX, "from"] / ns[OURS, "from"], 1.0),
+        (">= 8x TypeSerializer", ns[BOTO, "to"] / ns[OURS, "to"], 8.0),
+        (">= 5.5x TypeDeserializer", ns[BOTO, "from"] / ns[OURS, "from"], 5.5),
+    ]
+    for label, ratio, goal in targets:
+        verdict = "met" if ratio > goal or (goal > 1 and ratio >= goal) else "MISSED"
+        print(f"  target {label:28} {ratio:6.2f}x  {verdict}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=0.1, help="per measurement")
     args = parser.parse_args()
 
-    timers: dict[tuple[str, str], tuple[timeit.Timer, int]] = {}
-    for name, (to_wire, from_wire) in cases().items():
-        for direction, func in (("to", to_wire), ("from", from_wire)):
-            timer = timeit.Timer(func)
-            timers[name, direction] = (timer, calibrate(timer, args.seconds))
-    samples: dict[tuple[str, str], list[float]] = {case: [] for case in timers}
-    for _ in range(args.rounds):
-        for case, (timer, loops) in timers.items():
-            samples[case].append(timer.timeit(loops) / loops * 1e9)
-    ns = {case: statistics.median(values) for case, values in samples.items()}
-
-    ours = "dynamorm-gen (generated)"
-    print(
-        f"item conversion, 20-attribute Payment item, ns/op, median of {args.rounds}"
-        f" interleaved rounds (Python {sys.version.split()[0]})"
-    )
-    print(
-        f"{'library':36} {'to ns/op':>10} {'from ns/op':>11} {'to x ours':>10} {'from x ours':>12}"
-    )
-    for name in dict.fromkeys(case[0] for case in timers):
-        to_ns, from_ns = ns[name, "to"], ns[name, "from"]
-        print(
-            f"{name:36} {to_ns:10,.0f} {from_ns:11,.0f}"
-            f" {to_ns / ns[ours, 'to']:10.2f} {from_ns / ns[ours, 'from']:12.2f}"
-        )
-    boto = "boto3 TypeSerializer/Deserializer"
-    pyd = "pydynox (Rust converters)"
-    targets = [
-        ("faster than pydynox, to", ns[pyd, "to"] / ns[ours, "to"], 1.0),
-        ("faster than pydynox, from", ns[pyd, "from"] / ns[ours, "from"], 1.0),
-        (">= 8x TypeSerializer", ns[boto, "to"] / ns[ours, "to"], 8.0),
-        (">= 5.5x TypeDeserializer", ns[boto, "from"] / ns[ours, "from"], 5.5),
+    set_field_encryptor(PlainEncryptor())
+    version = sys.version.split()[0]
+    items = [
+        ("Merchant: flat, 12 attributes, 15 stored", merchant_cases()),
+        ("Payment: rich, 15 attributes, 20 stored", payment_cases()),
     ]
-    print()
-    for label, ratio, goal in targets:
-        verdict = "met" if ratio > goal or (goal > 1 and ratio >= goal) else "MISSED"
-        print(f"target {label:28} {ratio:6.2f}x  {verdict}")
+    for title, cases in items:
+        ns = measure(cases, args.rounds, args.seconds)
+        report(
+            f"{title}; ns/op, median of {args.rounds} interleaved rounds (Python {version})",
+            ns,
+        )
 
 
 if __name__ == "__main__":

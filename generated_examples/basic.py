@@ -79,10 +79,8 @@ class Todo:
 
     def to_item(self) -> Item:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
-        if len(self.title) < 1:
-            raise wire.violation("Todo.title", "min_length 1")
-        if len(self.title) > 200:
-            raise wire.violation("Todo.title", "max_length 200")
+        if not 1 <= len(self.title) <= 200:
+            raise wire.violation("Todo.title", "min_length 1, max_length 200")
         item: Item = {
             "PK": {"S": f"USER#{self.user_id}"},
             "SK": {"S": f"TODO#{self.todo_id}"},
@@ -122,10 +120,8 @@ class TodoUpdate(update.Update):
 
     def set_title(self, value: str) -> TodoUpdate:
         """Set title."""
-        if len(value) < 1:
-            raise wire.violation("Todo.title", "min_length 1")
-        if len(value) > 200:
-            raise wire.violation("Todo.title", "max_length 200")
+        if not 1 <= len(value) <= 200:
+            raise wire.violation("Todo.title", "min_length 1, max_length 200")
         self._attribute("#a_title", "title", "Todo.title")
         self._values[":a_title"] = {"S": value}
         self._set.append("#a_title = :a_title")
@@ -133,10 +129,8 @@ class TodoUpdate(update.Update):
 
     def set_title_if_absent(self, value: str) -> TodoUpdate:
         """Set title unless the stored item has it already."""
-        if len(value) < 1:
-            raise wire.violation("Todo.title", "min_length 1")
-        if len(value) > 200:
-            raise wire.violation("Todo.title", "max_length 200")
+        if not 1 <= len(value) <= 200:
+            raise wire.violation("Todo.title", "min_length 1, max_length 200")
         self._attribute("#a_title", "title", "Todo.title")
         self._values[":a_title"] = {"S": value}
         self._set.append("#a_title = if_not_exists(#a_title, :a_title)")

@@ -541,14 +541,22 @@ def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
     if a.type.kind == "decimal" and (c.min is not None or c.max is not None):
         # NaN cannot be compared; report it as what it is before the range checks.
         tests.append((f"not {expr}.is_finite()", "finite"))
-    if c.min is not None:
+    # Both bounds: one chained comparison (half the work of two tests on the happy path).
+    if c.min is not None and c.max is not None:
+        low, high = bound(c.min), bound(c.max)
+        tests.append((f"not {low} <= {expr} <= {high}", f"min {c.min}, max {c.max}"))
+    elif c.min is not None:
         tests.append((f"{expr} < {bound(c.min)}", f"min {c.min}"))
-    if c.max is not None:
+    elif c.max is not None:
         tests.append((f"{expr} > {bound(c.max)}", f"max {c.max}"))
-    if c.min_length is not None:
-        tests.append((f"len({expr}) < {c.min_length}", f"min_length {c.min_length}"))
-    if c.max_length is not None:
-        tests.append((f"len({expr}) > {c.max_length}", f"max_length {c.max_length}"))
+    low_len, high_len = c.min_length, c.max_length
+    if low_len is not None and high_len is not None:
+        rule = f"min_length {low_len}, max_length {high_len}"
+        tests.append((f"not {low_len} <= len({expr}) <= {high_len}", rule))
+    elif low_len is not None:
+        tests.append((f"len({expr}) < {low_len}", f"min_length {low_len}"))
+    elif high_len is not None:
+        tests.append((f"len({expr}) > {high_len}", f"max_length {high_len}"))
     lines = []
     guard = [f"{expr} is not None"] if optional else []
     for test, rule in tests:

@@ -1122,8 +1122,10 @@ def test_constraint_violations(
     # The message is the same whatever the offending value: it cannot quote it.
     reference = _violation_message(gen, base_record(gen), case, case.reference)
     assert message == reference
+    # Digits after "breaks constraint:" are the schema's bounds ("min 1, max 1000").
+    where = message.partition(" breaks constraint: ")[0]
     if not isinstance(bad, str | bytes) or len(bad) >= 4:
-        assert str(bad) not in message and repr(bad) not in message
+        assert str(bad) not in where and repr(bad) not in where
 
 
 NON_FINITE = [Decimal("NaN"), Decimal("-Infinity"), Decimal("Infinity")]
