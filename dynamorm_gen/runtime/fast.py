@@ -23,7 +23,7 @@ import random
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -136,10 +136,48 @@ def _decode_binary(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def _loads(data: bytes) -> Any:
-    # The hook costs a Python call per object, so it runs only where binary values can be.
-    hook = _decode_binary if b'"B"' in data or b'"BS"' in data else None
-    return json.loads(data, object_hook=hook)
+# Built once: json.loads() with keyword arguments builds a new decoder on every call.
+_DECODER = json.JSONDecoder()
+_BINARY_DECODER = json.JSONDecoder(object_hook=_decode_binary)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_encode_binary)
+# Where binary values can be in these responses: item attributes only. Walking just those
+# costs a fraction of the object hook, which Python calls for every object of the response.
+_ITEM_RESPONSES = frozenset(("GetItem", "Query", "Scan"))
+
+
+def _loads(data: bytes, operation: str = "") -> Any:
+    text = data.decode("utf-8")
+    if '"B"' not in text and '"BS"' not in text:
+        return _DECODER.decode(text)
+    if operation in _ITEM_RESPONSES:
+        result = _DECODER.decode(text)
+        try:
+            for item in result.get("Items", ()):
+                _decode_attributes(item.values())
+            for name in ("Item", "LastEvaluatedKey"):
+                if name in result:
+                    _decode_attributes(result[name].values())
+        except (AttributeError, TypeError):  # not DynamoDB's shape: decode it the long way
+            pass
+        else:
+            return result
+    return _BINARY_DECODER.decode(text)
+
+
+def _decode_attributes(values: Iterable[dict[str, Any]]) -> None:
+    """Base64 B and BS values (at any depth) among attribute ``values`` to bytes, in place."""
+    for value in values:
+        if "S" in value or "N" in value:
+            continue
+        if "B" in value:
+            if type(value["B"]) is str:
+                value["B"] = _b64decode(value["B"])
+        elif "M" in value:
+            _decode_attributes(value["M"].values())
+        elif "L" in value:
+            _decode_attributes(value["L"])
+        elif "BS" in value:
+            value["BS"] = [_b64decode(v) if type(v) is str else v for v in value["BS"]]
 
 
 def _env_credentials() -> Credentials | None:
@@ -410,9 +448,7 @@ class FastClient:
 
     def call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
         """Send ``request`` (botocore's parameters for ``operation``); return the response."""
-        body = json.dumps(
-            request, separators=(",", ":"), default=_encode_binary
-        ).encode()
+        body = _ENCODER.encode(request).encode()
         attempt = 0
         while True:
             try:
@@ -534,7 +570,7 @@ def _success(
     operation: str, status: int, headers: dict[str, str], data: bytes, attempt: int
 ) -> dict[str, Any]:
     try:
-        result = _loads(data) if data else {}
+        result = _loads(data, operation) if data else {}
     except ValueError:
         result = None
     if not isinstance(result, dict):

@@ -206,6 +206,48 @@ def test_request_is_signed_json_and_binary_round_trips(stub: Stub) -> None:
     assert sent["B"] == {"S": "an attribute called B"}
 
 
+BINARY_ITEM = {
+    "pk": {"B": b"\x00key"},
+    "m": {"M": {"l": {"L": [{"B": b"deep"}, {"BS": [b"\x01"]}, {"N": "1"}]}}},
+    "s": {"S": "B"},
+}
+
+
+def _wire(value: Any) -> Any:
+    """``value`` as DynamoDB sends it: bytes as base64 text."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("operation", "response"),
+    [
+        ("Query", {"Items": [BINARY_ITEM] * 2, "LastEvaluatedKey": {"pk": {"B": b"k"}}}),
+        ("Scan", {"Items": [BINARY_ITEM], "Count": 1}),
+        ("GetItem", {"Item": BINARY_ITEM}),
+        # Decoded by the object hook: binary values outside Item/Items.
+        ("BatchGetItem", {"Responses": {"t": [BINARY_ITEM]}, "UnprocessedKeys": {}}),
+        ("UpdateItem", {"Attributes": BINARY_ITEM}),
+    ],
+)
+def test_binary_values_are_decoded_wherever_they_are(
+    operation: str, response: dict[str, Any]
+) -> None:
+    data = json.dumps(_wire(response)).encode()
+    assert fast._loads(data, operation) == response
+
+
+def test_binary_in_an_unexpected_shape_falls_back_to_the_hook() -> None:
+    # "Items" holding something other than items: the walk gives up, the hook decodes it.
+    response = {"Items": [{"x": 1}], "Item": {"b": {"B": b"raw"}}}
+    assert fast._loads(json.dumps(_wire(response)).encode(), "Query") == response
+
+
 def test_keep_alive_connection_is_reused(stub: Stub) -> None:
     client = _client(stub.url)
     for _ in range(5):
