@@ -562,11 +562,24 @@ class TodosTable:
         )
         return Page([Todo.from_item(item) for item in items], next_cursor)
 
-    def iter_todo_for_user(self, *, user_id: str) -> Iterator[Todo]:
-        """Every Todo item by access pattern for_user, page after page."""
-        cursor: str | None = None
+    def iter_todo_for_user(
+        self,
+        *,
+        user_id: str,
+        cursor: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Todo]:
+        """Every Todo item by access pattern for_user, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
-            page = self.query_todo_for_user(user_id=user_id, cursor=cursor)
+            page = self.query_todo_for_user(
+                user_id=user_id,
+                limit=page_size,
+                cursor=cursor,
+            )
             yield from page.items
             if page.cursor is None:
                 return
@@ -612,13 +625,24 @@ class TodosTable:
         )
         return Page([Todo.from_item(item) for item in items], next_cursor)
 
-    def iter_todo_open_for_user(self, *, user_id: str, done: bool) -> Iterator[Todo]:
-        """Every Todo item by access pattern open_for_user, page after page."""
-        cursor: str | None = None
+    def iter_todo_open_for_user(
+        self,
+        *,
+        user_id: str,
+        done: bool,
+        cursor: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Todo]:
+        """Every Todo item by access pattern open_for_user, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.query_todo_open_for_user(
                 user_id=user_id,
                 done=done,
+                limit=page_size,
                 cursor=cursor,
             )
             yield from page.items
@@ -663,13 +687,19 @@ class TodosTable:
     def iter_scan_todo(
         self,
         *,
+        cursor: str | None = None,
+        page_size: int | None = None,
         segment: int | None = None,
         total_segments: int | None = None,
     ) -> Iterator[Todo]:
-        """Every Todo in the table (or in one segment), page after page."""
-        cursor: str | None = None
+        """Every Todo in the table (or in one segment), page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.scan_todo(
+                limit=page_size,
                 cursor=cursor,
                 segment=segment,
                 total_segments=total_segments,

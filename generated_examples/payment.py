@@ -295,6 +295,14 @@ class PaymentUpdate(update.Update):
 
     __slots__ = ()
 
+    def set_customer_id(self, value: str) -> PaymentUpdate:
+        """Set customer_id and rebuild the GSI1 key using it."""
+        self._attribute("#a_customer_id", "customer_id", "Payment.customer_id")
+        self._values[":a_customer_id"] = {"S": value}
+        self._set.append("#a_customer_id = :a_customer_id")
+        self._set_key("GSI1PK", {"S": f"CUSTOMER#{value}"}, "Payment")
+        return self
+
     def set_amount(self, value: int) -> PaymentUpdate:
         """Set amount."""
         if value < 0:
@@ -340,6 +348,29 @@ class PaymentUpdate(update.Update):
         self._attribute("#a_currency", "currency", "Payment.currency")
         self._values[":a_currency"] = {"S": value}
         self._set.append("#a_currency = if_not_exists(#a_currency, :a_currency)")
+        return self
+
+    def set_status(
+        self,
+        value: PaymentStatus,
+        *,
+        created_at: datetime,
+    ) -> PaymentUpdate:
+        """Set status and rebuild the GSI2 key using it.
+
+        The stored created_at must be as given, or ConditionFailed.
+        """
+        if value not in _PAYMENT_STATUS_VALUES:
+            raise wire.violation("Payment.status", "enum")
+        self._attribute("#a_status", "status", "Payment.status")
+        self._values[":a_status"] = {"S": value}
+        self._set.append("#a_status = :a_status")
+        self._set_key(
+            "GSI2SK",
+            {"S": f"{value}#{wire.datetime_to_s(created_at)}"},
+            "Payment",
+        )
+        self._expect("created_at", {"S": wire.datetime_to_s(created_at)}, "Payment")
         return self
 
     def set_card_token(self, value: str) -> PaymentUpdate:
@@ -2695,12 +2726,22 @@ class PaymentsTable:
         )
         return Page([Payment.from_item(item) for item in items], next_cursor)
 
-    def iter_payment_by_merchant(self, *, merchant_id: str) -> Iterator[Payment]:
-        """Every Payment item by access pattern by_merchant, page after page."""
-        cursor: str | None = None
+    def iter_payment_by_merchant(
+        self,
+        *,
+        merchant_id: str,
+        cursor: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Payment]:
+        """Every Payment item by access pattern by_merchant, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.query_payment_by_merchant(
                 merchant_id=merchant_id,
+                limit=page_size,
                 cursor=cursor,
             )
             yield from page.items
@@ -2745,12 +2786,22 @@ class PaymentsTable:
         )
         return Page([Payment.from_item(item) for item in items], next_cursor)
 
-    def iter_payment_by_customer(self, *, customer_id: str) -> Iterator[Payment]:
-        """Every Payment item by access pattern by_customer, page after page."""
-        cursor: str | None = None
+    def iter_payment_by_customer(
+        self,
+        *,
+        customer_id: str,
+        cursor: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Payment]:
+        """Every Payment item by access pattern by_customer, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.query_payment_by_customer(
                 customer_id=customer_id,
+                limit=page_size,
                 cursor=cursor,
             )
             yield from page.items
@@ -2801,13 +2852,19 @@ class PaymentsTable:
         *,
         customer_id: str,
         created_at: datetime,
+        cursor: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[Payment]:
-        """Every Payment item by access pattern by_customer_since, page after page."""
-        cursor: str | None = None
+        """Every Payment item by access pattern by_customer_since, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.query_payment_by_customer_since(
                 customer_id=customer_id,
                 created_at=created_at,
+                limit=page_size,
                 cursor=cursor,
             )
             yield from page.items
@@ -2867,13 +2924,19 @@ class PaymentsTable:
         *,
         merchant_id: str,
         status: PaymentStatus,
+        cursor: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[PaymentByStatusView]:
-        """Every Payment item by access pattern by_status, page after page."""
-        cursor: str | None = None
+        """Every Payment item by access pattern by_status, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.query_payment_by_status(
                 merchant_id=merchant_id,
                 status=status,
+                limit=page_size,
                 cursor=cursor,
             )
             yield from page.items
@@ -2934,14 +2997,20 @@ class PaymentsTable:
         merchant_id: str,
         min_amount: int,
         status: PaymentStatus,
+        cursor: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[Payment]:
-        """Every Payment item by access pattern large_by_merchant, page after page."""
-        cursor: str | None = None
+        """Every Payment item by access pattern large_by_merchant, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.query_payment_large_by_merchant(
                 merchant_id=merchant_id,
                 min_amount=min_amount,
                 status=status,
+                limit=page_size,
                 cursor=cursor,
             )
             yield from page.items
@@ -2993,13 +3062,19 @@ class PaymentsTable:
     def iter_scan_payment(
         self,
         *,
+        cursor: str | None = None,
+        page_size: int | None = None,
         segment: int | None = None,
         total_segments: int | None = None,
     ) -> Iterator[Payment]:
-        """Every Payment in the table (or in one segment), page after page."""
-        cursor: str | None = None
+        """Every Payment in the table (or in one segment), page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.scan_payment(
+                limit=page_size,
                 cursor=cursor,
                 segment=segment,
                 total_segments=total_segments,
@@ -3255,13 +3330,19 @@ class PaymentsTable:
     def iter_scan_merchant(
         self,
         *,
+        cursor: str | None = None,
+        page_size: int | None = None,
         segment: int | None = None,
         total_segments: int | None = None,
     ) -> Iterator[Merchant]:
-        """Every Merchant in the table (or in one segment), page after page."""
-        cursor: str | None = None
+        """Every Merchant in the table (or in one segment), page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.scan_merchant(
+                limit=page_size,
                 cursor=cursor,
                 segment=segment,
                 total_segments=total_segments,
@@ -3554,13 +3635,19 @@ class PaymentsTable:
         *,
         merchant_id: str,
         payment_id: str,
+        cursor: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[Transaction]:
-        """Every Transaction item by access pattern for_payment, page after page."""
-        cursor: str | None = None
+        """Every Transaction item by access pattern for_payment, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.query_transaction_for_payment(
                 merchant_id=merchant_id,
                 payment_id=payment_id,
+                limit=page_size,
                 cursor=cursor,
             )
             yield from page.items
@@ -3622,15 +3709,21 @@ class PaymentsTable:
         payment_id: str,
         sequence_from: int,
         sequence_to: int,
+        cursor: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[Transaction]:
-        """Every Transaction item by access pattern between_sequences, page after page."""
-        cursor: str | None = None
+        """Every Transaction item by access pattern between_sequences, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.query_transaction_between_sequences(
                 merchant_id=merchant_id,
                 payment_id=payment_id,
                 sequence_from=sequence_from,
                 sequence_to=sequence_to,
+                limit=page_size,
                 cursor=cursor,
             )
             yield from page.items
@@ -3682,13 +3775,19 @@ class PaymentsTable:
     def iter_scan_transaction(
         self,
         *,
+        cursor: str | None = None,
+        page_size: int | None = None,
         segment: int | None = None,
         total_segments: int | None = None,
     ) -> Iterator[Transaction]:
-        """Every Transaction in the table (or in one segment), page after page."""
-        cursor: str | None = None
+        """Every Transaction in the table (or in one segment), page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.scan_transaction(
+                limit=page_size,
                 cursor=cursor,
                 segment=segment,
                 total_segments=total_segments,
@@ -3935,13 +4034,19 @@ class PaymentsTable:
     def iter_scan_customer(
         self,
         *,
+        cursor: str | None = None,
+        page_size: int | None = None,
         segment: int | None = None,
         total_segments: int | None = None,
     ) -> Iterator[Customer]:
-        """Every Customer in the table (or in one segment), page after page."""
-        cursor: str | None = None
+        """Every Customer in the table (or in one segment), page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.scan_customer(
+                limit=page_size,
                 cursor=cursor,
                 segment=segment,
                 total_segments=total_segments,
@@ -3986,11 +4091,20 @@ class PaymentsTable:
         self,
         *,
         customer_id: str,
+        cursor: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[Customer | Payment]:
-        """Every item of collection customer_activity, page after page."""
-        cursor: str | None = None
+        """Every item of collection customer_activity, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
-            page = self.query_customer_activity(customer_id=customer_id, cursor=cursor)
+            page = self.query_customer_activity(
+                customer_id=customer_id,
+                limit=page_size,
+                cursor=cursor,
+            )
             yield from page.items
             if page.cursor is None:
                 return

@@ -2,7 +2,8 @@
 
 Distinct schema names can generate the same Python name (entities ``AB`` and ``Ab`` both give
 ``put_ab``; attribute ``kind`` of ``AB`` gives the alias ``ABKind``, which may be an entity's
-name). A collision would silently replace one definition with another, so it is an error,
+name; attributes ``a`` and ``a_if_absent`` both give the builder method ``set_a_if_absent``).
+The names come from the same pycode functions the templates call. A collision would silently replace one definition with another, so it is an error,
 located at the schema element that generated the second name.
 """
 
@@ -43,7 +44,8 @@ class _Names:
 
 
 def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
-    """Module-level names and table-class methods, each defined once."""
+    """Module-level names, table-class methods and update-builder methods, each defined
+    once."""
     top = _Names(sf, "module level")
     for obj in module.object_types:
         top.add(obj.name, f"type '{obj.name}'", ("types", obj.name))
@@ -62,7 +64,7 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
             f"entity '{entity.name}'",
             ("entities", entity.name),
         )
-        if pycode.updatable(entity):
+        if pycode.has_update_builder(entity):
             top.add(
                 pycode.update_class(entity),
                 f"entity '{entity.name}'",
@@ -89,6 +91,17 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
             ("collections", collection.name),
         )
     diagnostics: list[Diagnostic] = []
+    for entity in module.entities:
+        # The builder's methods, from the list update.py.j2 renders: attributes ``a`` and
+        # ``a_if_absent`` would both give ``set_a_if_absent``.
+        builder = _Names(sf, f"methods of {pycode.update_class(entity)}")
+        for a, verb in pycode.update_verbs(entity):
+            builder.add(
+                pycode.update_method_name(verb, a),
+                f"attribute {entity.name}.{a.name}",
+                ("entities", entity.name, "attributes", a.name),
+            )
+        diagnostics += builder.diagnostics
     for table in module.tables:
         origin = f"table '{table.name}'"
         top.add(pycode.upper(table.name), origin, ("tables", table.name))
@@ -109,7 +122,9 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
             ]
             verbs += ["tx_put", "tx_delete", "tx_check", "tx_get"]
             verbs += [] if pycode.has_version(entity) else ["batch_put"]
-            verbs += ["update", "tx_update"] if pycode.updatable(entity) else []
+            verbs += (
+                ["update", "tx_update"] if pycode.has_update_builder(entity) else []
+            )
             for verb in verbs:
                 methods.add(f"{verb}_{var}", f"entity '{entity.name}'", path)
             for p in entity.access_patterns:

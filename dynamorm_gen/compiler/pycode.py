@@ -19,6 +19,7 @@ from dynamorm_gen.compiler.model import (
     EntityKey,
     FilterCondition,
     Index,
+    KeyAttribute,
     ObjectType,
     Placeholder,
     Table,
@@ -251,14 +252,21 @@ def key_value(
     entity: Entity,
     prefix: str,
     formatted: dict[str, str] | None = None,
+    exprs: dict[str, str] | None = None,
 ) -> Node:
-    """The AttributeValue for one key from its template; ``prefix`` is ``self.`` or ''."""
+    """The AttributeValue for one key from its template. An attribute's value is read from
+    ``exprs[name]`` when given, else from ``prefix + name`` (``prefix`` is ``self.`` or '');
+    ``formatted`` names locals that already hold a value's key text."""
+
+    def expr(name: str) -> str:
+        return (exprs or {}).get(name, prefix + name)
+
     if key_type == "N":
         (name,) = template.names
         attribute = entity.attribute(name)
-        return to_wire(attribute.type, prefix + name)
+        return to_wire(attribute.type, expr(name))
     if key_type == "B":
-        return dict_([('"B"', prefix + template.names[0])])
+        return dict_([('"B"', expr(template.names[0]))])
     if not template.names:
         return dict_([('"S"', py_str(template.text))])
     parts = []
@@ -267,7 +275,7 @@ def key_value(
             parts.append(
                 template_part(
                     entity.attribute(segment.name),
-                    prefix + segment.name,
+                    expr(segment.name),
                     segment.width,
                     (formatted or {}).get(segment.name),
                 )
@@ -280,27 +288,70 @@ def key_value(
         "string",
         "enum",
     ):
-        return dict_([('"S"', prefix + template.names[0])])
+        return dict_([('"S"', expr(template.names[0]))])
     return dict_([('"S"', 'f"' + "".join(parts) + '"')])
+
+
+def key_parts(key: EntityKey) -> list[tuple[KeyAttribute, Template]]:
+    """The key attributes of one key (table or index) and the templates that build them."""
+    parts = [(key.pk_attribute, key.pk)]
+    if key.sk is not None and key.sk_attribute is not None:
+        parts.append((key.sk_attribute, key.sk))
+    return parts
 
 
 def key_entries(
     entity: Entity, key: EntityKey, prefix: str, formatted: dict[str, str] | None = None
 ) -> list[tuple[str, Node]]:
-    entries = [
+    return [
         (
-            py_str(key.pk_attribute.name),
-            key_value(key.pk, key.pk_attribute.type, entity, prefix, formatted),
+            py_str(attribute.name),
+            key_value(t, attribute.type, entity, prefix, formatted),
         )
+        for attribute, t in key_parts(key)
     ]
-    if key.sk is not None and key.sk_attribute is not None:
-        entries.append(
-            (
-                py_str(key.sk_attribute.name),
-                key_value(key.sk, key.sk_attribute.type, entity, prefix, formatted),
-            )
+
+
+@dataclass(frozen=True)
+class IndexWrite:
+    """The keys ``to_item`` writes for one index of an entity.
+
+    ``optional`` lists the optional attributes of the index's templates: when there are any,
+    the index is sparse and its keys are written only while all of them are set. ``parts``
+    leaves out key attributes already written for the table or for a dense index before it
+    (a local index repeats the table's partition key), so those are never written twice.
+    """
+
+    key: EntityKey
+    optional: tuple[str, ...]
+    parts: tuple[tuple[KeyAttribute, Template], ...]
+
+    @property
+    def name(self) -> str:
+        assert self.key.index is not None
+        return self.key.index
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The attribute names the written parts need, in template order."""
+        return tuple(dict.fromkeys(n for _, t in self.parts for n in t.names))
+
+
+def index_writes(entity: Entity) -> list[IndexWrite]:
+    """What ``to_item`` writes for each index, in index order; updates rebuild the same."""
+    written = {attribute.name for attribute, _ in key_parts(entity.key)}
+    out = []
+    for index_key in entity.index_keys:
+        parts = tuple(
+            (attribute, t)
+            for attribute, t in key_parts(index_key)
+            if attribute.name not in written
         )
-    return entries
+        optional = tuple(_sparse_attributes(entity, index_key))
+        if not optional:
+            written.update(attribute.name for attribute, _ in parts)
+        out.append(IndexWrite(index_key, optional, parts))
+    return out
 
 
 def key_params(entity: Entity, key: EntityKey) -> list[str]:
@@ -414,9 +465,9 @@ class RecordCode:
             out.extend(_rules(owner, a, prefix + a.name, optional=a.optional))
             width = self.key_widths.get(a.name)
             if width is not None:
-                # Padded keys sort as numbers only while every value has exactly `width` digits.
-                test = f"not 0 <= {prefix}{a.name} < {10**width}"
-                out.extend(_raise_if(owner, a, [test], f"key width {width}"))
+                out.extend(
+                    _width_check(owner, a, prefix + a.name, width, optional=a.optional)
+                )
         return "\n".join(out)
 
     def encode_lines(
@@ -1059,17 +1110,17 @@ def item_lines(entity: Entity, record: RecordCode) -> str:
     dense: list[tuple[str, Node]] = list(
         key_entries(entity, entity.key, "self.", formatted)
     )
-    sparse: list[tuple[list[str], list[tuple[str, Node]]]] = []
-    for index_key in entity.index_keys:
-        # A local index repeats the table's partition key, which is already written.
+    sparse: list[tuple[tuple[str, ...], list[tuple[str, Node]]]] = []
+    for write in index_writes(entity):
         entries = [
-            e
-            for e in key_entries(entity, index_key, "self.", formatted)
-            if e[0] not in dict(dense)
+            (
+                py_str(attribute.name),
+                key_value(t, attribute.type, entity, "self.", formatted),
+            )
+            for attribute, t in write.parts
         ]
-        optional = _sparse_attributes(entity, index_key)
-        if optional:
-            sparse.append((optional, entries))
+        if write.optional:
+            sparse.append((write.optional, entries))
         else:
             dense.extend(entries)
     dense.append(
@@ -1325,25 +1376,53 @@ _NUMBERS = ("integer", "decimal", "float")
 def key_template_names(entity: Entity) -> set[str]:
     names: set[str] = set()
     for key in (entity.key, *entity.index_keys):
-        names.update(key.pk.names)
-        if key.sk is not None:
-            names.update(key.sk.names)
+        for _, template in key_parts(key):
+            names.update(template.names)
     return names
 
 
+def table_key_names(entity: Entity) -> set[str]:
+    """The attributes that identify the item: the placeholders of the table key templates."""
+    return {n for _, t in key_parts(entity.key) for n in t.names}
+
+
+def _maintained(a: Attribute) -> bool:
+    """Set by the runtime on every write (auto timestamps, the version), never by a builder."""
+    return a.auto is not None or a.type.kind == "version"
+
+
 def updatable(entity: Entity) -> list[Attribute]:
-    """Attributes an update may change: not part of a key (keys are derived from them on put),
-    and not maintained by the runtime (version, auto timestamps)."""
+    """Attributes an update may change freely: in no key template, and not maintained by the
+    runtime (version, auto timestamps)."""
     in_keys = key_template_names(entity)
+    return [
+        a for a in entity.attributes if a.name not in in_keys and not _maintained(a)
+    ]
+
+
+def index_updatable(entity: Entity) -> list[Attribute]:
+    """Attributes only index key templates use: ``set_`` and ``remove_`` rebuild those keys in
+    the same request. Table key attributes identify the item and are never updated."""
+    in_table_key = table_key_names(entity)
+    in_index_keys = {n for w in index_writes(entity) for n in w.names}
     return [
         a
         for a in entity.attributes
-        if a.name not in in_keys and a.auto is None and a.type.kind != "version"
+        if a.name in in_index_keys and a.name not in in_table_key and not _maintained(a)
     ]
+
+
+def has_update_builder(entity: Entity) -> bool:
+    """Whether ``<Entity>Update``, ``update_<e>`` and ``tx_update_<e>`` are generated."""
+    return bool(updatable(entity) or index_updatable(entity))
 
 
 def update_class(entity: Entity) -> str:
     return f"{entity.name}Update"
+
+
+def update_method_name(verb: str, a: Attribute) -> str:
+    return f"set_{a.name}_if_absent" if verb == "set_if_absent" else f"{verb}_{a.name}"
 
 
 def _update_method(
@@ -1354,14 +1433,16 @@ def _update_method(
     doc: str,
     checks: list[str] | None = None,
     values: list[str] | None = None,
+    *,
+    keywords: list[str] | None = None,
+    keys: list[str] | None = None,
 ) -> str:
-    """One builder method: check the argument, claim the attribute, add the clause."""
+    """One builder method: check the arguments, claim the attribute, add the clause, then
+    rebuild the index ``keys`` built from it (``keywords`` are the other attributes they need)."""
     cls = update_class(entity)
-    name = f"set_{a.name}_if_absent" if verb == "set_if_absent" else f"{verb}_{a.name}"
-    params = ("self", param) if param else ("self",)
-    signature = layout.block(
-        Group(f"def {name}(", tuple(Atom(p) for p in params), f") -> {cls}:"), 4
-    )
+    signature = Signature(
+        update_method_name(verb, a), keywords or [], cls, first=param or None
+    ).render(4)
     claim = layout.block(
         call(
             "self._attribute",
@@ -1379,6 +1460,7 @@ def _update_method(
             claim,
             *(values or []),
             *_update_tail(verb, a),
+            *(keys or []),
             "        return self",
         ]
     )
@@ -1402,62 +1484,245 @@ def _update_tail(verb: str, a: Attribute) -> list[str]:
     return layout.lay(call("self._set.append", py_str(f"#a_{n} = :a_{n}")), 8)
 
 
-def update_methods(entity: Entity) -> list[str]:
-    """The methods of ``<Entity>Update``: set, and per type remove, add, delete, append."""
-    methods = []
-    for a in updatable(entity):
-        t = attribute_type(entity.name, a)
-        target = f'self._values[":a_{a.name}"] = '
+def update_verbs(entity: Entity) -> list[tuple[Attribute, str]]:
+    """Every builder method as (attribute, verb), in the order the builder defines them."""
+    free = {a.name for a in updatable(entity)}
+    in_index = {a.name for a in index_updatable(entity)}
+    out: list[tuple[Attribute, str]] = []
+    for a in entity.attributes:
         kind = a.type.kind
+        removable = a.optional or kind in model.SET_TYPES
+        if a.name in in_index:
+            # Only set and remove: an index key can follow a value it is given, not one
+            # DynamoDB computes (add) or one that may be kept (if_not_exists).
+            out += [(a, "set"), *([(a, "remove")] if removable else [])]
+            continue
+        if a.name not in free:
+            continue
+        out += [(a, "set"), (a, "set_if_absent")]
+        out += [(a, "remove")] if removable else []
+        out += [(a, "add")] if kind in _NUMBERS else []
+        out += [(a, "add"), (a, "delete")] if kind in model.SET_TYPES else []
+        out += [(a, "append")] if kind == "list" else []
+    return out
+
+
+def update_methods(entity: Entity) -> list[str]:
+    """The methods of ``<Entity>Update``: set, and per type remove, add, delete, append; only
+    set and remove for attributes of index keys, which also rebuild those keys."""
+    in_index = {a.name for a in index_updatable(entity)}
+    methods = []
+    for a, verb in update_verbs(entity):
+        if a.name in in_index:
+            methods.append(_index_update_method(entity, a, verb))
+        else:
+            methods.append(_free_update_method(entity, a, verb))
+    return methods
+
+
+def _free_update_method(entity: Entity, a: Attribute, verb: str) -> str:
+    t = attribute_type(entity.name, a)
+    target = f'self._values[":a_{a.name}"] = '
+    if verb in ("set", "set_if_absent"):
         checks = _rules(entity.name, a, "value", optional=False)
         value = layout.lay(attribute_to_wire(entity.name, a, "value"), 8, target)
-        param = f"value: {t}"
-        methods.append(
-            _update_method(entity, a, "set", param, f"Set {a.name}.", checks, value)
+        doc = (
+            f"Set {a.name}."
+            if verb == "set"
+            else f"Set {a.name} unless the stored item has it already."
         )
-        doc = f"Set {a.name} unless the stored item has it already."
-        methods.append(
-            _update_method(entity, a, "set_if_absent", param, doc, checks, value)
+        return _update_method(entity, a, verb, f"value: {t}", doc, checks, value)
+    if verb == "remove":
+        return _update_method(entity, a, "remove", "", f"Remove {a.name}.")
+    if verb in ("add", "delete") and a.type.kind in model.SET_TYPES:
+        empty = _raise_if(entity.name, a, ["not values"], "non-empty set")
+        members = layout.lay(to_wire(a.type, "values"), 8, target)
+        what = "Add members to" if verb == "add" else "Remove members from"
+        return _update_method(
+            entity, a, verb, f"values: {t}", f"{what} {a.name}.", empty, members
         )
-        if a.optional or kind in model.SET_TYPES:
-            methods.append(_update_method(entity, a, "remove", "", f"Remove {a.name}."))
-        if kind in _NUMBERS:
-            delta = layout.lay(to_wire(a.type, "delta"), 8, target)
-            doc = f"Add delta to {a.name}, atomically."
-            methods.append(
-                _update_method(entity, a, "add", f"delta: {t}", doc, None, delta)
+    if verb == "add":
+        delta = layout.lay(to_wire(a.type, "delta"), 8, target)
+        doc = f"Add delta to {a.name}, atomically."
+        return _update_method(entity, a, "add", f"delta: {t}", doc, None, delta)
+    assert verb == "append"
+    check = []
+    if a.type.of is not None and a.type.of.kind == "enum":
+        allowed = values_constant(entity.name, a)
+        check = _raise_if(entity.name, a, [f"not {allowed}.issuperset(values)"], "enum")
+    items = layout.lay(attribute_to_wire(entity.name, a, "values"), 8, target)
+    doc = f"Append to {a.name}."
+    return _update_method(entity, a, "append", f"values: {t}", doc, check, items)
+
+
+def index_rebuilds(
+    entity: Entity, a: Attribute
+) -> list[tuple[IndexWrite, tuple[tuple[KeyAttribute, Template], ...]]]:
+    """The index keys a change of ``a`` rebuilds, by index. A dense index rebuilds only the
+    keys whose template names ``a``; a sparse index all of its keys, because whether it
+    holds the item at all depends on every optional attribute of its templates."""
+    out = []
+    for write in index_writes(entity):
+        if a.name not in write.names:
+            continue
+        parts = (
+            write.parts
+            if write.optional
+            else tuple(p for p in write.parts if a.name in p[1].names)
+        )
+        out.append((write, parts))
+    return out
+
+
+def _and_list(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _index_update_method(entity: Entity, a: Attribute, verb: str) -> str:
+    """``set_<a>(value, *, <co-attributes>)`` or ``remove_<a>()`` for an attribute of index
+    keys: the attribute's clause, then the index keys rebuilt exactly as ``to_item`` builds
+    them (or removed, where a sparse index stops holding the item)."""
+    owner = entity.name
+    rebuilds = index_rebuilds(entity, a)
+    indexes = _and_list([w.name for w, _ in rebuilds])
+    if verb == "remove":
+        # ``a`` is optional, so every index that uses it is sparse: the item leaves them.
+        removals = [
+            line
+            for _, parts in rebuilds
+            for attribute, _ in parts
+            for line in layout.lay(
+                call("self._remove_key", py_str(attribute.name), py_str(owner)), 8
             )
-        if kind in model.SET_TYPES:
-            empty = _raise_if(entity.name, a, ["not values"], "non-empty set")
-            members = layout.lay(to_wire(a.type, "values"), 8, target)
-            for verb, doc in (
-                ("add", "Add members to"),
-                ("delete", "Remove members from"),
-            ):
-                methods.append(
-                    _update_method(
-                        entity,
-                        a,
-                        verb,
-                        f"values: {t}",
-                        f"{doc} {a.name}.",
-                        empty,
-                        members,
-                    )
-                )
-        if kind == "list":
-            check = []
-            if a.type.of is not None and a.type.of.kind == "enum":
-                allowed = values_constant(entity.name, a)
-                check = _raise_if(
-                    entity.name, a, [f"not {allowed}.issuperset(values)"], "enum"
-                )
-            items = layout.lay(attribute_to_wire(entity.name, a, "values"), 8, target)
-            doc = f"Append to {a.name}."
-            methods.append(
-                _update_method(entity, a, "append", f"values: {t}", doc, check, items)
+        ]
+        word = "indexes" if len(rebuilds) > 1 else "index"
+        doc = f"Remove {a.name}; the item leaves {word} {indexes}."
+        return _update_method(entity, a, "remove", "", doc, keys=removals)
+    co_names = list(
+        dict.fromkeys(
+            n for _, parts in rebuilds for _, t in parts for n in t.names if n != a.name
+        )
+    )
+    param = "value"
+    while param in co_names:  # an attribute may itself be called ``value``
+        param += "_"
+    keywords = []
+    for n in co_names:
+        co = entity.attribute(n)
+        none = " | None" if co.optional else ""
+        keywords.append(f"{n}: {attribute_type(owner, co)}{none}")
+    checks = _rules(owner, a, param, optional=False)
+    width = entity_code(entity).key_widths.get(a.name)
+    if width is not None:
+        checks += _width_check(owner, a, param, width)
+    co_widths = {
+        n: w for _, parts in rebuilds for _, t in parts for n, w in t.widths.items()
+    }
+    for n in co_names:
+        if n in co_widths:
+            co = entity.attribute(n)
+            checks += _width_check(owner, co, n, co_widths[n], optional=co.optional)
+    value = layout.lay(
+        attribute_to_wire(owner, a, param), 8, f'self._values[":a_{a.name}"] = '
+    )
+    exprs = {a.name: param}
+    keys: list[str] = []
+    any_optional = False
+    for write, parts in rebuilds:
+        sets = [
+            call(
+                "self._set_key",
+                py_str(attribute.name),
+                key_value(t, attribute.type, entity, "", exprs=exprs),
+                py_str(owner),
             )
-    return methods
+            for attribute, t in parts
+        ]
+        optional = [n for n in write.optional if n != a.name]
+        if not optional:
+            for node in sets:
+                keys += layout.lay(node, 8)
+            continue
+        # A None argument means the stored item lacks that attribute, so to_item would not
+        # write this sparse index's keys: remove them, and the item leaves the index.
+        any_optional = True
+        keys.append(
+            layout.and_chain("if ", [f"{n} is not None" for n in optional], 8) + ":"
+        )
+        for node in sets:
+            keys += layout.lay(node, 12)
+        keys.append("        else:")
+        for attribute, _ in parts:
+            keys += layout.lay(
+                call("self._remove_key", py_str(attribute.name), py_str(owner)), 12
+            )
+    for n in co_names:
+        keys += _expectation(entity, entity.attribute(n))
+    count = sum(len(parts) for _, parts in rebuilds)
+    doc = f"Set {a.name} and rebuild the {indexes} key{'s' if count > 1 else ''} using it."
+    notes = []
+    if co_names:
+        notes.append(
+            f"The stored {_and_list(co_names)} must be as given, or ConditionFailed."
+        )
+    if any_optional:
+        notes.append(
+            "A None argument removes the keys of a sparse index: the item leaves it."
+        )
+    if notes:
+        doc += "".join(f"\n\n        {note}" for note in notes) + "\n        "
+    return _update_method(
+        entity,
+        a,
+        "set",
+        f"{param}: {attribute_type(owner, a)}",
+        doc,
+        checks,
+        value,
+        keywords=keywords,
+        keys=keys,
+    )
+
+
+def _expectation(entity: Entity, co: Attribute) -> list[str]:
+    """The condition that the stored item holds the co-attribute as given: a wrong argument
+    fails the update (ConditionFailed) instead of writing a wrong index key."""
+    stored, owner = py_str(co.stored_as), py_str(entity.name)
+    present = layout.lay(
+        call(
+            "self._expect", stored, attribute_to_wire(entity.name, co, co.name), owner
+        ),
+        12 if co.optional else 8,
+    )
+    if not co.optional:
+        return present
+    absent = layout.lay(call("self._expect", stored, "None", owner), 12)
+    return [f"        if {co.name} is None:", *absent, "        else:", *present]
+
+
+def _width_check(
+    owner: str, a: Attribute, expr: str, width: int, *, optional: bool = False
+) -> list[str]:
+    """The zero-pad width check of ``RecordCode.checks``: padded keys sort as numbers only
+    while every value has exactly ``width`` digits."""
+    guard = [f"{expr} is not None"] if optional else []
+    test = f"not 0 <= {expr} < {10**width}"
+    return _raise_if(owner, a, [*guard, test], f"key width {width}")
+
+
+def touched_keys(entity: Entity) -> list[tuple[KeyAttribute, Template]]:
+    """Index keys built from ``auto: update`` attributes: every update rebuilds them with the
+    new time. Validation (DG218) ensures their other placeholders are table key attributes,
+    which update methods take as parameters, and that their index is not sparse."""
+    auto = {a.name for a in entity.attributes if a.auto == "update"}
+    return [
+        (attribute, t)
+        for write in index_writes(entity)
+        if not write.optional
+        for attribute, t in write.parts
+        if auto.intersection(t.names)
+    ]
 
 
 def _key_argument(entity: Entity) -> Node:
@@ -1477,10 +1742,17 @@ def _version_arguments(entity: Entity) -> list[Node | str]:
 
 def _update_arguments(entity: Entity) -> list[Node | str]:
     """What update.request and update.apply both take, up to ``when``."""
-    touched = [
+    touched: list[tuple[str, Node | str]] = [
         (py_str(a.stored_as), dict_([('"S"', "now")]))
         for a in entity.attributes
         if a.auto == "update"
+    ]
+    # Index keys built from those timestamps move with them; the other placeholders of such
+    # keys are table key attributes, the method's own parameters.
+    now = {a.name: "now" for a in entity.attributes if a.auto == "update"}
+    touched += [
+        (py_str(attribute.name), key_value(t, attribute.type, entity, "", now))
+        for attribute, t in touched_keys(entity)
     ]
     return [
         "self.handle",

@@ -77,7 +77,7 @@ class ModuleContext:
         # Every entity has scan_/iter_scan_ methods, so entities imply queries.
         queries = entities or bool(module.collections)
         free_maps = any(t.kind == "map" and t.of is None for t in types)
-        updates = any(pycode.updatable(e) for e in module.entities)
+        updates = any(pycode.has_update_builder(e) for e in module.entities)
         equality = any(
             a.type.kind in ("boolean", "binary") and not a.encrypted
             for e in module.entities

@@ -768,6 +768,64 @@ class _FileChecker:
             )
         for pname, pspec in spec.get("access_patterns", {}).items():
             self.check_access_pattern(path, name, pname, pspec, spec, table, attributes)
+        self.check_touched_index_keys(path, name, spec, table)
+
+    def check_touched_index_keys(
+        self, path: PathKey, entity: str, spec: dict[str, Any], table: model.Table
+    ) -> None:
+        """update_<entity> sets ``auto: update`` attributes to the current time, so it must
+        rebuild the index keys built from them, and can only from what it has: the table key
+        attributes (its parameters). A sparse index is out of reach as well: the update does
+        not know whether the item is in it."""
+        attributes = spec["attributes"]
+        touched = [n for n, a in attributes.items() if a.get("auto") == "update"]
+        if not touched:
+            return
+        table_key: set[str] = set()
+        for role in ("pk", "sk"):
+            parsed = _parsed(spec["key"].get(role))
+            table_key.update(parsed.names if parsed else ())
+        for iname, ispec in spec.get("indexes", {}).items():
+            index = table.index(iname)
+            if index is None:
+                continue  # reported as DG207
+            roles = ("sk",) if index.local else ("pk", "sk")
+            templates = {r: _parsed(ispec.get(r)) for r in roles}
+            names = [n for t in templates.values() if t for n in t.names]
+            if any(n not in attributes for n in names):
+                continue  # reported as DG206
+            optional = [
+                n for n in dict.fromkeys(names) if attributes[n].get("optional")
+            ]
+            for role, template in templates.items():
+                used = [n for n in touched if template and n in template.names]
+                if not used or template is None:
+                    continue
+                where = f"index '{iname}' key '{template.text}'"
+                others = [
+                    n for n in dict.fromkeys(template.names) if n not in table_key
+                ]
+                others = [n for n in others if n not in touched]
+                if others:
+                    self.error(
+                        (*path, "indexes", iname, role),
+                        "DG218",
+                        f"{where} uses auto: update attribute '{used[0]}' with"
+                        f" '{others[0]}', which is not in the table key: updates of"
+                        f" '{entity}' could not rebuild it",
+                        f"build this key from '{used[0]}' and table key attributes only,"
+                        " or from an attribute that is not auto: update",
+                    )
+                elif optional:
+                    self.error(
+                        (*path, "indexes", iname, role),
+                        "DG218",
+                        f"{where} uses auto: update attribute '{used[0]}', but index"
+                        f" '{iname}' is sparse (optional '{optional[0]}'): updates of"
+                        f" '{entity}' could not tell whether to write it",
+                        f"make '{optional[0]}' required, or build this key from an"
+                        " attribute that is not auto: update",
+                    )
 
     def check_entity_key(
         self,
@@ -1252,6 +1310,16 @@ _Item = tuple[
     str, frozenset[str] | None
 ]  # ("c", None) literal char c; ("*", chars) a run
 _Pattern = tuple[_Item, ...]
+
+
+def _parsed(text: Any) -> model.Template | None:
+    """A key template, or None when absent or malformed (reported as DG206 elsewhere)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return model.parse_template(text)
+    except ValueError:
+        return None
 
 
 def _pattern(template: model.Template, attributes: dict[str, Any]) -> list[_Pattern]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any, Generic, TypeVar
 
-from dynamorm_gen.runtime.errors import ValidationFailed
+from dynamorm_gen.runtime.deadline import current as current_deadline
+from dynamorm_gen.runtime.errors import DeadlineExceeded, ValidationFailed
 from dynamorm_gen.runtime.table import TableHandle
 from dynamorm_gen.runtime.types import Item, Key
 
@@ -56,18 +57,25 @@ def _unique(handle: TableHandle, keys: list[Key], operation: str, entity: str) -
         seen.add(ident)
 
 
-def _pause(attempt: int) -> None:
-    """Exponential backoff with full jitter."""
+def _pause(attempt: int) -> bool:
+    """Exponential backoff with full jitter; False, without waiting, when the bound deadline
+    leaves no time to wait and send again."""
     import random
     import time
 
-    time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
+    pause = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+    deadline = current_deadline()
+    if deadline is not None and deadline.remaining() <= pause:
+        return False
+    time.sleep(pause)
+    return True
 
 
 def get_many(
     handle: TableHandle, keys: list[Key], *, entity: str, consistent: bool = False
 ) -> tuple[list[Item | None], list[Key]]:
-    """Items for ``keys`` in key order (None where absent) and the keys left unprocessed."""
+    """Items for ``keys`` in key order (None where absent) and the keys left unprocessed:
+    after the retries, or, under a deadline, every key not read when time ran out."""
     _unique(handle, keys, "BatchGetItem", entity)
     found: dict[tuple[Hashable, ...], Item] = {}
     unprocessed: list[Key] = []
@@ -79,7 +87,11 @@ def get_many(
             if consistent:
                 spec["ConsistentRead"] = True
             request = {"RequestItems": {handle.name: spec}}
-            response = handle._call("BatchGetItem", request, entity)
+            try:
+                response = handle._call("BatchGetItem", request, entity)
+            except DeadlineExceeded:
+                unprocessed += [*pending, *keys[start + GET_CHUNK :]]
+                return [found.get(identity(handle, k)) for k in keys], unprocessed
             for item in response.get("Responses", {}).get(handle.name, []):
                 found[identity(handle, item)] = item
             pending = (
@@ -87,17 +99,18 @@ def get_many(
             )
             if pending:
                 attempt += 1
-                if attempt > MAX_RETRIES:
+                if attempt > MAX_RETRIES or not _pause(attempt):
                     unprocessed.extend(pending)
                     break
-                _pause(attempt)
     return [found.get(identity(handle, k)) for k in keys], unprocessed
 
 
 def write_many(
     handle: TableHandle, puts: list[Item], deletes: list[Key], *, entity: str
 ) -> tuple[list[Item], list[Key]]:
-    """Put ``puts`` and delete ``deletes``; returns the items and keys left unprocessed."""
+    """Put ``puts`` and delete ``deletes``; returns the items and keys left unprocessed:
+    after the retries, or, under a deadline, every write not confirmed when time ran out
+    (puts and deletes are idempotent, so sending one of them again is safe)."""
     _unique(handle, [*puts, *deletes], "BatchWriteItem", entity)
     requests: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in puts]
     requests += [{"DeleteRequest": {"Key": key}} for key in deletes]
@@ -106,16 +119,23 @@ def write_many(
         pending = requests[start : start + WRITE_CHUNK]
         attempt = 0
         while pending:
-            response = handle._call(
-                "BatchWriteItem", {"RequestItems": {handle.name: pending}}, entity
-            )
+            try:
+                response = handle._call(
+                    "BatchWriteItem", {"RequestItems": {handle.name: pending}}, entity
+                )
+            except DeadlineExceeded:
+                left += [*pending, *requests[start + WRITE_CHUNK :]]
+                return _split(left)
             pending = response.get("UnprocessedItems", {}).get(handle.name, [])
             if pending:
                 attempt += 1
-                if attempt > MAX_RETRIES:
+                if attempt > MAX_RETRIES or not _pause(attempt):
                     left.extend(pending)
                     break
-                _pause(attempt)
+    return _split(left)
+
+
+def _split(left: list[dict[str, Any]]) -> tuple[list[Item], list[Key]]:
     return (
         [r["PutRequest"]["Item"] for r in left if "PutRequest" in r],
         [r["DeleteRequest"]["Key"] for r in left if "DeleteRequest" in r],

@@ -95,5 +95,32 @@ class EncryptionNotConfigured(DynamormError):
     """An encrypted attribute was written or read before a field encryptor was registered."""
 
 
+class DeadlineExceeded(DynamormError):
+    """The invocation's deadline (``deadline.bind``) left no time for a request, or a request
+    ran out of it.
+
+    ``sent`` is False when the request never left: it certainly had no effect. When it is
+    True a write may or may not have been applied (retry it with the same idempotency token,
+    or re-read). ``cursor`` is where a query or scan interrupted between pages resumes: pass
+    it back as ``cursor=`` (None there means from the start).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        table: str = "",
+        entity: str = "",
+        code: str = "DeadlineExceeded",
+        sent: bool = False,
+    ) -> None:
+        super().__init__(
+            message, operation=operation, table=table, entity=entity, code=code
+        )
+        self.sent = sent
+        self.cursor: str | None = None
+
+
 class RuntimeIncompatible(ImportError):
     """A generated module needs a newer runtime than the one installed."""

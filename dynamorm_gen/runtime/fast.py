@@ -28,6 +28,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from dynamorm_gen.runtime.deadline import current as current_deadline
 from dynamorm_gen.runtime.errors import ConfigurationError
 from dynamorm_gen.runtime.http import (
     HTTPConnection,
@@ -157,8 +158,8 @@ def _loads(data: bytes, operation: str = "") -> Any:
             for name in ("Item", "LastEvaluatedKey"):
                 if name in result:
                     _decode_attributes(result[name].values())
-        except (AttributeError, TypeError):  # not DynamoDB's shape: decode it the long way
-            pass
+        except (AttributeError, TypeError):
+            pass  # not DynamoDB's shape: decoded the long way below
         else:
             return result
     return _BINARY_DECODER.decode(text)
@@ -293,6 +294,7 @@ class FastClient:
         max_retries: int = 3,
         backoff_base: float = 0.05,
         backoff_cap: float = 20.0,
+        max_idle_connections: int = MAX_IDLE_CONNECTIONS,
     ) -> None:
         region = (
             region
@@ -322,6 +324,7 @@ class FastClient:
         self._max_retries = max_retries
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
+        self._max_idle = max_idle_connections
         self._idle: list[HTTPConnection] = []
         self._ssl_context: ssl.SSLContext | None = None
 
@@ -367,10 +370,22 @@ class FastClient:
         return self._new_connection(), False
 
     def _release(self, conn: HTTPConnection) -> None:
-        if conn.sock is not None and len(self._idle) < MAX_IDLE_CONNECTIONS:
+        if conn.sock is not None and len(self._idle) < self._max_idle:
             self._idle.append(conn)
         else:
             conn.close()
+
+    def prewarm(self) -> None:
+        """Open a connection now (TCP and TLS handshakes) and keep it for the first request,
+        so that a Lambda pays for the handshakes in its init phase, not in an invocation."""
+        conn, _ = self._take_connection()
+        if conn.sock is None:
+            try:
+                conn.connect()
+            except OSError:
+                conn.close()
+                return  # the first request connects (and reports) as usual
+        self._release(conn)
 
     def close(self) -> None:
         """Close idle connections (the client stays usable and reconnects when needed)."""
@@ -380,12 +395,14 @@ class FastClient:
             except IndexError:
                 break
 
-    def _send(
-        self, conn: HTTPConnection, operation: str, body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        """One exchange on ``conn``; raises ``_NotSent`` or ``RemoteDisconnected`` if unsent."""
-        # Signed per attempt (the date is part of the signature), before connecting, so that
-        # a credentials error leaves no connection behind.
+    def prepare(self, operation: str, request: Mapping[str, Any]) -> bytes:
+        """The HTTP request ``call`` would send first for ``operation``: the JSON body of
+        ``request`` (botocore's parameters), signed now, as bytes. Nothing is sent; for
+        benchmarks and debugging (the bytes hold the request's values and a signature)."""
+        return self._signed_request(operation, _ENCODER.encode(request).encode())
+
+    def _signed_request(self, operation: str, body: bytes) -> bytes:
+        """The request's bytes, ``body`` signed with the current credentials and time."""
         signed = dynamodb_headers(
             operation=operation,
             host=self._host,
@@ -410,10 +427,18 @@ class FastClient:
             ("Connection", "keep-alive"),
             ("Accept-Encoding", "identity"),
         )
-        request = build_request("POST", self._path, headers, body)
+        return build_request("POST", self._path, headers, body)
+
+    def _send(
+        self, conn: HTTPConnection, operation: str, body: bytes, cap: float | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One exchange on ``conn``; raises ``_NotSent`` or ``RemoteDisconnected`` if unsent."""
+        # Signed per attempt (the date is part of the signature), before connecting, so that
+        # a credentials error leaves no connection behind.
+        request = self._signed_request(operation, body)
         try:
             # Connects first if needed: the TCP and TLS handshakes under the connect timeout.
-            conn.send(request)
+            conn.send(request, cap)
         except TimeoutError:
             conn.close()
             raise _NotSent("ConnectTimeoutError") from None
@@ -432,17 +457,17 @@ class FastClient:
         return status, headers_in, data
 
     def _exchange(
-        self, operation: str, body: bytes
+        self, operation: str, body: bytes, cap: float | None
     ) -> tuple[int, dict[str, str], bytes]:
         conn, reused = self._take_connection()
         try:
-            return self._send(conn, operation, body)
+            return self._send(conn, operation, body, cap)
         except (_NotSent, RemoteDisconnected):
             if not reused:
                 raise
         # A kept-alive connection the server had closed: the request never reached it, so
         # send it again at once on a new connection, without using up a retry.
-        return self._send(self._new_connection(), operation, body)
+        return self._send(self._new_connection(), operation, body, cap)
 
     # --- calls --------------------------------------------------------------------------------
 
@@ -450,9 +475,19 @@ class FastClient:
         """Send ``request`` (botocore's parameters for ``operation``); return the response."""
         body = _ENCODER.encode(request).encode()
         attempt = 0
+        deadline = current_deadline()
         while True:
+            cap = None
+            if deadline is not None:
+                # Every wait of the exchange ends by the deadline (see deadline.py).
+                cap = deadline.remaining()
+                if cap <= 0:
+                    raise FastClientError(
+                        operation,
+                        _error("DeadlineExceeded", "no time left", None, {}, attempt),
+                    )
             try:
-                status, headers, data = self._exchange(operation, body)
+                status, headers, data = self._exchange(operation, body, cap)
             except _NotSent as exc:
                 error = _error(
                     exc.code, "could not send the request", None, {}, attempt
@@ -491,7 +526,10 @@ class FastClient:
             if not retryable or attempt >= self._max_retries:
                 raise FastClientError(operation, error)
             # Full jitter: spreads the retries of many clients throttled at the same moment.
-            _sleep(_jitter() * min(self._backoff_cap, self._backoff_base * 2**attempt))
+            pause = _jitter() * min(self._backoff_cap, self._backoff_base * 2**attempt)
+            if deadline is not None and deadline.remaining() <= pause:
+                raise FastClientError(operation, error)  # no time to wait and try again
+            _sleep(pause)
             attempt += 1
 
     def get_waiter(self, name: str) -> _TableWaiter:

@@ -76,6 +76,7 @@ class HTTPConnection:
     """
 
     __slots__ = (
+        "_capped",
         "_connect_timeout",
         "_context",
         "_read_timeout",
@@ -99,19 +100,24 @@ class HTTPConnection:
         self._context = context
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._capped = False  # the socket's timeout is a deadline's, not read_timeout
 
-    def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self._connect_timeout)
+    def connect(self, cap: float | None = None) -> None:
+        """Open the connection; ``cap`` (seconds) bounds the handshakes and later waits."""
+        sock = socket.create_connection(
+            (self.host, self.port), _capped(self._connect_timeout, cap)
+        )
         try:
             # The request goes out in one write; no reason to let Nagle hold any of it back.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._context is not None:
                 sock = self._context.wrap_socket(sock, server_hostname=self.host)
-            sock.settimeout(self._read_timeout)
+            sock.settimeout(_capped(self._read_timeout, cap))
         except BaseException:
             sock.close()
             raise
         self.sock = sock
+        self._capped = cap is not None
 
     def close(self) -> None:
         sock, self.sock = self.sock, None
@@ -163,9 +169,17 @@ class HTTPConnection:
         self.send(request)
         return self.read_response()
 
-    def send(self, request: bytes) -> None:
+    def send(self, request: bytes, cap: float | None = None) -> None:
+        """Send ``request``, connecting first if needed. ``cap`` (seconds, from a deadline)
+        bounds every wait of this exchange: connecting, sending and each receive."""
         if self.sock is None:
-            self.connect()
+            self.connect(cap)
+        elif cap is not None:
+            self.sock.settimeout(_capped(self._read_timeout, cap))
+            self._capped = True
+        elif self._capped:
+            self.sock.settimeout(self._read_timeout)
+            self._capped = False
         assert self.sock is not None
         self.sock.sendall(request)
 
@@ -237,6 +251,12 @@ class HTTPConnection:
                 raise IncompleteResponse("the connection closed in the response body")
             have += got
         return status, headers, bytes(buffer), will_close
+
+
+def _capped(timeout: float | None, cap: float | None) -> float | None:
+    if cap is None:
+        return timeout
+    return cap if timeout is None else min(timeout, cap)
 
 
 def _read_head(sock: socket.socket, data: bytes) -> tuple[bytes, int]:

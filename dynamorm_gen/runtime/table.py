@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
+from dynamorm_gen.runtime import hooks
 from dynamorm_gen.runtime.condition import Condition, merge
 from dynamorm_gen.runtime.cursor import decode_cursor, encode_cursor, query_context
+from dynamorm_gen.runtime.deadline import Deadline
+from dynamorm_gen.runtime.deadline import current as current_deadline
 from dynamorm_gen.runtime.errors import (
     AccessDenied,
     ConditionFailed,
     ConfigurationError,
+    DeadlineExceeded,
     DynamormError,
     NotFound,
     TableNotFound,
@@ -69,12 +74,25 @@ def _create_client(
     endpoint_url: str | None,
     profile: str | None,
     transport: str = "botocore",
+    *,
+    connect_timeout: float = 2.0,
+    read_timeout: float = 10.0,
+    max_attempts: int = 4,
+    max_pool_connections: int = 16,
 ) -> Any:
     if transport == "fast":
         # The standard-library client (fast.py): no botocore import on the Lambda path.
         from dynamorm_gen.runtime.fast import FastClient
 
-        return FastClient(region, endpoint_url, profile=profile)
+        return FastClient(
+            region,
+            endpoint_url,
+            profile=profile,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_retries=max_attempts - 1,
+            max_idle_connections=max_pool_connections,
+        )
     if transport != "botocore":
         raise ConfigurationError(
             f"unknown transport {transport!r} (expected one of {', '.join(TRANSPORTS)};"
@@ -87,10 +105,11 @@ def _create_client(
     config = Config(
         # Generated code builds well-formed requests; validating them again costs ~10-20% CPU.
         parameter_validation=False,
-        connect_timeout=2,
-        read_timeout=10,
-        retries={"mode": "standard", "max_attempts": 4},
-        max_pool_connections=16,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        # Attempts in all, first included: the fast transport's 1 + max_retries.
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        max_pool_connections=max_pool_connections,
         tcp_keepalive=True,
     )
     try:
@@ -221,13 +240,84 @@ class TableHandle:
         return self._name
 
     def _call(self, operation: str, request: dict[str, Any], entity: str) -> Any:
-        client = self.connection.client
+        """Send one request: within the bound deadline, seen by the registered hooks, with
+        the client's exceptions mapped to typed errors."""
+        deadline = current_deadline()
+        if deadline is not None:
+            deadline.require(operation, table=self.name, entity=entity)
+        observers = hooks.active()
+        if observers:
+            return self._observed_call(observers, operation, request, entity, deadline)
         try:
-            return getattr(client, _METHODS[operation])(**request)
+            return getattr(self.connection.client, _METHODS[operation])(**request)
         except DynamormError:
             raise
         except Exception as exc:
-            raise map_error(exc, operation, self.name, entity) from None
+            raise self._error(exc, operation, entity, deadline) from None
+
+    def _observed_call(
+        self,
+        observers: tuple[hooks.Hook, ...],
+        operation: str,
+        request: dict[str, Any],
+        entity: str,
+        deadline: Deadline | None,
+    ) -> Any:
+        call = hooks.CallInfo(operation, self.name, entity)
+        if (
+            hooks.wants_capacity()
+            and operation in hooks.CAPACITY_OPERATIONS
+            and "ReturnConsumedCapacity" not in request
+        ):
+            request = {**request, "ReturnConsumedCapacity": "TOTAL"}
+        hooks.notify(observers, "before_call", call)
+        started = time.perf_counter()
+        try:
+            response = getattr(self.connection.client, _METHODS[operation])(**request)
+        except Exception as exc:
+            call.latency_ms = (time.perf_counter() - started) * 1000
+            details = getattr(exc, "response", None)
+            if isinstance(details, dict):
+                call.retries = int(
+                    details.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+                )
+            error = (
+                exc
+                if isinstance(exc, DynamormError)
+                else self._error(exc, operation, entity, deadline)
+            )
+            call.error = error.code or type(error).__name__
+            hooks.notify(observers, "after_call", call)
+            raise error from None
+        call.latency_ms = (time.perf_counter() - started) * 1000
+        call.retries = int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+        consumed = response.get("ConsumedCapacity")
+        if consumed:
+            call.consumed = consumed if isinstance(consumed, list) else [consumed]
+        hooks.notify(observers, "after_call", call)
+        return response
+
+    def _error(
+        self, exc: Exception, operation: str, entity: str, deadline: Deadline | None
+    ) -> DynamormError:
+        error = map_error(exc, operation, self.name, entity)
+        if (
+            deadline is not None
+            and error.code in _NETWORK_ERRORS
+            and deadline.remaining() <= 0
+        ):
+            # The deadline capped the socket waits: say so, and whether the request left.
+            late = DeadlineExceeded(
+                "the request ran out of time before the deadline",
+                operation=operation,
+                table=self.name,
+                entity=entity,
+                code=error.code,
+                sent=error.code not in _UNSENT_ERRORS,
+            )
+            late.server_message = error.server_message
+            return late
+        return error
 
     def put_request(
         self,
@@ -368,7 +458,11 @@ class TableHandle:
         if cursor is not None:
             context = query_context(request.get("ExpressionAttributeValues", {}))
             request["ExclusiveStartKey"] = decode_cursor(cursor, pattern, context)
-        response = self._call(operation, request, entity)
+        try:
+            response = self._call(operation, request, entity)
+        except DeadlineExceeded as exc:
+            exc.cursor = cursor  # a read has no effect: this page again, next time
+            raise
         last = response.get("LastEvaluatedKey")
         items: list[Item] = response.get("Items", [])
         if not last:
@@ -484,7 +578,16 @@ _METHODS = {
     "BatchWriteItem": "batch_write_item",
 }
 
+# Client errors of the exchange itself; the first two mean the request never left.
+_UNSENT_ERRORS = frozenset(("ConnectTimeoutError", "EndpointConnectionError"))
+_NETWORK_ERRORS = _UNSENT_ERRORS | {
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+    "ProtocolError",
+}
+
 _ERRORS: dict[str, type[DynamormError]] = {
+    "DeadlineExceeded": DeadlineExceeded,
     "ConditionalCheckFailedException": ConditionFailed,
     "TransactionCanceledException": TransactionCancelled,
     "ProvisionedThroughputExceededException": Throttled,

@@ -4,6 +4,10 @@ Builders are plain classes generated per entity, one method per attribute and ac
 expression text and placeholders are fixed strings in generated code; this module only joins
 the parts and adds what every update needs: the item must exist, the version (when the entity
 has one) is checked and incremented in the same request, and ``auto: update`` timestamps move.
+
+Changing an attribute that index key templates use also rebuilds (or, for a sparse index the
+item leaves, removes) those index keys. Builders record them by stored name; placeholders are
+given here, by position, so any stored name works.
 """
 
 from __future__ import annotations
@@ -21,7 +25,16 @@ _RETURN_VALUES = {"new": "ALL_NEW", "old": "ALL_OLD", "none": "NONE"}
 class Update:
     """The base of generated ``<Entity>Update`` builders: the parts of an UpdateExpression."""
 
-    __slots__ = ("_add", "_delete", "_names", "_remove", "_set", "_values")
+    __slots__ = (
+        "_add",
+        "_delete",
+        "_expected",
+        "_keys",
+        "_names",
+        "_remove",
+        "_set",
+        "_values",
+    )
 
     def __init__(self) -> None:
         self._names: dict[str, str] = {}
@@ -30,6 +43,11 @@ class Update:
         self._remove: list[str] = []
         self._add: list[str] = []
         self._delete: list[str] = []
+        # Index key attributes by stored name: the new value, or None to remove the key.
+        self._keys: dict[str, AttributeValue | None] = {}
+        # What the stored item must hold for the rebuilt keys to be right: the other
+        # attributes of their templates, as the caller gave them (None: absent).
+        self._expected: dict[str, AttributeValue | None] = {}
 
     def _attribute(self, placeholder: str, stored: str, where: str) -> None:
         """Claim an attribute for one change; DynamoDB rejects two changes to one path."""
@@ -37,8 +55,37 @@ class Update:
             raise ValidationFailed(f"{where} is changed twice in one update")
         self._names[placeholder] = stored
 
+    def _set_key(self, stored: str, value: AttributeValue, entity: str) -> None:
+        """Write index key attribute ``stored``, rebuilt from the attributes being set."""
+        self._key(stored, value, entity)
+
+    def _remove_key(self, stored: str, entity: str) -> None:
+        """Remove index key attribute ``stored``: the item leaves a sparse index."""
+        self._key(stored, None, entity)
+
+    def _key(self, stored: str, value: AttributeValue | None, entity: str) -> None:
+        # Two changes may rebuild one key (sk "{a}#{b}": set_a(.., b=..) and set_b(.., a=..)).
+        # Equal results are one change; different ones mean the arguments disagree.
+        if stored in self._keys and self._keys[stored] != value:
+            raise ValidationFailed(
+                f"index key {stored} is rebuilt two different ways in one update",
+                entity=entity,
+            )
+        self._keys[stored] = value
+
+    def _expect(self, stored: str, value: AttributeValue | None, entity: str) -> None:
+        """Require the stored item's ``stored`` attribute to equal ``value`` (None: to be
+        absent), so that an index key rebuilt from a wrong argument fails the update."""
+        if stored in self._expected and self._expected[stored] != value:
+            raise ValidationFailed(
+                f"{stored} is given two different values in one update", entity=entity
+            )
+        self._expected[stored] = value
+
     def __bool__(self) -> bool:
-        return bool(self._set or self._remove or self._add or self._delete)
+        return bool(
+            self._set or self._remove or self._add or self._delete or self._keys
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(sorted(self._names.values()))})"
@@ -57,15 +104,38 @@ def request(
 ) -> dict[str, Any]:
     """UpdateItem's parameters: the changes, plus the item must exist, the version (when the
     entity has one) is incremented and, given ``expected_version``, checked. ``touched`` maps
-    stored names of ``auto: update`` attributes to their new values."""
+    stored names of ``auto: update`` attributes, and of index keys built from them, to their
+    new values."""
     names = {**changes._names, "#k_pk": handle.definition.key_names[0]}
     values: Item = dict(changes._values)
     assignments = list(changes._set)
+    removals = list(changes._remove)
+    # Sorted, so the same changes always give the same request, whatever the call order.
+    for i, (stored, key_value) in enumerate(sorted(changes._keys.items())):
+        names[f"#i_{i}"] = stored
+        if key_value is None:
+            removals.append(f"#i_{i}")
+        else:
+            values[f":i_{i}"] = key_value
+            assignments.append(f"#i_{i} = :i_{i}")
     for i, (stored, value) in enumerate(sorted(touched.items())):
         names[f"#t_{i}"] = stored
         values[f":t_{i}"] = value
         assignments.append(f"#t_{i} = :t_{i}")
     conditions = ["attribute_exists(#k_pk)"]
+    changing = set(changes._names.values())
+    # Sorted, like the keys; an attribute this update also changes is given its new value
+    # there, which the stored item does not hold yet: only the others are checked.
+    expected = [
+        (k, v) for k, v in sorted(changes._expected.items()) if k not in changing
+    ]
+    for i, (stored, held) in enumerate(expected):
+        names[f"#e_{i}"] = stored
+        if held is None:
+            conditions.append(f"attribute_not_exists(#e_{i})")
+        else:
+            values[f":e_{i}"] = held
+            conditions.append(f"#e_{i} = :e_{i}")
     if version is not None:
         names["#k_version"] = version
         values[":k_one"] = {"N": "1"}
@@ -78,7 +148,7 @@ def request(
     clauses = []
     for keyword, parts in (
         ("SET", assignments),
-        ("REMOVE", changes._remove),
+        ("REMOVE", removals),
         ("ADD", changes._add),
         ("DELETE", changes._delete),
     ):
@@ -127,7 +197,7 @@ def apply(
     built["ReturnValues"] = _RETURN_VALUES[returning]
     if old_on_failure:
         built["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    only_existence = expected_version is None and not when
+    only_existence = expected_version is None and not when and not changes._expected
     response = call_expecting_item(
         handle, "UpdateItem", built, entity, only_existence=only_existence
     )

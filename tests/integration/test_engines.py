@@ -16,9 +16,14 @@ import pytest
 from dynamorm_gen.runtime import (
     ConditionFailed,
     ConstraintViolation,
+    DeadlineExceeded,
     ValidationFailed,
+    deadline,
+    hooks,
     set_field_encryptor,
 )
+from dynamorm_gen.runtime.deadline import Deadline, bind
+from dynamorm_gen.runtime.hooks import CallInfo
 from dynamorm_gen.runtime.table import Connection
 from generated_examples import basic, payment
 
@@ -158,6 +163,33 @@ def test_indexes_projections_and_filters(payments: payment.PaymentsTable) -> Non
     assert sorted(p.amount for p in large) == [300, 500]
 
 
+def test_update_set_status_moves_the_payment_in_the_status_index(
+    payments: payment.PaymentsTable,
+) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    payments.put_payment(make_payment(2))
+    after = payments.update_payment(
+        payment.PaymentUpdate().set_status("captured", created_at=p.created_at),
+        merchant_id="m1",
+        payment_id=p.payment_id,
+        expected_version=1,
+    )
+    assert after is not None and after.status == "captured" and after.version == 2
+    captured = list(
+        payments.iter_payment_by_status(merchant_id="m1", status="captured")
+    )
+    assert [v.amount for v in captured] == [100]
+    pending = list(payments.iter_payment_by_status(merchant_id="m1", status="pending"))
+    assert [v.amount for v in pending] == [200]
+    stored = payments.handle.get_item(p.key(), entity="Payment", consistent=True)
+    assert stored is not None
+    rebuilt = payment.Payment.from_item(stored).to_item()
+    assert (
+        stored["GSI2SK"] == rebuilt["GSI2SK"] and stored["GSI2PK"] == rebuilt["GSI2PK"]
+    )
+
+
 def test_collection_and_composite_sort_keys(payments: payment.PaymentsTable) -> None:
     customer = payment.Customer(
         merchant_id="m1",
@@ -289,3 +321,73 @@ def test_batches_are_chunked_within_dynamodb_limits(connection: Connection) -> N
     ]
     assert todos.batch_delete_todo(keys[:60]) == []
     assert sum(1 for _ in todos.iter_todo_for_user(user_id="u1")) == 70
+
+
+# --- deadlines (see dynamorm_gen/runtime/deadline.py) ------------------------------------------
+
+
+class Clock:
+    """Stands in for the ``time`` module of deadline.py; a hook advances it per request."""
+
+    wants_capacity = False
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.requests: list[str] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def before_call(self, call: CallInfo) -> None:
+        self.requests.append(call.operation)
+
+    def after_call(self, call: CallInfo) -> None:
+        self.now += 1.0
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    fake = Clock()
+    monkeypatch.setattr(deadline, "time", fake)
+    hooks.add_hook(fake)
+    yield fake
+    hooks.remove_hook(fake)
+
+
+def test_long_read_stops_in_time_and_resumes(
+    payments: payment.PaymentsTable, clock: Clock
+) -> None:
+    made = [make_payment(n) for n in range(1, 8)]
+    for p in made:
+        payments.put_payment(p)
+    clock.requests.clear()
+    seen: list[str] = []
+    with bind(Deadline(clock.now + 2.5)), pytest.raises(DeadlineExceeded) as info:
+        for p in payments.iter_payment_by_merchant(merchant_id="m1", page_size=2):
+            seen.append(p.payment_id)
+    assert clock.requests == ["Query"] * 3 and len(seen) == 6
+    assert info.value.sent is False and info.value.cursor is not None
+    rest = payments.iter_payment_by_merchant(
+        merchant_id="m1", page_size=2, cursor=info.value.cursor
+    )
+    assert sorted(seen + [p.payment_id for p in rest]) == sorted(
+        p.payment_id for p in made
+    )
+
+
+def test_batch_stops_in_time_with_the_remainder(
+    payments: payment.PaymentsTable, clock: Clock
+) -> None:
+    made = [make_payment(n) for n in range(1, 31)]
+    for p in made:
+        payments.put_payment(p)
+    keys = [
+        payment.Payment.make_key(merchant_id="m1", payment_id=p.payment_id)
+        for p in made
+    ]
+    with bind(Deadline(clock.now + 0.5)):
+        left = payments.batch_delete_payment(keys)
+    assert left == keys[25:]  # the second request of 25 never started
+    assert len(list(payments.iter_payment_by_merchant(merchant_id="m1"))) == 5
+    assert payments.batch_delete_payment(left) == []
+    assert list(payments.iter_payment_by_merchant(merchant_id="m1")) == []

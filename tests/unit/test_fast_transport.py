@@ -26,11 +26,13 @@ import pytest
 from dynamorm_gen.runtime import (
     ConditionFailed,
     ConfigurationError,
+    DeadlineExceeded,
     DynamormError,
     Throttled,
     ValidationFailed,
     fast,
 )
+from dynamorm_gen.runtime.deadline import Deadline, bind
 from dynamorm_gen.runtime.fast import Credentials, FastClient, FastClientError
 from dynamorm_gen.runtime.table import (
     Connection,
@@ -227,7 +229,10 @@ def _wire(value: Any) -> Any:
 @pytest.mark.parametrize(
     ("operation", "response"),
     [
-        ("Query", {"Items": [BINARY_ITEM] * 2, "LastEvaluatedKey": {"pk": {"B": b"k"}}}),
+        (
+            "Query",
+            {"Items": [BINARY_ITEM] * 2, "LastEvaluatedKey": {"pk": {"B": b"k"}}},
+        ),
         ("Scan", {"Items": [BINARY_ITEM], "Count": 1}),
         ("GetItem", {"Item": BINARY_ITEM}),
         # Decoded by the object hook: binary values outside Item/Items.
@@ -575,3 +580,87 @@ def test_fast_path_imports_no_botocore(stub: Stub) -> None:
         "DynamoDB_20120810.GetItem",
         "DynamoDB_20120810.PutItem",
     ]
+
+
+# --- deadlines -----------------------------------------------------------------------------------
+
+
+def test_deadline_caps_the_wait_for_a_response(stub: Stub) -> None:
+    """A slow answer is cut at the deadline, not at the 10 s read timeout."""
+    stub.script.append(Reply(body={}, delay=1.0))
+    handle = _handle(_client(stub.url))
+    started = time.monotonic()
+    with bind(Deadline.after(0.3)), pytest.raises(DeadlineExceeded) as info:
+        handle.put_item({"pk": {"S": SECRET_VALUE}}, entity="Card")
+    assert time.monotonic() - started < 0.9
+    assert info.value.sent is True  # it left: a write may have been applied
+    assert info.value.code == "ReadTimeoutError"
+    assert SECRET_VALUE not in str(info.value)
+    # The next request, without a deadline, waits as long as read_timeout allows again.
+    stub.script.append(Reply(body={"Item": {"pk": {"S": "k"}}}, delay=0.4))
+    assert handle.get_item({"pk": {"S": "k"}}, entity="Card") is not None
+
+
+def test_no_time_to_start_sends_nothing(stub: Stub) -> None:
+    handle = _handle(_client(stub.url))
+    with bind(Deadline.after(0.5, margin=0.5)), pytest.raises(DeadlineExceeded) as info:
+        handle.get_item({"pk": {"S": "k"}}, entity="Card")
+    assert info.value.sent is False and info.value.operation == "GetItem"
+    assert "no time left" in str(info.value)
+    assert stub.requests == [] and stub.connections == 0
+
+
+def test_retries_stop_when_the_backoff_would_pass_the_deadline(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(fast, "_sleep", sleeps.append)
+    monkeypatch.setattr(fast, "_jitter", lambda: 1.0)
+    stub.script += [_error("ThrottlingException") for _ in range(4)]
+    client = _client(stub.url, backoff_base=0.2)
+    with bind(Deadline.after(0.3)), pytest.raises(Throttled):
+        _handle(client).get_item({"pk": {"S": "k"}}, entity="Card")
+    # 0.2 s fitted in the time left, 0.4 s did not: two attempts, one pause.
+    assert sleeps == [0.2] and len(stub.requests) == 2
+
+
+def test_prewarm_opens_the_connection_the_first_request_uses(stub: Stub) -> None:
+    client = _client(stub.url)
+    client.prewarm()
+    waited = time.monotonic() + 5
+    while stub.connections == 0 and time.monotonic() < waited:
+        time.sleep(0.01)  # the server accepts in its own thread
+    assert stub.connections == 1 and stub.requests == []
+    client.query(TableName="cards")
+    assert stub.connections == 1 and len(stub.requests) == 1
+
+
+def test_prewarm_without_a_server_leaves_the_error_to_the_first_request() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once it is closed
+    client = _client(f"http://127.0.0.1:{port}", max_retries=0)
+    client.prewarm()  # no exception: init must not fail on a transient network problem
+    with pytest.raises(FastClientError):
+        client.query(TableName="cards")
+
+
+def test_prepare_builds_the_signed_request_that_call_sends(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fast, "_amz_date", lambda: "20240517T093012Z")  # one signature
+    sent: list[bytes] = []
+    send = fast.HTTPConnection.send
+
+    def recording(conn: Any, request: bytes, cap: float | None = None) -> None:
+        sent.append(request)
+        send(conn, request, cap)
+
+    monkeypatch.setattr(fast.HTTPConnection, "send", recording)
+    client = _client(stub.url)
+    request = {"TableName": "cards", "Item": {"pk": {"S": "k"}, "b": {"B": b"\x00"}}}
+    prepared = client.prepare("PutItem", request)
+    assert stub.requests == [] and stub.connections == 0  # nothing sent
+    client.put_item(**request)
+    assert sent == [prepared]
+    assert stub.requests[0].body["Item"]["b"] == {"B": "AA=="}

@@ -58,3 +58,32 @@ def test_generated_name_collisions_are_reported_once_each(tmp_path: Path) -> Non
         " both generate query_ab_by_id, iter_ab_by_id (methods of AppXTable)",
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_update_builder_method_collisions_are_reported(tmp_path: Path) -> None:
+    schema = tmp_path / "notes.yaml"
+    schema.write_text(
+        """\
+version: 1
+tables:
+  notes: {keys: {pk: PK}, indexes: {GSI1: {keys: {pk: GSI1PK}}}}
+entities:
+  Note:
+    table: notes
+    key: {pk: "NOTE#{note_id}"}
+    indexes:
+      GSI1: {pk: "TOPIC#{topic_if_absent}"}
+    attributes:
+      note_id: {type: string}
+      topic: {type: string}
+      topic_if_absent: {type: string}
+"""
+    )
+    project = Project(root=tmp_path, schemas=(schema,), output=tmp_path / "out")
+    with pytest.raises(CompileError) as failure:
+        compile_project(project)
+    lines = [d.format().splitlines()[0] for d in failure.value.diagnostics]
+    assert lines == [
+        "notes.yaml:13:7: error[DG217] attribute Note.topic_if_absent and attribute"
+        " Note.topic both generate set_topic_if_absent (methods of NoteUpdate)",
+    ]

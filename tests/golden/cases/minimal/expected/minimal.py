@@ -295,13 +295,19 @@ class ThingsTable:
     def iter_scan_thing(
         self,
         *,
+        cursor: str | None = None,
+        page_size: int | None = None,
         segment: int | None = None,
         total_segments: int | None = None,
     ) -> Iterator[Thing]:
-        """Every Thing in the table (or in one segment), page after page."""
-        cursor: str | None = None
+        """Every Thing in the table (or in one segment), page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.scan_thing(
+                limit=page_size,
                 cursor=cursor,
                 segment=segment,
                 total_segments=total_segments,

@@ -127,6 +127,30 @@ class EntryUpdate(update.Update):
 
     __slots__ = ()
 
+    def set_day(self, value: date, *, seq_no: int, hold_id: str | None) -> EntryUpdate:
+        """Set day and rebuild the by_day and open_items keys using it.
+
+        The stored seq_no and hold_id must be as given, or ConditionFailed.
+
+        A None argument removes the keys of a sparse index: the item leaves it.
+        """
+        self._attribute("#a_day", "day", "Entry.day")
+        self._values[":a_day"] = {"S": value.isoformat()}
+        self._set.append("#a_day = :a_day")
+        self._set_key("day_key", {"S": f"DAY#{value.isoformat()}#{seq_no}"}, "Entry")
+        if hold_id is not None:
+            self._set_key("open_pk", {"S": f"OPEN#{hold_id}"}, "Entry")
+            self._set_key("open_sk", {"S": f"{value.isoformat()}"}, "Entry")
+        else:
+            self._remove_key("open_pk", "Entry")
+            self._remove_key("open_sk", "Entry")
+        self._expect("seq_no", {"N": str(seq_no)}, "Entry")
+        if hold_id is None:
+            self._expect("hold_id", None, "Entry")
+        else:
+            self._expect("hold_id", {"S": hold_id}, "Entry")
+        return self
+
     def set_amount(self, value: Decimal) -> EntryUpdate:
         """Set amount."""
         self._attribute("#a_amount", "amount", "Entry.amount")
@@ -146,6 +170,27 @@ class EntryUpdate(update.Update):
         self._attribute("#a_amount", "amount", "Entry.amount")
         self._values[":a_amount"] = {"N": wire.decimal_to_n(delta)}
         self._add.append("#a_amount :a_amount")
+        return self
+
+    def set_hold_id(self, value: str, *, day: date) -> EntryUpdate:
+        """Set hold_id and rebuild the open_items keys using it.
+
+        The stored day must be as given, or ConditionFailed.
+        """
+        self._attribute("#a_hold_id", "hold_id", "Entry.hold_id")
+        self._values[":a_hold_id"] = {"S": value}
+        self._set.append("#a_hold_id = :a_hold_id")
+        self._set_key("open_pk", {"S": f"OPEN#{value}"}, "Entry")
+        self._set_key("open_sk", {"S": f"{day.isoformat()}"}, "Entry")
+        self._expect("day", {"S": day.isoformat()}, "Entry")
+        return self
+
+    def remove_hold_id(self) -> EntryUpdate:
+        """Remove hold_id; the item leaves index open_items."""
+        self._attribute("#a_hold_id", "hold_id", "Entry.hold_id")
+        self._remove.append("#a_hold_id")
+        self._remove_key("open_pk", "Entry")
+        self._remove_key("open_sk", "Entry")
         return self
 
     def set_note(self, value: str) -> EntryUpdate:
@@ -659,14 +704,20 @@ class LedgerV2Table:
         account_id: int,
         seq_no_from: int,
         seq_no_to: int,
+        cursor: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[Entry]:
-        """Every Entry item by access pattern for_account_between, page after page."""
-        cursor: str | None = None
+        """Every Entry item by access pattern for_account_between, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.query_entry_for_account_between(
                 account_id=account_id,
                 seq_no_from=seq_no_from,
                 seq_no_to=seq_no_to,
+                limit=page_size,
                 cursor=cursor,
             )
             yield from page.items
@@ -721,11 +772,24 @@ class LedgerV2Table:
             next_cursor,
         )
 
-    def iter_entry_open_by_hold(self, *, hold_id: str) -> Iterator[EntryOpenByHoldView]:
-        """Every Entry item by access pattern open_by_hold, page after page."""
-        cursor: str | None = None
+    def iter_entry_open_by_hold(
+        self,
+        *,
+        hold_id: str,
+        cursor: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[EntryOpenByHoldView]:
+        """Every Entry item by access pattern open_by_hold, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
-            page = self.query_entry_open_by_hold(hold_id=hold_id, cursor=cursor)
+            page = self.query_entry_open_by_hold(
+                hold_id=hold_id,
+                limit=page_size,
+                cursor=cursor,
+            )
             yield from page.items
             if page.cursor is None:
                 return
@@ -774,13 +838,19 @@ class LedgerV2Table:
         *,
         account_id: int,
         day: date,
+        cursor: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[EntrySinceDayView]:
-        """Every Entry item by access pattern since_day, page after page."""
-        cursor: str | None = None
+        """Every Entry item by access pattern since_day, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.query_entry_since_day(
                 account_id=account_id,
                 day=day,
+                limit=page_size,
                 cursor=cursor,
             )
             yield from page.items
@@ -824,13 +894,19 @@ class LedgerV2Table:
     def iter_scan_entry(
         self,
         *,
+        cursor: str | None = None,
+        page_size: int | None = None,
         segment: int | None = None,
         total_segments: int | None = None,
     ) -> Iterator[Entry]:
-        """Every Entry in the table (or in one segment), page after page."""
-        cursor: str | None = None
+        """Every Entry in the table (or in one segment), page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.scan_entry(
+                limit=page_size,
                 cursor=cursor,
                 segment=segment,
                 total_segments=total_segments,

@@ -1021,9 +1021,14 @@ class CustomerRelationshipRecordsTable:
         record_creation_timestamp_from: datetime,
         record_creation_timestamp_to: datetime,
         reviewed_since: datetime,
+        cursor: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[CustomerRelationshipRecord]:
-        """Every CustomerRelationshipRecord item by access pattern for_organisation_created_between, page after page."""
-        cursor: str | None = None
+        """Every CustomerRelationshipRecord item by access pattern for_organisation_created_between, page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.query_customer_relationship_record_for_organisation_created_between(
                 organisation_identifier=organisation_identifier,
@@ -1031,6 +1036,7 @@ class CustomerRelationshipRecordsTable:
                 record_creation_timestamp_from=record_creation_timestamp_from,
                 record_creation_timestamp_to=record_creation_timestamp_to,
                 reviewed_since=reviewed_since,
+                limit=page_size,
                 cursor=cursor,
             )
             yield from page.items
@@ -1093,13 +1099,19 @@ class CustomerRelationshipRecordsTable:
     def iter_scan_customer_relationship_record(
         self,
         *,
+        cursor: str | None = None,
+        page_size: int | None = None,
         segment: int | None = None,
         total_segments: int | None = None,
     ) -> Iterator[CustomerRelationshipRecord]:
-        """Every CustomerRelationshipRecord in the table (or in one segment), page after page."""
-        cursor: str | None = None
+        """Every CustomerRelationshipRecord in the table (or in one segment), page after page.
+
+        ``page_size`` bounds the items each request reads; from ``cursor`` when given (a
+        DeadlineExceeded's cursor resumes where time ran out).
+        """
         while True:
             page = self.scan_customer_relationship_record(
+                limit=page_size,
                 cursor=cursor,
                 segment=segment,
                 total_segments=total_segments,
