@@ -18,14 +18,12 @@ from dynamorm_gen.runtime import (
     ConstraintViolation,
     DeadlineExceeded,
     ValidationFailed,
-    deadline,
-    hooks,
     set_field_encryptor,
 )
 from dynamorm_gen.runtime.deadline import Deadline, bind
-from dynamorm_gen.runtime.hooks import CallInfo
 from dynamorm_gen.runtime.table import Connection
 from generated_examples import basic, payment
+from tests.clock import StepClock, step_clock
 
 pytestmark = pytest.mark.integration
 
@@ -326,36 +324,14 @@ def test_batches_are_chunked_within_dynamodb_limits(connection: Connection) -> N
 # --- deadlines (see dynamorm_gen/runtime/deadline.py) ------------------------------------------
 
 
-class Clock:
-    """Stands in for the ``time`` module of deadline.py; a hook advances it per request."""
-
-    wants_capacity = False
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.requests: list[str] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def before_call(self, call: CallInfo) -> None:
-        self.requests.append(call.operation)
-
-    def after_call(self, call: CallInfo) -> None:
-        self.now += 1.0
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    fake = Clock()
-    monkeypatch.setattr(deadline, "time", fake)
-    hooks.add_hook(fake)
-    yield fake
-    hooks.remove_hook(fake)
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[StepClock]:
+    with step_clock(monkeypatch) as fake:
+        yield fake
 
 
 def test_long_read_stops_in_time_and_resumes(
-    payments: payment.PaymentsTable, clock: Clock
+    payments: payment.PaymentsTable, clock: StepClock
 ) -> None:
     made = [make_payment(n) for n in range(1, 8)]
     for p in made:
@@ -376,7 +352,7 @@ def test_long_read_stops_in_time_and_resumes(
 
 
 def test_batch_stops_in_time_with_the_remainder(
-    payments: payment.PaymentsTable, clock: Clock
+    payments: payment.PaymentsTable, clock: StepClock
 ) -> None:
     made = [make_payment(n) for n in range(1, 31)]
     for p in made:

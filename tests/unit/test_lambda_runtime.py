@@ -28,51 +28,16 @@ from dynamorm_gen.runtime.deadline import Deadline, bind
 from dynamorm_gen.runtime.fast import FastClient
 from dynamorm_gen.runtime.hooks import CallInfo, CapacityMeter, PriceTable
 from generated_examples import payment
+from tests.clock import StepClock, step_clock
 from tests.unit.payments import make_payment
 
 SECRET_VALUE = "4111-1111-1111-1111"
 
 
-class FakeClock:
-    """Stands in for the ``time`` module inside deadline.py."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-class Ticker:
-    """A hook that moves the fake clock on by ``step`` seconds per request and counts them."""
-
-    wants_capacity = False
-
-    def __init__(self, clock: FakeClock, step: float = 1.0) -> None:
-        self.clock = clock
-        self.step = step
-        self.calls: list[str] = []
-
-    def before_call(self, call: CallInfo) -> None:
-        self.calls.append(call.operation)
-
-    def after_call(self, call: CallInfo) -> None:
-        self.clock.now += self.step
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(deadline, "time", fake)
-    return fake
-
-
-@pytest.fixture
-def ticker(clock: FakeClock) -> Iterator[Ticker]:
-    hook = Ticker(clock)
-    hooks.add_hook(hook)
-    yield hook
-    hooks.remove_hook(hook)
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[StepClock]:
+    with step_clock(monkeypatch) as fake:
+        yield fake
 
 
 def _seed(table: payment.PaymentsTable, count: int) -> list[str]:
@@ -88,7 +53,7 @@ def _seed(table: payment.PaymentsTable, count: int) -> list[str]:
 
 
 def test_iteration_stops_at_the_deadline_and_resumes_from_the_cursor(
-    payments: payment.PaymentsTable, ticker: Ticker, clock: FakeClock
+    payments: payment.PaymentsTable, clock: StepClock
 ) -> None:
     ids = _seed(payments, 7)
     seen: list[str] = []
@@ -108,20 +73,20 @@ def test_iteration_stops_at_the_deadline_and_resumes_from_the_cursor(
 
 
 def test_no_time_to_start_raises_before_sending(
-    payments: payment.PaymentsTable, ticker: Ticker, clock: FakeClock
+    payments: payment.PaymentsTable, clock: StepClock
 ) -> None:
     with (
         bind(Deadline(clock.now + 0.1, margin=0.2)),
         pytest.raises(DeadlineExceeded) as info,
     ):
         payments.put_payment(make_payment(1))
-    assert ticker.calls == [] and info.value.sent is False
+    assert clock.requests == [] and info.value.sent is False
     assert "no time left before the deadline" in str(info.value)
     assert "entity Payment" in str(info.value) and "PutItem" in str(info.value)
 
 
 def test_a_query_page_hands_back_its_own_cursor(
-    payments: payment.PaymentsTable, ticker: Ticker, clock: FakeClock
+    payments: payment.PaymentsTable, clock: StepClock
 ) -> None:
     _seed(payments, 3)
     first = payments.query_payment_by_merchant(merchant_id="m1", limit=2)
@@ -131,7 +96,7 @@ def test_a_query_page_hands_back_its_own_cursor(
 
 
 def test_batch_get_returns_the_keys_it_had_no_time_for(
-    payments: payment.PaymentsTable, ticker: Ticker, clock: FakeClock
+    payments: payment.PaymentsTable, clock: StepClock
 ) -> None:
     ids = _seed(payments, 3)
     keys = [payment.Payment.make_key(merchant_id="m1", payment_id=i) for i in ids]
@@ -146,7 +111,7 @@ def test_batch_get_returns_the_keys_it_had_no_time_for(
 
 
 def test_batch_write_returns_what_it_had_no_time_for(
-    payments: payment.PaymentsTable, ticker: Ticker, clock: FakeClock
+    payments: payment.PaymentsTable, clock: StepClock
 ) -> None:
     ids = _seed(payments, 30)
     keys = [payment.Payment.make_key(merchant_id="m1", payment_id=i) for i in ids]
@@ -157,7 +122,7 @@ def test_batch_write_returns_what_it_had_no_time_for(
 
 
 def test_count_over_many_pages_stops_at_the_deadline(
-    payments: payment.PaymentsTable, ticker: Ticker, clock: FakeClock
+    payments: payment.PaymentsTable, clock: StepClock
 ) -> None:
     _seed(payments, 2)
     with bind(Deadline(clock.now + 0.5)):
@@ -499,6 +464,6 @@ def test_one_connection_per_region() -> None:
         db.close()
 
 
-def test_datetimes_of_the_fake_clock_are_untouched(clock: FakeClock) -> None:
+def test_datetimes_of_the_fake_clock_are_untouched(clock: StepClock) -> None:
     # The fake clock stands in for deadline.py's monotonic time only.
     assert datetime.now(UTC).year >= 2024
