@@ -45,3 +45,49 @@ def test_generated_modules_import_only_runtime_and_stdlib() -> None:
         m.startswith(("dynamorm_gen.runtime", "dynamorm_gen")) for m in ours
     )
     assert "dynamorm_gen.runtime.wire" in loaded
+
+
+LAMBDA_PROBE = """
+import json, sys
+
+def no_network(event, args):
+    if event in (
+        "socket.connect", "socket.getaddrinfo", "socket.gethostbyname",
+        "socket.gethostbyaddr", "socket.sendto", "socket.sendmsg",
+    ):
+        raise RuntimeError(f"the Lambda path used the network: {event}")
+
+sys.addaudithook(no_network)
+before = set(sys.modules)
+from dynamorm_gen.runtime.aws_lambda import LambdaDatabase
+from generated_examples.payment import Payment, PaymentsTable
+
+db = LambdaDatabase(transport="fast", region="us-east-1")
+payments = db.table(PaymentsTable)
+payment = Payment(merchant_id="m-1", customer_id="c-1", amount=100, currency="EUR")
+item = payment.to_item()
+item["version"] = {"N": "1"}
+request = payments.handle.put_request(item, version="version", expected_version=0)
+signed = payments.handle.connection.client.prepare("PutItem", request)
+assert signed.startswith(b"POST / HTTP/1.1\\r\\n"), signed[:40]
+assert b"\\r\\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/" in signed
+assert b"\\r\\nX-Amz-Target: DynamoDB_20120810.PutItem\\r\\n" in signed
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_lambda_fast_path_to_a_signed_put_imports_no_botocore_or_compiler() -> None:
+    """LambdaDatabase (fast transport) to a built and signed PutItem: nothing sent (an audit
+    hook refuses sockets), and none of botocore, boto3 or the compiler's dependencies."""
+    result = subprocess.run(
+        [sys.executable, "-c", LAMBDA_PROBE],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout)
+    bad = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
+    assert bad == [], f"imported on the Lambda fast path: {bad}"
+    assert "dynamorm_gen.runtime.fast" in loaded
