@@ -498,6 +498,34 @@ def test_region_and_endpoint_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         FastClient()
     with pytest.raises(ConfigurationError, match="endpoint"):
         FastClient("us-east-1", "ftp://example")
+    # The region becomes part of the host name: nothing else may ride in with it.
+    for bad in ("us-east-1.evil.example/", "us east 1", "us-east-1:80", "ü-east-1"):
+        with pytest.raises(ConfigurationError, match="invalid AWS region"):
+            FastClient(bad)
+
+
+def test_aws_endpoint_is_built_without_parsing_a_url() -> None:
+    client = FastClient("eu-central-1")
+    assert client._address == ("dynamodb.eu-central-1.amazonaws.com", 443)
+    assert client._host == "dynamodb.eu-central-1.amazonaws.com" and client._https
+    # The same as what parsing the same URL gives.
+    parsed = FastClient("eu-central-1", "https://dynamodb.eu-central-1.amazonaws.com")
+    assert (parsed._address, parsed._host, parsed._path) == (
+        client._address,
+        client._host,
+        client._path,
+    )
+
+
+def test_credentials_repr_hides_the_secrets() -> None:
+    shown = repr(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI", "FwoGZXIvYXdzEJr"))
+    assert "AKIDEXAMPLE" in shown
+    assert "wJalrXUtnFEMI" not in shown and "FwoGZXIvYXdzEJr" not in shown
+    assert (
+        Credentials("a", "b", "c")
+        == Credentials("a", "b", "c")
+        != Credentials("a", "b")
+    )
 
 
 def test_connection_selects_the_transport(monkeypatch: pytest.MonkeyPatch) -> None:
