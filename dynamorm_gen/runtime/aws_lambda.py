@@ -166,6 +166,29 @@ class Tuning:
             safety_margin=0.2,
         )
 
+    def replace(
+        self,
+        *,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        max_idle_connections: int | None = None,
+        max_retries: int | None = None,
+        safety_margin: float | None = None,
+    ) -> Tuning:
+        """A copy with the given fields changed: ``Tuning.for_memory(mb).replace(...)``
+        keeps the memory-based values of the fields it does not name."""
+
+        def pick(new: Any, old: Any) -> Any:
+            return old if new is None else new
+
+        return Tuning(
+            connect_timeout=pick(connect_timeout, self.connect_timeout),
+            read_timeout=pick(read_timeout, self.read_timeout),
+            max_idle_connections=pick(max_idle_connections, self.max_idle_connections),
+            max_retries=pick(max_retries, self.max_retries),
+            safety_margin=pick(safety_margin, self.safety_margin),
+        )
+
     def __repr__(self) -> str:
         return (
             f"Tuning(connect {self.connect_timeout}s, read {self.read_timeout}s,"

@@ -66,6 +66,8 @@ RETRYABLE_CODES = frozenset(
     }
 )
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+# What _NotSent reports: the request never left, so it cannot have been applied.
+_UNSENT_CODES = frozenset({"ConnectTimeoutError", "EndpointConnectionError"})
 MAX_IDLE_CONNECTIONS = 16
 
 # Module-level so that tests can observe backoff without sleeping.
@@ -487,11 +489,19 @@ class FastClient:
         body = _ENCODER.encode(request).encode()
         attempt = 0
         deadline = current_deadline()
+        error: dict[str, Any] = {}  # the last attempt's
+        # The last error of an attempt that reached the server: when time runs out, this
+        # one is reported, so that a write that may have applied never looks unsent.
+        reached: dict[str, Any] | None = None
         while True:
             cap = None
             if deadline is not None:
                 # Every wait of the exchange ends by the deadline (see deadline.py).
                 cap = deadline.remaining()
+                if cap <= 0 and attempt:
+                    # A pause ran late: report what the attempts got, not a deadline that
+                    # would say nothing was sent.
+                    raise FastClientError(operation, reached or error)
                 if cap <= 0:
                     raise FastClientError(
                         operation,
@@ -531,6 +541,8 @@ class FastClient:
                     return _success(operation, status, headers, data, attempt)
                 else:
                     error = _error_from_body(status, headers, data, attempt)
+            if error["Error"]["Code"] not in _UNSENT_CODES:
+                reached = error
             code = error["Error"]["Code"]
             status_code = error["ResponseMetadata"].get("HTTPStatusCode")
             retryable = code in RETRYABLE_CODES or status_code in RETRYABLE_STATUS
@@ -539,7 +551,8 @@ class FastClient:
             # Full jitter: spreads the retries of many clients throttled at the same moment.
             pause = _jitter() * min(self._backoff_cap, self._backoff_base * 2**attempt)
             if deadline is not None and deadline.remaining() <= pause:
-                raise FastClientError(operation, error)  # no time to wait and try again
+                # No time to wait and try again.
+                raise FastClientError(operation, reached or error)
             _sleep(pause)
             attempt += 1
 

@@ -68,11 +68,15 @@ class CallInfo:
 
     @property
     def read_units(self) -> float:
-        return sum(_units(c, "Read", self.operation in _READS) for c in self.consumed)
+        return sum(
+            (_units(c, "Read", self.operation in _READS) for c in self.consumed), 0.0
+        )
 
     @property
     def write_units(self) -> float:
-        return sum(_units(c, "Write", self.operation in _WRITES) for c in self.consumed)
+        return sum(
+            (_units(c, "Write", self.operation in _WRITES) for c in self.consumed), 0.0
+        )
 
     def __repr__(self) -> str:
         return (
@@ -216,11 +220,11 @@ class CapacityMeter:
 
     @property
     def read_units(self) -> float:
-        return sum(u.read_units for u in self.usage.values())
+        return sum((u.read_units for u in self.usage.values()), 0.0)
 
     @property
     def write_units(self) -> float:
-        return sum(u.write_units for u in self.usage.values())
+        return sum((u.write_units for u in self.usage.values()), 0.0)
 
     def estimated_cost(self) -> float:
         """US dollars, from the price table."""

@@ -16,7 +16,9 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import time
 from collections.abc import Iterable
+from typing import Protocol
 
 __all__ = [
     "HTTPConnection",
@@ -37,6 +39,40 @@ _NO_BODY = frozenset({204, 304})
 
 Response = tuple[int, dict[str, str], bytes, bool]
 """Status, headers (lower-case names), body, and whether the connection must be closed."""
+
+
+class _Receiver(Protocol):
+    def recv(self, size: int, /) -> bytes: ...
+
+    def recv_into(self, buffer: memoryview, /) -> int: ...
+
+
+class _Bounded:
+    """A socket whose receives all end by ``until`` (``time.monotonic()``): a deadline caps
+    the whole response, however it arrives in pieces, not each wait alone."""
+
+    __slots__ = ("_sock", "_timeout", "_until")
+
+    def __init__(
+        self, sock: socket.socket, until: float, timeout: float | None
+    ) -> None:
+        self._sock = sock
+        self._until = until
+        self._timeout = timeout
+
+    def _arm(self) -> None:
+        left = self._until - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the deadline passed while reading the response")
+        self._sock.settimeout(_capped(self._timeout, left))
+
+    def recv(self, size: int, /) -> bytes:
+        self._arm()
+        return self._sock.recv(size)
+
+    def recv_into(self, buffer: memoryview, /) -> int:
+        self._arm()
+        return self._sock.recv_into(buffer)
 
 
 class ProtocolError(Exception):
@@ -80,6 +116,7 @@ class HTTPConnection:
         "_connect_timeout",
         "_context",
         "_read_timeout",
+        "_until",
         "host",
         "port",
         "sock",
@@ -101,6 +138,7 @@ class HTTPConnection:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._capped = False  # the socket's timeout is a deadline's, not read_timeout
+        self._until: float | None = None  # when the current exchange must be over
 
     def connect(self, cap: float | None = None) -> None:
         """Open the connection; ``cap`` (seconds) bounds the handshakes and later waits."""
@@ -171,7 +209,8 @@ class HTTPConnection:
 
     def send(self, request: bytes, cap: float | None = None) -> None:
         """Send ``request``, connecting first if needed. ``cap`` (seconds, from a deadline)
-        bounds every wait of this exchange: connecting, sending and each receive."""
+        bounds this exchange: connecting, sending, and all of reading the response."""
+        self._until = None if cap is None else time.monotonic() + cap
         if self.sock is None:
             self.connect(cap)
         elif cap is not None:
@@ -184,9 +223,11 @@ class HTTPConnection:
         self.sock.sendall(request)
 
     def read_response(self) -> Response:
-        sock = self.sock
-        if sock is None:
+        if self.sock is None:
             raise RemoteDisconnected("not connected")
+        sock: _Receiver = self.sock
+        if self._until is not None:
+            sock = _Bounded(self.sock, self._until, self._read_timeout)
         data = sock.recv(_RECV_SIZE)
         if not data:
             raise RemoteDisconnected(
@@ -259,7 +300,7 @@ def _capped(timeout: float | None, cap: float | None) -> float | None:
     return cap if timeout is None else min(timeout, cap)
 
 
-def _read_head(sock: socket.socket, data: bytes) -> tuple[bytes, int]:
+def _read_head(sock: _Receiver, data: bytes) -> tuple[bytes, int]:
     """Receive until the blank line that ends the headers; the bytes so far and its offset."""
     buffer = bytearray(data)
     while True:
@@ -325,7 +366,7 @@ def _content_length(text: str) -> int:
     return int(value)
 
 
-def _read_to_close(sock: socket.socket, rest: bytes) -> bytes:
+def _read_to_close(sock: _Receiver, rest: bytes) -> bytes:
     buffer = bytearray(rest)
     while True:
         more = sock.recv(_RECV_SIZE)
@@ -334,14 +375,14 @@ def _read_to_close(sock: socket.socket, rest: bytes) -> bytes:
         buffer += more
 
 
-def _fill(sock: socket.socket, buffer: bytearray) -> None:
+def _fill(sock: _Receiver, buffer: bytearray) -> None:
     more = sock.recv(_RECV_SIZE)
     if not more:
         raise IncompleteResponse("the connection closed in a chunked response body")
     buffer += more
 
 
-def _line(sock: socket.socket, buffer: bytearray, pos: int) -> tuple[bytes, int]:
+def _line(sock: _Receiver, buffer: bytearray, pos: int) -> tuple[bytes, int]:
     """The line at ``pos`` (without CRLF) and the offset after it, receiving as needed."""
     search = pos
     while True:
@@ -354,7 +395,7 @@ def _line(sock: socket.socket, buffer: bytearray, pos: int) -> tuple[bytes, int]
         _fill(sock, buffer)
 
 
-def _read_chunked(sock: socket.socket, buffer: bytearray) -> tuple[bytes, bool]:
+def _read_chunked(sock: _Receiver, buffer: bytearray) -> tuple[bytes, bool]:
     """The decoded body and whether bytes followed it; ``buffer`` holds what was received."""
     body = bytearray()
     pos = 0

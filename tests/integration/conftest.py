@@ -1,7 +1,8 @@
 """DynamoDB-compatible engines over real HTTP on 127.0.0.1, each started once per session.
 
 * moto: ``moto.server.ThreadedMotoServer`` in a thread of the test process; reset between
-  tests with ``POST /moto-api/reset``.
+  tests with ``POST /moto-api/reset``. Its fixtures (``moto_endpoint``, ``moto_server``) are
+  in tests/conftest.py, shared with tests/examples/.
 * dynalite: the npm package pinned in ``tests/engines/package.json``, installed with
   ``npm ci --prefix tests/engines`` and run with node as a subprocess; reset between tests by
   deleting every table.
@@ -16,7 +17,6 @@ import shutil
 import socket
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,18 +120,6 @@ def _start_dynalite(node: str, log: Path) -> tuple[subprocess.Popen[bytes], int]
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    assert host == "127.0.0.1"
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="session")
 def dynalite_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     node = shutil.which("node")
     if node is None:
@@ -158,11 +146,6 @@ def dynalite_admin(dynalite_endpoint: str) -> Iterator[Any]:
     client = _admin_client(dynalite_endpoint)
     yield client
     client.close()
-
-
-def _reset_moto(endpoint: str) -> None:
-    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=10).close()
 
 
 def _admin_client(endpoint: str) -> Any:
@@ -213,10 +196,11 @@ def engine(
     """The endpoint URL of a clean engine; ``DYNAMORM_ENDPOINT_URL`` points at it."""
     # Connections made without an explicit transport follow DYNAMORM_TRANSPORT.
     monkeypatch.setenv("DYNAMORM_TRANSPORT", transport)
-    endpoint: str = request.getfixturevalue(f"{engine_name}_endpoint")
+    endpoint: str
     if engine_name == "moto":
-        _reset_moto(endpoint)
+        endpoint = request.getfixturevalue("moto_server")  # reset for this test
     else:
+        endpoint = request.getfixturevalue("dynalite_endpoint")
         _reset_dynalite(request.getfixturevalue("dynalite_admin"))
     reset_clients()
     monkeypatch.setenv("DYNAMORM_ENDPOINT_URL", endpoint)

@@ -32,6 +32,7 @@ from dynamorm_gen.runtime import (
     ValidationFailed,
     fast,
 )
+from dynamorm_gen.runtime import deadline as deadline_module
 from dynamorm_gen.runtime.deadline import Deadline, bind
 from dynamorm_gen.runtime.fast import Credentials, FastClient, FastClientError
 from dynamorm_gen.runtime.table import (
@@ -692,3 +693,78 @@ def test_prepare_builds_the_signed_request_that_call_sends(
     client.put_item(**request)
     assert sent == [prepared]
     assert stub.requests[0].body["Item"]["b"] == {"B": "AA=="}
+
+
+def _one_shot_server(answer: Any) -> tuple[str, threading.Thread]:
+    """A server for one connection, answering each request with ``answer(conn)``."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, listener:
+            while conn.recv(65536):
+                answer(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", thread
+
+
+def test_deadline_bounds_a_response_that_trickles_in() -> None:
+    """Pieces arriving 0.2 s apart never time one wait out; the deadline still ends it."""
+    body = b"{}" + b" " * 10
+
+    def trickle(conn: socket.socket) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+        conn.sendall(head)
+        try:
+            for i in range(0, len(body), 2):
+                time.sleep(0.2)
+                conn.sendall(body[i : i + 2])
+        except OSError:
+            pass  # the client gave up, as it should
+
+    url, _ = _one_shot_server(trickle)
+    started = time.monotonic()
+    with bind(Deadline.after(0.5)), pytest.raises(DeadlineExceeded) as info:
+        _handle(_client(url)).get_item({"pk": {"S": "k"}}, entity="Card")
+    assert time.monotonic() - started < 0.9  # not the 1.2 s the pieces take
+    assert info.value.sent is True
+
+
+def test_a_sent_attempt_is_never_reported_unsent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A write answered 500 (it may have applied), then a pause that ends past the deadline:
+    the error is the 500, not DeadlineExceeded(sent=False)."""
+
+    class Clock:
+        now = 1000.0
+
+        def monotonic(self) -> float:
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(deadline_module, "time", clock)
+
+    def late_sleep(seconds: float) -> None:
+        clock.now += seconds + 0.02  # the pause ends late, as it may under load
+
+    monkeypatch.setattr(fast, "_sleep", late_sleep)
+    monkeypatch.setattr(fast, "_jitter", lambda: 1.0)
+    answer = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError"}'
+
+    def fail(conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(answer), answer)
+        )
+
+    url, _ = _one_shot_server(fail)
+    client = _client(url, backoff_base=0.05)
+    with bind(Deadline(clock.now + 0.06)), pytest.raises(DynamormError) as info:
+        _handle(client).put_item({"pk": {"S": "k"}}, entity="Card")
+    assert not isinstance(info.value, DeadlineExceeded)
+    assert info.value.code == "InternalServerError"

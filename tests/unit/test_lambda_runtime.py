@@ -400,6 +400,14 @@ def test_memory_tuning_reaches_the_client(
         db.close()
 
 
+def test_tuning_replace_keeps_the_memory_based_values() -> None:
+    small = Tuning.for_memory(256)
+    changed = small.replace(read_timeout=2.0)
+    assert changed.read_timeout == 2.0 and small.read_timeout == 5.0
+    assert (changed.safety_margin, changed.max_idle_connections) == (0.5, 2)
+    assert (changed.connect_timeout, changed.max_retries) == (3.0, 3)
+
+
 def test_botocore_transport_gets_the_tuning_too() -> None:
     db = LambdaDatabase(
         environment=detect(LAMBDA_ENV),
