@@ -26,6 +26,8 @@ from typing import Any, Protocol, TypeVar
 
 from dynamorm_gen.runtime import hooks
 from dynamorm_gen.runtime.deadline import Deadline, bind
+from dynamorm_gen.runtime.errors import ConfigurationError
+from dynamorm_gen.runtime.sigv4 import Credentials
 from dynamorm_gen.runtime.table import (
     ENDPOINT_ENV,
     TRANSPORT_ENV,
@@ -35,6 +37,7 @@ from dynamorm_gen.runtime.table import (
 
 T = TypeVar("T")
 R = TypeVar("R")
+CredentialsSource = Credentials | Callable[[], Credentials]
 
 # Lambda gives a function one full vCPU at 1,769 MB and CPU in proportion to memory below it.
 FULL_VCPU_MB = 1769
@@ -245,49 +248,62 @@ class LambdaDatabase:
         self.transport = transport or os.environ.get(TRANSPORT_ENV) or "fast"
         self.capacity = hooks.CapacityMeter(prices)
         self._observers = (self.capacity, *observers)
-        self._connections: dict[str | None, Connection] = {}
+        self._connections: dict[tuple[str | None, str | None], Connection] = {}
+        self._account_credentials: dict[str, CredentialsSource] = {}
         self._lock = threading.Lock()
         for observer in self._observers:
             hooks.add_hook(observer)
         if prewarm:
             self.prewarm()
 
-    def connection(self, region: str | None = None) -> Connection:
-        """The connection for ``region`` (the function's by default), made on first use."""
+    def connection(
+        self,
+        region: str | None = None,
+        *,
+        account: str | None = None,
+        credentials: CredentialsSource | None = None,
+    ) -> Connection:
+        """The connection for ``region`` (the function's by default) in ``account`` (None:
+        the function's own credentials), made on first use and reused after.
+
+        Another account's first connection needs ``credentials``: a ``Credentials`` value,
+        or a function returning fresh ones (e.g. from STS AssumeRole), which is called for
+        every request and should cache until shortly before they expire.
+        """
         region = region or self.region
-        found = self._connections.get(region)
+        key = (account, region)
+        found = self._connections.get(key)
         if found is not None:
             return found
         with self._lock:
-            found = self._connections.get(region)
+            found = self._connections.get(key)
             if found is None:
+                if account is not None and credentials is None:
+                    credentials = self._account_credentials.get(account)
+                    if credentials is None:
+                        raise ConfigurationError(
+                            f"no credentials for account {account}: pass credentials= the"
+                            " first time a connection to it is asked for"
+                        )
+                if account is not None and credentials is not None:
+                    self._account_credentials[account] = credentials
                 found = Connection(
                     region=region,
                     endpoint_url=self.endpoint_url,
-                    client=self._client(region),
+                    client=self._client(region, credentials),
                     transport=self.transport,
                 )
-                self._connections[region] = found
+                self._connections[key] = found
         return found
 
-    def _client(self, region: str | None) -> Any:
+    def _client(self, region: str | None, credentials: CredentialsSource | None) -> Any:
         t = self.tuning
-        if self.transport == "fast":
-            from dynamorm_gen.runtime.fast import FastClient
-
-            return FastClient(
-                region,
-                self.endpoint_url,
-                connect_timeout=t.connect_timeout,
-                read_timeout=t.read_timeout,
-                max_retries=t.max_retries,
-                max_idle_connections=t.max_idle_connections,
-            )
         return _create_client(
             region,
             self.endpoint_url,
             None,
             self.transport,
+            credentials=credentials,
             connect_timeout=t.connect_timeout,
             read_timeout=t.read_timeout,
             max_attempts=t.max_retries + 1,
@@ -300,9 +316,13 @@ class LambdaDatabase:
         *,
         name: str | None = None,
         region: str | None = None,
+        account: str | None = None,
+        credentials: CredentialsSource | None = None,
     ) -> T:
-        """A generated table class (e.g. ``PaymentsTable``) bound to this handle's connection."""
-        return table_class(self.connection(region), name=name)
+        """A generated table class (e.g. ``PaymentsTable``) bound to this handle's connection
+        for ``region`` and ``account`` (see ``connection``)."""
+        connection = self.connection(region, account=account, credentials=credentials)
+        return table_class(connection, name=name)
 
     def prewarm(self) -> None:
         """Open the TLS connection of every region used so far (the function's if none), so

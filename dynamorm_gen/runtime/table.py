@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dynamorm_gen.runtime import hooks
 from dynamorm_gen.runtime.condition import Condition, merge
@@ -31,6 +31,9 @@ from dynamorm_gen.runtime.errors import (
     ValidationFailed,
 )
 from dynamorm_gen.runtime.types import Item, Key
+
+if TYPE_CHECKING:
+    from dynamorm_gen.runtime.sigv4 import Credentials
 
 T = TypeVar("T")
 
@@ -75,6 +78,7 @@ def _create_client(
     profile: str | None,
     transport: str = "botocore",
     *,
+    credentials: Credentials | Callable[[], Credentials] | None = None,
     connect_timeout: float = 2.0,
     read_timeout: float = 10.0,
     max_attempts: int = 4,
@@ -87,6 +91,7 @@ def _create_client(
         return FastClient(
             region,
             endpoint_url,
+            credentials,
             profile=profile,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
@@ -114,6 +119,15 @@ def _create_client(
     )
     try:
         session = botocore.session.Session(profile=profile)
+        if credentials is not None:
+            if callable(credentials):
+                raise ConfigurationError(
+                    "refreshing credentials need the fast transport; give the botocore"
+                    " transport a Credentials value, or a profile"
+                )
+            session.set_credentials(
+                credentials.access_key, credentials.secret_key, credentials.token
+            )
         return session.create_client(
             "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config
         )

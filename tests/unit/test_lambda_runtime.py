@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from dynamorm_gen.runtime import (
 )
 from dynamorm_gen.runtime.aws_lambda import LambdaDatabase, Tuning, detect
 from dynamorm_gen.runtime.deadline import Deadline, bind
-from dynamorm_gen.runtime.fast import FastClient
+from dynamorm_gen.runtime.fast import Credentials, FastClient
 from dynamorm_gen.runtime.hooks import CallInfo, CapacityMeter, PriceTable
 from generated_examples import payment
 from tests.clock import StepClock, step_clock
@@ -472,6 +471,45 @@ def test_one_connection_per_region() -> None:
         db.close()
 
 
-def test_datetimes_of_the_fake_clock_are_untouched(clock: StepClock) -> None:
-    # The fake clock stands in for deadline.py's monotonic time only.
-    assert datetime.now(UTC).year >= 2024
+def test_one_connection_per_account_and_region() -> None:
+    db = LambdaDatabase(transport="fast", region="us-east-1")
+    other = Credentials("AKIAOTHERACCOUNT", "secret", "token")
+    try:
+        mine = db.connection()
+        theirs = db.connection(account="210987654321", credentials=other)
+        assert theirs is not mine
+        # Later asks reuse it, with or without the credentials.
+        assert db.connection(account="210987654321") is theirs
+        assert db.connection("eu-west-1", account="210987654321") is not theirs
+        client = db.connection("eu-west-1", account="210987654321").client
+        assert client._credentials().access_key == "AKIAOTHERACCOUNT"
+        table = db.table(payment.PaymentsTable, account="210987654321")
+        assert table.handle.connection is theirs
+        with pytest.raises(ConfigurationError, match="no credentials for account 1234"):
+            db.connection(account="123456789012")
+        refreshed: list[int] = []
+
+        def assume_role() -> Credentials:
+            refreshed.append(1)
+            return Credentials("AKIAROLE", "secret", "token")
+
+        role = db.connection(account="111122223333", credentials=assume_role).client
+        assert role._credentials().access_key == "AKIAROLE" and refreshed == [1]
+    finally:
+        db.close()
+
+
+def test_botocore_transport_takes_static_account_credentials() -> None:
+    db = LambdaDatabase(transport="botocore", region="us-east-1")
+    try:
+        client = db.connection(
+            account="210987654321", credentials=Credentials("AKIASTATIC", "secret")
+        ).client
+        assert client._request_signer._credentials.access_key == "AKIASTATIC"
+        with pytest.raises(ConfigurationError, match="need the fast transport"):
+            db.connection(
+                account="111122223333",
+                credentials=lambda: Credentials("AKIAROLE", "secret"),
+            )
+    finally:
+        db.close()
