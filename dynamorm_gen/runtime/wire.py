@@ -236,6 +236,11 @@ def to_wire_map(value: dict[str, Any]) -> dict[str, AttributeValue]:
             result[key] = {"N": str(item)}
         elif kind is dict:
             result[key] = {"M": to_wire_map(item)}
+        elif kind is list:
+            # Mostly strings (tags, ids): those without a call each.
+            result[key] = {
+                "L": [{"S": v} if type(v) is str else to_wire_value(v) for v in item]
+            }
         else:
             result[key] = to_wire_value(item)
     return result
@@ -280,6 +285,11 @@ def from_wire_map(value: dict[str, AttributeValue]) -> dict[str, Any]:
             result[key] = item["BOOL"]
         elif "M" in item:
             result[key] = from_wire_map(item["M"])
+        elif "L" in item:
+            result[key] = [
+                v["S"] if "S" in v and len(v) == 1 else from_wire_value(v)
+                for v in item["L"]
+            ]
         else:
             result[key] = from_wire_value(item)
     return result
