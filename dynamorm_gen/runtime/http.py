@@ -53,18 +53,21 @@ class _Bounded:
 
     __slots__ = ("_sock", "_timeout", "_until")
 
-    def __init__(
-        self, sock: socket.socket, until: float, timeout: float | None
-    ) -> None:
+    def __init__(self, sock: socket.socket, until: float) -> None:
         self._sock = sock
         self._until = until
-        self._timeout = timeout
+        self._timeout = (
+            sock.gettimeout()
+        )  # what send() set: read_timeout or the time left
 
     def _arm(self) -> None:
         left = self._until - time.monotonic()
         if left <= 0:
             raise TimeoutError("the deadline passed while reading the response")
-        self._sock.settimeout(_capped(self._timeout, left))
+        # Shortened only when the time left is the tighter bound (settimeout costs syscalls).
+        if self._timeout is None or left < self._timeout:
+            self._sock.settimeout(left)
+            self._timeout = left
 
     def recv(self, size: int, /) -> bytes:
         self._arm()
@@ -150,12 +153,13 @@ class HTTPConnection:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._context is not None:
                 sock = self._context.wrap_socket(sock, server_hostname=self.host)
-            sock.settimeout(_capped(self._read_timeout, cap))
+            timeout = _capped(self._read_timeout, cap)
+            sock.settimeout(timeout)
         except BaseException:
             sock.close()
             raise
         self.sock = sock
-        self._capped = cap is not None
+        self._capped = timeout != self._read_timeout
 
     def close(self) -> None:
         sock, self.sock = self.sock, None
@@ -213,10 +217,13 @@ class HTTPConnection:
         self._until = None if cap is None else time.monotonic() + cap
         if self.sock is None:
             self.connect(cap)
-        elif cap is not None:
-            self.sock.settimeout(_capped(self._read_timeout, cap))
+        elif cap is not None and (
+            self._read_timeout is None or cap < self._read_timeout
+        ):
+            self.sock.settimeout(cap)
             self._capped = True
         elif self._capped:
+            # read_timeout is the tighter bound again (settimeout costs syscalls: only then).
             self.sock.settimeout(self._read_timeout)
             self._capped = False
         assert self.sock is not None
@@ -227,7 +234,7 @@ class HTTPConnection:
             raise RemoteDisconnected("not connected")
         sock: _Receiver = self.sock
         if self._until is not None:
-            sock = _Bounded(self.sock, self._until, self._read_timeout)
+            sock = _Bounded(self.sock, self._until)
         data = sock.recv(_RECV_SIZE)
         if not data:
             raise RemoteDisconnected(
