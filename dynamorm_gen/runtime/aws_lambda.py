@@ -223,10 +223,11 @@ class Invocation:
 class LambdaDatabase:
     """The database handle of one Lambda function: create it at module level (init phase).
 
-    It holds one client per region, tuned for the function's memory, shared by every table
-    it makes; registers a ``CapacityMeter`` (and any ``hooks`` given) for the process; and
-    binds each invocation's deadline (``handler``, ``invocation``). ``prewarm`` opens the
-    connection during init.
+    It holds one client per (account, region), tuned for the function's memory, shared by
+    every table it makes; registers a ``CapacityMeter`` (and the ``observers`` given) for the
+    process; and binds each invocation's deadline (``handler``, ``invocation``). ``prewarm``
+    opens the connection during init. ``xray`` adds the X-Ray hook; by default (None) it is
+    added when aws-xray-sdk is installed and the function has active tracing on.
     """
 
     def __init__(
@@ -240,6 +241,7 @@ class LambdaDatabase:
         prices: hooks.PriceTable | None = None,
         observers: tuple[hooks.Hook, ...] = (),
         prewarm: bool = False,
+        xray: bool | None = None,
     ) -> None:
         self.environment = environment or detect()
         self.tuning = tuning or Tuning.for_memory(self.environment.memory_mb)
@@ -247,6 +249,15 @@ class LambdaDatabase:
         self.endpoint_url = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
         self.transport = transport or os.environ.get(TRANSPORT_ENV) or "fast"
         self.capacity = hooks.CapacityMeter(prices)
+        if xray is None:
+            # Lambda sets the daemon address only for functions with active tracing.
+            xray = (
+                self.environment.in_lambda
+                and bool(os.environ.get("AWS_XRAY_DAEMON_ADDRESS"))
+                and hooks.XRay.available()
+            )
+        if xray:
+            observers = (*observers, hooks.XRay())
         self._observers = (self.capacity, *observers)
         self._connections: dict[tuple[str | None, str | None], Connection] = {}
         self._account_credentials: dict[str, CredentialsSource] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -513,3 +514,35 @@ def test_botocore_transport_takes_static_account_credentials() -> None:
             )
     finally:
         db.close()
+
+
+def test_xray_hook_is_added_when_the_sdk_is_there_and_tracing_is_on(
+    monkeypatch: pytest.MonkeyPatch, payments: payment.PaymentsTable
+) -> None:
+    recorder = FakeRecorder()
+    sdk = types.ModuleType("aws_xray_sdk.core")
+    sdk.xray_recorder = recorder  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "aws_xray_sdk", types.ModuleType("aws_xray_sdk"))
+    monkeypatch.setitem(sys.modules, "aws_xray_sdk.core", sdk)
+    monkeypatch.setattr(hooks.XRay, "available", staticmethod(lambda: True))
+    env = detect(LAMBDA_ENV)
+    monkeypatch.delenv("AWS_XRAY_DAEMON_ADDRESS", raising=False)
+    untraced = LambdaDatabase(environment=env, transport="botocore")
+    try:
+        assert not any(isinstance(h, hooks.XRay) for h in hooks.active())
+    finally:
+        untraced.close()
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000")
+    db = LambdaDatabase(environment=env, transport="botocore", region="us-east-1")
+    table = db.table(payment.PaymentsTable, name="payments-test")
+    try:
+        table.get_payment(merchant_id="m1", payment_id="p-1")
+    finally:
+        db.close()
+    assert [s.name for s in recorder.done] == ["DynamoDB.GetItem"]
+    assert hooks.active() == ()
+    off = LambdaDatabase(environment=env, transport="botocore", xray=False)
+    try:
+        assert not any(isinstance(h, hooks.XRay) for h in hooks.active())
+    finally:
+        off.close()
