@@ -4,7 +4,8 @@ A deadline is bound to the running context (a ``contextvars.ContextVar``), so ev
 batch and transaction call made while it is bound honours it without being handed it:
 
 - no request starts once the time left (after the safety margin) is gone: ``DeadlineExceeded``;
-- the fast transport caps each socket wait, and sleeps between retries, at the time left;
+- on the fast transport a request (connecting, sending, reading the whole response) and
+  the pauses between its retries end by the deadline;
 - multi-page reads and batch retries stop between requests and hand back a cursor or the
   unprocessed remainder.
 

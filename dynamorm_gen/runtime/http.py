@@ -56,9 +56,8 @@ class _Bounded:
     def __init__(self, sock: socket.socket, until: float) -> None:
         self._sock = sock
         self._until = until
-        self._timeout = (
-            sock.gettimeout()
-        )  # what send() set: read_timeout or the time left
+        # What send() set: read_timeout, or the time left if that is shorter.
+        self._timeout = sock.gettimeout()
 
     def _arm(self) -> None:
         left = self._until - time.monotonic()
