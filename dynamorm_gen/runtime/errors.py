@@ -41,9 +41,15 @@ class ConditionFailed(DynamormError):
 
     ``item`` is the stored item when the write asked for it (``old_on_failure=True``), in
     wire form: decode it with the entity's ``from_item``. It is never part of the message.
+
+    ``after_uncertain`` is True when the failure answered a resend that followed an attempt
+    whose outcome was unknown: the stored item may then be this call's own write. Generated
+    writes settle that before raising (see ``retry.py``); the flag is for code that sends
+    its own requests.
     """
 
     item: Item | None = None
+    after_uncertain: bool = False
 
 
 class NotFound(ConditionFailed):
@@ -80,7 +86,18 @@ class ConfigurationError(DynamormError):
 
 
 class ConstraintViolation(DynamormError, ValueError):
-    """A value breaks a constraint of the schema (min, max, length, pattern, enum)."""
+    """A value breaks a constraint of the schema (min, max, length, pattern, enum), is not of
+    its declared type, or cannot be stored by DynamoDB (a number out of range, text that is
+    not Unicode). The message names the attribute and the rule, never the value."""
+
+
+class KeyViolation(ConstraintViolation):
+    """A value holds a separator of the key template it is written into: it could name
+    another item's key, or widen a ``begins_with`` query into other items."""
+
+
+class ItemTooLarge(ValidationFailed):
+    """An item is over DynamoDB's 400 KB limit, measured by DynamoDB's rules before sending."""
 
 
 class ItemDecodeError(DynamormError):
@@ -93,6 +110,32 @@ class InvalidCursor(DynamormError, ValueError):
 
 class EncryptionNotConfigured(DynamormError):
     """An encrypted attribute was written or read before a field encryptor was registered."""
+
+
+class DecryptionFailed(DynamormError):
+    """An encrypted attribute did not decrypt: a wrong key, or a ciphertext that was altered
+    or copied from another item or attribute. Fails closed: the item is not returned."""
+
+
+class EncryptionFailed(DynamormError):
+    """The field encryptor could not encrypt an attribute; nothing was sent."""
+
+
+class OutcomeUnknown(DynamormError):
+    """A write that is not safe to repeat (an ``add_`` of a number, a list append, an update
+    that increments a version without ``expected_version``) may or may not have been applied:
+    the request left, and no answer said what happened. It was not sent again.
+
+    Read the item to learn which; to have such writes resent safely, pass
+    ``retry_safe=True`` (a one-action transaction with a client request token) or give
+    ``expected_version``. ``code`` names what cut the exchange short.
+    """
+
+
+class ResponseLost(DynamormError):
+    """The write was applied, but what it returned was lost: a response that arrived broken
+    after a success status, or the old item of a write that had to be resent. Read the item
+    if you need its values; do not repeat the write."""
 
 
 class DeadlineExceeded(DynamormError):
