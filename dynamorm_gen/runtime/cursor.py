@@ -16,10 +16,23 @@ import os
 from typing import Any
 
 from dynamorm_gen.runtime.errors import InvalidCursor
-from dynamorm_gen.runtime.types import Key
+from dynamorm_gen.runtime.types import AttributeValue, Key
 
 KEY_ENV = "DYNAMORM_CURSOR_KEY"
 _MAC_BYTES = 16  # 128-bit tags: forgery is out of reach and cursors stay short
+
+# Longer cursors are refused before any work. A LastEvaluatedKey holds at most a table key and
+# an index key: values of at most 2 x 2048 (partition) + 2 x 1024 (sort) = 6144 UTF-8 bytes,
+# and four names of at most 255 bytes. In the JSON, a control character becomes six
+# characters (\u0001), and the base64url payload is 4/3 of the JSON: 4/3 x 6 x (6144 + 1020)
+# is about 57,300, plus the tags, quotes and MAC. 64 KiB holds the worst case.
+MAX_CURSOR_CHARS = 64 * 1024
+
+_BASE64URL = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+)
+# DynamoDB's number syntax; [0-9], as \d would also take other scripts' digits.
+_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 
 _key: bytes | None = None
 
@@ -54,7 +67,7 @@ def query_context(values: dict[str, Any]) -> str:
     import json
 
     def binary(value: object) -> str:
-        if isinstance(value, (bytes, bytearray)):
+        if isinstance(value, (bytes, bytearray, memoryview)):
             return base64.b64encode(value).decode()
         raise TypeError(type(value).__name__)
 
@@ -77,26 +90,100 @@ def encode_cursor(key: Key, pattern: str, context: str = "") -> str:
 
 
 def decode_cursor(cursor: str, pattern: str, context: str = "") -> Key:
-    """ExclusiveStartKey from a cursor; InvalidCursor unless this query signed it."""
-    import base64
-    import binascii
-    import hmac
-    import json
+    """ExclusiveStartKey from a cursor; InvalidCursor unless this query signed it.
 
-    payload, dot, mac = cursor.partition(".")
-    if not dot or not hmac.compare_digest(mac, _mac(pattern, context, payload)):
+    Cursors come from clients: anything may arrive despite the type hint (an int or a dict
+    from a JSON API). Whatever it is, the only error is InvalidCursor, and it quotes neither
+    the cursor nor the query's parameters. Each raise sits outside any ``except`` block, so
+    the error has no chained exception that could carry them either.
+    """
+    import hmac
+
+    if not isinstance(cursor, str):
+        raise InvalidCursor(
+            f"cursor for access pattern {pattern!r} must be a str, not"
+            f" {type(cursor).__name__}"
+        )
+    if len(cursor) > MAX_CURSOR_CHARS:
+        # Before any work: the MAC of a huge cursor would be computed for nothing.
+        raise InvalidCursor(
+            f"cursor for access pattern {pattern!r} is longer than {MAX_CURSOR_CHARS}"
+            " characters"
+        )
+    payload, _, mac = cursor.partition(".")
+    # A cursor is ASCII: hmac.compare_digest refuses other text (TypeError), and a lone
+    # surrogate would fail to encode in _mac with the query's parameters in the error.
+    if not cursor.isascii() or not payload or not mac:
+        raise InvalidCursor(_malformed(pattern))
+    if not hmac.compare_digest(mac, _mac(pattern, context, payload)):
         raise InvalidCursor(
             f"cursor was not issued for this query by access pattern {pattern!r} (altered,"
             f" from other parameters or another query, or signed with another key: set"
             f" {KEY_ENV} alike everywhere)"
         )
+    key = _payload_key(payload)
+    if key is None:
+        raise InvalidCursor(_malformed(pattern))
+    return key
+
+
+def _malformed(pattern: str) -> str:
+    return f"malformed cursor for access pattern {pattern!r}"
+
+
+def _payload_key(payload: str) -> Key | None:
+    """The key a signed payload holds, or None unless it is base64url JSON mapping attribute
+    names to one-tag S, N or B values (the only types a key can have)."""
+    import base64
+    import json
+
+    # Payloads are unpadded base64url; no length leaves exactly one character over.
+    if len(payload) % 4 == 1 or not set(payload) <= _BASE64URL:
+        return None
+    # binascii, Unicode and JSON errors are ValueErrors; deep nesting is a RecursionError.
     try:
-        key = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return {
-            name: {"B": base64.b64decode(value["B"])} if "B" in value else value
-            for name, value in key.items()
-        }
-    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error):
-        raise InvalidCursor(
-            f"malformed cursor for access pattern {pattern!r}"
-        ) from None
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not data:
+        return None
+    key: Key = {}
+    for name, value in data.items():
+        attribute = _key_value(value)
+        if not name or not _is_utf8(name) or attribute is None:
+            return None
+        key[name] = attribute
+    return key
+
+
+def _key_value(value: object) -> AttributeValue | None:
+    import base64
+    import re
+
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    ((tag, data),) = value.items()
+    if not isinstance(data, str):
+        return None
+    if tag == "S":
+        return {"S": data} if _is_utf8(data) else None
+    if tag == "N":
+        return {"N": data} if re.fullmatch(_NUMBER, data) else None
+    if tag == "B":
+        try:
+            return {"B": base64.b64decode(data, validate=True)}
+        except ValueError:  # binascii.Error: not base64, or padded wrongly
+            return None
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    # JSON escapes can spell lone surrogates; such text would fail when the request is encoded.
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -12,6 +12,8 @@ import hmac
 import threading
 from collections.abc import Mapping
 
+from dynamorm_gen.runtime.errors import ConfigurationError
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 CONTENT_TYPE = "application/x-amz-json-1.0"
 TARGET_PREFIX = "DynamoDB_20120810."
@@ -44,16 +46,26 @@ _keys_lock = threading.Lock()
 
 class Credentials:
     """An access key pair and, for temporary credentials, the session token. Its repr shows
-    the access key id only. (A plain class: a NamedTuple costs a Lambda ~2 ms to define.)"""
+    the access key id only. (A plain class: a NamedTuple costs a Lambda ~2 ms to define.)
+
+    The fields are checked here, where the mistake is made: each goes into a request header,
+    where a CR or LF would fail (or split the header) far from its cause. The access key and
+    secret key are printable ASCII without whitespace; the token is printable ASCII. An
+    empty token means none. ConfigurationError names the field, never its value.
+    """
 
     __slots__ = ("access_key", "secret_key", "token")
 
     def __init__(
         self, access_key: str, secret_key: str, token: str | None = None
     ) -> None:
+        _check_key("access key", access_key)
+        _check_key("secret key", secret_key)
+        if token is not None:
+            _check_token(token)
         self.access_key = access_key
         self.secret_key = secret_key
-        self.token = token
+        self.token = token or None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Credentials):
@@ -69,6 +81,33 @@ class Credentials:
 
     def __repr__(self) -> str:
         return f"Credentials(access_key={self.access_key!r}, secret_key='***')"
+
+
+def _check_key(field: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"AWS credentials: the {field} must be a str, not {type(value).__name__}"
+        )
+    if not value:
+        raise ConfigurationError(f"AWS credentials: the {field} is empty")
+    # isprintable() is False for CR, LF, tab and NUL; the space is checked on its own.
+    if not (value.isascii() and value.isprintable()) or " " in value:
+        raise ConfigurationError(
+            f"AWS credentials: the {field} must be printable ASCII without whitespace"
+            " (it holds a control, space or non-ASCII character)"
+        )
+
+
+def _check_token(value: object) -> None:
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"AWS credentials: the session token must be a str, not {type(value).__name__}"
+        )
+    if not (value.isascii() and value.isprintable()):
+        raise ConfigurationError(
+            "AWS credentials: the session token must be printable ASCII (it holds a"
+            " control character such as CR, LF or NUL, or a non-ASCII character)"
+        )
 
 
 def _hmac(key: bytes, message: str) -> bytes:
