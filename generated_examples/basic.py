@@ -67,6 +67,10 @@ class Todo:
 
     def key(self) -> Key:
         """The table key of this item."""
+        if type(self.user_id) is not str or "#" in self.user_id:
+            wire.check_key_text("Todo.user_id", self.user_id, "#", "USER#{user_id}")
+        if type(self.todo_id) is not str or "#" in self.todo_id:
+            wire.check_key_text("Todo.todo_id", self.todo_id, "#", "TODO#{todo_id}")
         return {
             "PK": {"S": f"USER#{self.user_id}"},
             "SK": {"S": f"TODO#{self.todo_id}"},
@@ -75,10 +79,18 @@ class Todo:
     @staticmethod
     def make_key(*, user_id: str, todo_id: str) -> Key:
         """The table key of the Todo with these attributes."""
+        if type(user_id) is not str or "#" in user_id:
+            wire.check_key_text("Todo.user_id", user_id, "#", "USER#{user_id}")
+        if type(todo_id) is not str or "#" in todo_id:
+            wire.check_key_text("Todo.todo_id", todo_id, "#", "TODO#{todo_id}")
         return {"PK": {"S": f"USER#{user_id}"}, "SK": {"S": f"TODO#{todo_id}"}}
 
     def to_item(self) -> Item:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
+        if type(self.user_id) is not str or "#" in self.user_id:
+            wire.check_key_text("Todo.user_id", self.user_id, "#", "USER#{user_id}")
+        if type(self.todo_id) is not str or "#" in self.todo_id:
+            wire.check_key_text("Todo.todo_id", self.todo_id, "#", "TODO#{todo_id}")
         if not 1 <= len(self.title) <= 200:
             raise wire.violation("Todo.title", "min_length 1, max_length 200")
         item: Item = {
@@ -89,10 +101,10 @@ class Todo:
             "todo_id": {"S": self.todo_id},
             "title": {"S": self.title},
             "done": {"BOOL": self.done},
-            "created_at": {"S": wire.datetime_to_s(self.created_at)},
+            "created_at": {"S": wire.datetime_to_s(self.created_at, "Todo.created_at")},
         }
         if self.due is not None:
-            item["due"] = {"S": self.due.isoformat()}
+            item["due"] = {"S": wire.date_to_s(self.due, "Todo.due")}
         return item
 
     @staticmethod
@@ -122,52 +134,39 @@ class TodoUpdate(update.Update):
         """Set title."""
         if not 1 <= len(value) <= 200:
             raise wire.violation("Todo.title", "min_length 1, max_length 200")
-        self._attribute("#a_title", "title", "Todo.title")
-        self._values[":a_title"] = {"S": value}
-        self._set.append("#a_title = :a_title")
+        self._set("title", "Todo.title", {"S": value})
         return self
 
     def set_title_if_absent(self, value: str) -> TodoUpdate:
         """Set title unless the stored item has it already."""
         if not 1 <= len(value) <= 200:
             raise wire.violation("Todo.title", "min_length 1, max_length 200")
-        self._attribute("#a_title", "title", "Todo.title")
-        self._values[":a_title"] = {"S": value}
-        self._set.append("#a_title = if_not_exists(#a_title, :a_title)")
+        self._set_if_absent("title", "Todo.title", {"S": value})
         return self
 
     def set_done(self, value: bool) -> TodoUpdate:
         """Set done."""
-        self._attribute("#a_done", "done", "Todo.done")
-        self._values[":a_done"] = {"BOOL": value}
-        self._set.append("#a_done = :a_done")
+        self._set("done", "Todo.done", {"BOOL": value})
         return self
 
     def set_done_if_absent(self, value: bool) -> TodoUpdate:
         """Set done unless the stored item has it already."""
-        self._attribute("#a_done", "done", "Todo.done")
-        self._values[":a_done"] = {"BOOL": value}
-        self._set.append("#a_done = if_not_exists(#a_done, :a_done)")
+        self._set_if_absent("done", "Todo.done", {"BOOL": value})
         return self
 
     def set_due(self, value: date) -> TodoUpdate:
         """Set due."""
-        self._attribute("#a_due", "due", "Todo.due")
-        self._values[":a_due"] = {"S": value.isoformat()}
-        self._set.append("#a_due = :a_due")
+        self._set("due", "Todo.due", {"S": wire.date_to_s(value, "Todo.due")})
         return self
 
     def set_due_if_absent(self, value: date) -> TodoUpdate:
         """Set due unless the stored item has it already."""
-        self._attribute("#a_due", "due", "Todo.due")
-        self._values[":a_due"] = {"S": value.isoformat()}
-        self._set.append("#a_due = if_not_exists(#a_due, :a_due)")
+        self._set_if_absent("due", "Todo.due", {"S": wire.date_to_s(value, "Todo.due")})
         return self
 
     def remove_due(self) -> TodoUpdate:
         """Remove due."""
-        self._attribute("#a_due", "due", "Todo.due")
-        self._remove.append("#a_due")
+        self._remove("due", "Todo.due")
         return self
 
 
@@ -243,12 +242,17 @@ class TodoWhen(condition.Condition):
 
     def due(self, op: Comparison, value: date) -> TodoWhen:
         """Compare due with value."""
-        self._compare("#c_due", "due", op, {"S": value.isoformat()})
+        self._compare("#c_due", "due", op, {"S": wire.date_to_s(value, "Todo.due")})
         return self
 
     def due_between(self, low: date, high: date) -> TodoWhen:
         """due from low to high."""
-        self._between("#c_due", "due", {"S": low.isoformat()}, {"S": high.isoformat()})
+        self._between(
+            "#c_due",
+            "due",
+            {"S": wire.date_to_s(low, "Todo.due")},
+            {"S": wire.date_to_s(high, "Todo.due")},
+        )
         return self
 
     def due_exists(self) -> TodoWhen:
@@ -267,7 +271,7 @@ class TodoWhen(condition.Condition):
             "#c_created_at",
             "created_at",
             op,
-            {"S": wire.datetime_to_s(value)},
+            {"S": wire.datetime_to_s(value, "Todo.created_at")},
         )
         return self
 
@@ -276,8 +280,8 @@ class TodoWhen(condition.Condition):
         self._between(
             "#c_created_at",
             "created_at",
-            {"S": wire.datetime_to_s(low)},
-            {"S": wire.datetime_to_s(high)},
+            {"S": wire.datetime_to_s(low, "Todo.created_at")},
+            {"S": wire.datetime_to_s(high, "Todo.created_at")},
         )
         return self
 
@@ -398,11 +402,18 @@ class TodosTable:
         returning: Literal["new", "old", "none"] = "new",
         when: TodoWhen | None = None,
         old_on_failure: bool = False,
+        retry_safe: bool = False,
     ) -> Todo | None:
         """Apply ``changes`` to the stored Todo in one request.
 
         NotFound if there is no such item; ConditionFailed if ``when`` fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
+
+        ``retry_safe=True`` sends the update as a one-action transaction with a client
+        request token, so that a resend is never applied twice. Every change of
+        TodoUpdate is safe to repeat, so it is rarely needed. It costs two write units
+        per KB instead of one; "new" is then read back separately, consistently (another
+        writer may have changed the item since), and "old" is refused.
         """
         item = update.apply(
             self.handle,
@@ -413,6 +424,7 @@ class TodosTable:
             returning=returning,
             when=when,
             old_on_failure=old_on_failure,
+            retry_safe=retry_safe,
         )
         return None if item is None else Todo.from_item(item)
 
@@ -546,6 +558,8 @@ class TodosTable:
         cursor: str | None = None,
     ) -> Page[Todo]:
         """A user's to-do items, oldest first."""
+        if type(user_id) is not str or "#" in user_id:
+            wire.check_key_text("Todo.user_id", user_id, "#", "USER#{user_id}")
         items, next_cursor = self.handle.query(
             {
                 **_TODO_FOR_USER,
@@ -587,6 +601,8 @@ class TodosTable:
 
     def count_todo_for_user(self, *, user_id: str) -> int:
         """How many Todo items access pattern for_user finds (every page)."""
+        if type(user_id) is not str or "#" in user_id:
+            wire.check_key_text("Todo.user_id", user_id, "#", "USER#{user_id}")
         return self.handle.count(
             {
                 **_TODO_FOR_USER,
@@ -608,6 +624,8 @@ class TodosTable:
         cursor: str | None = None,
     ) -> Page[Todo]:
         """A user's items that are not done yet."""
+        if type(user_id) is not str or "#" in user_id:
+            wire.check_key_text("Todo.user_id", user_id, "#", "USER#{user_id}")
         items, next_cursor = self.handle.query(
             {
                 **_TODO_OPEN_FOR_USER,
@@ -652,6 +670,8 @@ class TodosTable:
 
     def count_todo_open_for_user(self, *, user_id: str, done: bool) -> int:
         """How many Todo items access pattern open_for_user finds (every page)."""
+        if type(user_id) is not str or "#" in user_id:
+            wire.check_key_text("Todo.user_id", user_id, "#", "USER#{user_id}")
         return self.handle.count(
             {
                 **_TODO_OPEN_FOR_USER,

@@ -195,6 +195,20 @@ class Payment:
 
     def key(self) -> Key:
         """The table key of this item."""
+        if type(self.merchant_id) is not str or "#" in self.merchant_id:
+            wire.check_key_text(
+                "Payment.merchant_id",
+                self.merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(self.payment_id) is not str or "#" in self.payment_id:
+            wire.check_key_text(
+                "Payment.payment_id",
+                self.payment_id,
+                "#",
+                "PAYMENT#{payment_id}",
+            )
         return {
             "PK": {"S": f"MERCHANT#{self.merchant_id}"},
             "SK": {"S": f"PAYMENT#{self.payment_id}"},
@@ -203,6 +217,20 @@ class Payment:
     @staticmethod
     def make_key(*, merchant_id: str, payment_id: str) -> Key:
         """The table key of the Payment with these attributes."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Payment.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(payment_id) is not str or "#" in payment_id:
+            wire.check_key_text(
+                "Payment.payment_id",
+                payment_id,
+                "#",
+                "PAYMENT#{payment_id}",
+            )
         return {
             "PK": {"S": f"MERCHANT#{merchant_id}"},
             "SK": {"S": f"PAYMENT#{payment_id}"},
@@ -210,9 +238,33 @@ class Payment:
 
     def to_item(self) -> Item:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
+        if type(self.merchant_id) is not str or "#" in self.merchant_id:
+            wire.check_key_text(
+                "Payment.merchant_id",
+                self.merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+                "MERCHANT#{merchant_id}#STATUS",
+            )
+        if type(self.payment_id) is not str or "#" in self.payment_id:
+            wire.check_key_text(
+                "Payment.payment_id",
+                self.payment_id,
+                "#",
+                "PAYMENT#{payment_id}",
+            )
+        if type(self.customer_id) is not str or "#" in self.customer_id:
+            wire.check_key_text(
+                "Payment.customer_id",
+                self.customer_id,
+                "#",
+                "CUSTOMER#{customer_id}",
+            )
+        if type(self.amount) is not int:
+            wire.check_int("Payment.amount", self.amount)
         if self.amount < 0:
             raise wire.violation("Payment.amount", "min 0")
-        if not -wire.INT_LIMIT < self.amount < wire.INT_LIMIT:
+        if not wire.NEG_INT_LIMIT < self.amount < wire.INT_LIMIT:
             wire.check_int("Payment.amount", self.amount)
         if self.currency not in _PAYMENT_CURRENCY_VALUES:
             raise wire.violation("Payment.currency", "enum")
@@ -220,7 +272,11 @@ class Payment:
             raise wire.violation("Payment.status", "enum")
         if self.description is not None and len(self.description) > 500:
             raise wire.violation("Payment.description", "max_length 500")
-        created_at = wire.datetime_to_s(self.created_at)
+        if type(self.version) is not int:
+            wire.check_int("Payment.version", self.version)
+        if self.expires_at is not None and type(self.expires_at) is not int:
+            wire.check_int("Payment.expires_at", self.expires_at)
+        created_at = wire.datetime_to_s(self.created_at, "Payment.created_at")
         item: Item = {
             "PK": {"S": f"MERCHANT#{self.merchant_id}"},
             "SK": {"S": f"PAYMENT#{self.payment_id}"},
@@ -237,7 +293,9 @@ class Payment:
             "status": {"S": self.status},
             "version": {"N": str(self.version)},
             "created_at": {"S": created_at},
-            "updated_at": {"S": wire.datetime_to_s(self.updated_at)},
+            "updated_at": {
+                "S": wire.datetime_to_s(self.updated_at, "Payment.updated_at"),
+            },
         }
         if self.card_token is not None:
             item["card_token"] = {
@@ -246,11 +304,15 @@ class Payment:
         if self.description is not None:
             item["description"] = {"S": self.description}
         if self.metadata is not None:
-            item["metadata"] = {"M": wire.to_wire_map(self.metadata)}
+            item["metadata"] = {
+                "M": wire.to_wire_map(self.metadata, "Payment.metadata"),
+            }
         if self.tags:
             item["tags"] = {"SS": list(self.tags)}
         if self.fee_rate is not None:
-            item["fee_rate"] = {"N": wire.decimal_to_n(self.fee_rate)}
+            item["fee_rate"] = {
+                "N": wire.decimal_to_n(self.fee_rate, "Payment.fee_rate"),
+            }
         if self.expires_at is not None:
             item["expires_at"] = {"N": str(self.expires_at)}
         return item
@@ -297,57 +359,58 @@ class PaymentUpdate(update.Update):
 
     def set_customer_id(self, value: str) -> PaymentUpdate:
         """Set customer_id and rebuild the GSI1 key using it."""
-        self._attribute("#a_customer_id", "customer_id", "Payment.customer_id")
-        self._values[":a_customer_id"] = {"S": value}
-        self._set.append("#a_customer_id = :a_customer_id")
+        if type(value) is not str or "#" in value:
+            wire.check_key_text(
+                "Payment.customer_id",
+                value,
+                "#",
+                "CUSTOMER#{customer_id}",
+            )
+        self._set("customer_id", "Payment.customer_id", {"S": value})
         self._set_key("GSI1PK", {"S": f"CUSTOMER#{value}"}, "Payment")
         return self
 
     def set_amount(self, value: int) -> PaymentUpdate:
         """Set amount."""
+        if type(value) is not int:
+            wire.check_int("Payment.amount", value)
         if value < 0:
             raise wire.violation("Payment.amount", "min 0")
-        if not -wire.INT_LIMIT < value < wire.INT_LIMIT:
+        if not wire.NEG_INT_LIMIT < value < wire.INT_LIMIT:
             wire.check_int("Payment.amount", value)
-        self._attribute("#a_amount", "amount", "Payment.amount")
-        self._values[":a_amount"] = {"N": str(value)}
-        self._set.append("#a_amount = :a_amount")
+        self._set("amount", "Payment.amount", {"N": str(value)})
         return self
 
     def set_amount_if_absent(self, value: int) -> PaymentUpdate:
         """Set amount unless the stored item has it already."""
+        if type(value) is not int:
+            wire.check_int("Payment.amount", value)
         if value < 0:
             raise wire.violation("Payment.amount", "min 0")
-        if not -wire.INT_LIMIT < value < wire.INT_LIMIT:
+        if not wire.NEG_INT_LIMIT < value < wire.INT_LIMIT:
             wire.check_int("Payment.amount", value)
-        self._attribute("#a_amount", "amount", "Payment.amount")
-        self._values[":a_amount"] = {"N": str(value)}
-        self._set.append("#a_amount = if_not_exists(#a_amount, :a_amount)")
+        self._set_if_absent("amount", "Payment.amount", {"N": str(value)})
         return self
 
     def add_amount(self, delta: int) -> PaymentUpdate:
         """Add delta to amount, atomically."""
-        self._attribute("#a_amount", "amount", "Payment.amount")
-        self._values[":a_amount"] = {"N": str(delta)}
-        self._add.append("#a_amount :a_amount")
+        if type(delta) is not int or not wire.NEG_INT_LIMIT < delta < wire.INT_LIMIT:
+            wire.check_int("Payment.amount", delta)
+        self._add("amount", "Payment.amount", {"N": str(delta)})
         return self
 
     def set_currency(self, value: PaymentCurrency) -> PaymentUpdate:
         """Set currency."""
         if value not in _PAYMENT_CURRENCY_VALUES:
             raise wire.violation("Payment.currency", "enum")
-        self._attribute("#a_currency", "currency", "Payment.currency")
-        self._values[":a_currency"] = {"S": value}
-        self._set.append("#a_currency = :a_currency")
+        self._set("currency", "Payment.currency", {"S": value})
         return self
 
     def set_currency_if_absent(self, value: PaymentCurrency) -> PaymentUpdate:
         """Set currency unless the stored item has it already."""
         if value not in _PAYMENT_CURRENCY_VALUES:
             raise wire.violation("Payment.currency", "enum")
-        self._attribute("#a_currency", "currency", "Payment.currency")
-        self._values[":a_currency"] = {"S": value}
-        self._set.append("#a_currency = if_not_exists(#a_currency, :a_currency)")
+        self._set_if_absent("currency", "Payment.currency", {"S": value})
         return self
 
     def set_status(
@@ -362,170 +425,162 @@ class PaymentUpdate(update.Update):
         """
         if value not in _PAYMENT_STATUS_VALUES:
             raise wire.violation("Payment.status", "enum")
-        self._attribute("#a_status", "status", "Payment.status")
-        self._values[":a_status"] = {"S": value}
-        self._set.append("#a_status = :a_status")
+        self._set("status", "Payment.status", {"S": value})
         self._set_key(
             "GSI2SK",
-            {"S": f"{value}#{wire.datetime_to_s(created_at)}"},
+            {"S": f"{value}#{wire.datetime_to_s(created_at, 'Payment.created_at')}"},
             "Payment",
         )
-        self._expect("created_at", {"S": wire.datetime_to_s(created_at)}, "Payment")
+        self._expect(
+            "created_at",
+            {"S": wire.datetime_to_s(created_at, "Payment.created_at")},
+            "Payment",
+        )
         return self
 
     def set_card_token(self, value: str) -> PaymentUpdate:
         """Set card_token."""
-        self._attribute("#a_card_token", "card_token", "Payment.card_token")
-        self._values[":a_card_token"] = {
-            "B": wire.encrypt("Payment.card_token", value.encode()),
-        }
-        self._set.append("#a_card_token = :a_card_token")
+        self._set(
+            "card_token",
+            "Payment.card_token",
+            {"B": wire.encrypt("Payment.card_token", value.encode())},
+        )
         return self
 
     def set_card_token_if_absent(self, value: str) -> PaymentUpdate:
         """Set card_token unless the stored item has it already."""
-        self._attribute("#a_card_token", "card_token", "Payment.card_token")
-        self._values[":a_card_token"] = {
-            "B": wire.encrypt("Payment.card_token", value.encode()),
-        }
-        self._set.append("#a_card_token = if_not_exists(#a_card_token, :a_card_token)")
+        self._set_if_absent(
+            "card_token",
+            "Payment.card_token",
+            {"B": wire.encrypt("Payment.card_token", value.encode())},
+        )
         return self
 
     def remove_card_token(self) -> PaymentUpdate:
         """Remove card_token."""
-        self._attribute("#a_card_token", "card_token", "Payment.card_token")
-        self._remove.append("#a_card_token")
+        self._remove("card_token", "Payment.card_token")
         return self
 
     def set_description(self, value: str) -> PaymentUpdate:
         """Set description."""
         if len(value) > 500:
             raise wire.violation("Payment.description", "max_length 500")
-        self._attribute("#a_description", "description", "Payment.description")
-        self._values[":a_description"] = {"S": value}
-        self._set.append("#a_description = :a_description")
+        self._set("description", "Payment.description", {"S": value})
         return self
 
     def set_description_if_absent(self, value: str) -> PaymentUpdate:
         """Set description unless the stored item has it already."""
         if len(value) > 500:
             raise wire.violation("Payment.description", "max_length 500")
-        self._attribute("#a_description", "description", "Payment.description")
-        self._values[":a_description"] = {"S": value}
-        self._set.append(
-            "#a_description = if_not_exists(#a_description, :a_description)",
-        )
+        self._set_if_absent("description", "Payment.description", {"S": value})
         return self
 
     def remove_description(self) -> PaymentUpdate:
         """Remove description."""
-        self._attribute("#a_description", "description", "Payment.description")
-        self._remove.append("#a_description")
+        self._remove("description", "Payment.description")
         return self
 
     def set_metadata(self, value: dict[str, Any]) -> PaymentUpdate:
         """Set metadata."""
-        self._attribute("#a_metadata", "metadata", "Payment.metadata")
-        self._values[":a_metadata"] = {"M": wire.to_wire_map(value)}
-        self._set.append("#a_metadata = :a_metadata")
+        self._set(
+            "metadata",
+            "Payment.metadata",
+            {"M": wire.to_wire_map(value, "Payment.metadata")},
+        )
         return self
 
     def set_metadata_if_absent(self, value: dict[str, Any]) -> PaymentUpdate:
         """Set metadata unless the stored item has it already."""
-        self._attribute("#a_metadata", "metadata", "Payment.metadata")
-        self._values[":a_metadata"] = {"M": wire.to_wire_map(value)}
-        self._set.append("#a_metadata = if_not_exists(#a_metadata, :a_metadata)")
+        self._set_if_absent(
+            "metadata",
+            "Payment.metadata",
+            {"M": wire.to_wire_map(value, "Payment.metadata")},
+        )
         return self
 
     def remove_metadata(self) -> PaymentUpdate:
         """Remove metadata."""
-        self._attribute("#a_metadata", "metadata", "Payment.metadata")
-        self._remove.append("#a_metadata")
+        self._remove("metadata", "Payment.metadata")
         return self
 
     def set_tags(self, value: set[str]) -> PaymentUpdate:
         """Set tags."""
-        self._attribute("#a_tags", "tags", "Payment.tags")
-        self._values[":a_tags"] = {"SS": list(value)}
-        self._set.append("#a_tags = :a_tags")
+        self._set("tags", "Payment.tags", {"SS": list(value)})
         return self
 
     def set_tags_if_absent(self, value: set[str]) -> PaymentUpdate:
         """Set tags unless the stored item has it already."""
-        self._attribute("#a_tags", "tags", "Payment.tags")
-        self._values[":a_tags"] = {"SS": list(value)}
-        self._set.append("#a_tags = if_not_exists(#a_tags, :a_tags)")
+        self._set_if_absent("tags", "Payment.tags", {"SS": list(value)})
         return self
 
     def remove_tags(self) -> PaymentUpdate:
         """Remove tags."""
-        self._attribute("#a_tags", "tags", "Payment.tags")
-        self._remove.append("#a_tags")
+        self._remove("tags", "Payment.tags")
         return self
 
     def add_tags(self, values: set[str]) -> PaymentUpdate:
         """Add members to tags."""
         if not values:
             raise wire.violation("Payment.tags", "non-empty set")
-        self._attribute("#a_tags", "tags", "Payment.tags")
-        self._values[":a_tags"] = {"SS": list(values)}
-        self._add.append("#a_tags :a_tags")
+        self._add("tags", "Payment.tags", {"SS": list(values)})
         return self
 
     def delete_tags(self, values: set[str]) -> PaymentUpdate:
         """Remove members from tags."""
         if not values:
             raise wire.violation("Payment.tags", "non-empty set")
-        self._attribute("#a_tags", "tags", "Payment.tags")
-        self._values[":a_tags"] = {"SS": list(values)}
-        self._delete.append("#a_tags :a_tags")
+        self._delete("tags", "Payment.tags", {"SS": list(values)})
         return self
 
     def set_fee_rate(self, value: Decimal) -> PaymentUpdate:
         """Set fee_rate."""
-        self._attribute("#a_fee_rate", "fee_rate", "Payment.fee_rate")
-        self._values[":a_fee_rate"] = {"N": wire.decimal_to_n(value)}
-        self._set.append("#a_fee_rate = :a_fee_rate")
+        self._set(
+            "fee_rate",
+            "Payment.fee_rate",
+            {"N": wire.decimal_to_n(value, "Payment.fee_rate")},
+        )
         return self
 
     def set_fee_rate_if_absent(self, value: Decimal) -> PaymentUpdate:
         """Set fee_rate unless the stored item has it already."""
-        self._attribute("#a_fee_rate", "fee_rate", "Payment.fee_rate")
-        self._values[":a_fee_rate"] = {"N": wire.decimal_to_n(value)}
-        self._set.append("#a_fee_rate = if_not_exists(#a_fee_rate, :a_fee_rate)")
+        self._set_if_absent(
+            "fee_rate",
+            "Payment.fee_rate",
+            {"N": wire.decimal_to_n(value, "Payment.fee_rate")},
+        )
         return self
 
     def remove_fee_rate(self) -> PaymentUpdate:
         """Remove fee_rate."""
-        self._attribute("#a_fee_rate", "fee_rate", "Payment.fee_rate")
-        self._remove.append("#a_fee_rate")
+        self._remove("fee_rate", "Payment.fee_rate")
         return self
 
     def add_fee_rate(self, delta: Decimal) -> PaymentUpdate:
         """Add delta to fee_rate, atomically."""
-        self._attribute("#a_fee_rate", "fee_rate", "Payment.fee_rate")
-        self._values[":a_fee_rate"] = {"N": wire.decimal_to_n(delta)}
-        self._add.append("#a_fee_rate :a_fee_rate")
+        self._add(
+            "fee_rate",
+            "Payment.fee_rate",
+            {"N": wire.decimal_to_n(delta, "Payment.fee_rate")},
+        )
         return self
 
     def set_expires_at(self, value: int) -> PaymentUpdate:
         """Set expires_at."""
-        self._attribute("#a_expires_at", "expires_at", "Payment.expires_at")
-        self._values[":a_expires_at"] = {"N": str(value)}
-        self._set.append("#a_expires_at = :a_expires_at")
+        if type(value) is not int:
+            wire.check_int("Payment.expires_at", value)
+        self._set("expires_at", "Payment.expires_at", {"N": str(value)})
         return self
 
     def set_expires_at_if_absent(self, value: int) -> PaymentUpdate:
         """Set expires_at unless the stored item has it already."""
-        self._attribute("#a_expires_at", "expires_at", "Payment.expires_at")
-        self._values[":a_expires_at"] = {"N": str(value)}
-        self._set.append("#a_expires_at = if_not_exists(#a_expires_at, :a_expires_at)")
+        if type(value) is not int:
+            wire.check_int("Payment.expires_at", value)
+        self._set_if_absent("expires_at", "Payment.expires_at", {"N": str(value)})
         return self
 
     def remove_expires_at(self) -> PaymentUpdate:
         """Remove expires_at."""
-        self._attribute("#a_expires_at", "expires_at", "Payment.expires_at")
-        self._remove.append("#a_expires_at")
+        self._remove("expires_at", "Payment.expires_at")
         return self
 
 
@@ -596,11 +651,17 @@ class PaymentWhen(condition.Condition):
 
     def amount(self, op: Comparison, value: int) -> PaymentWhen:
         """Compare amount with value."""
+        if type(value) is not int:
+            wire.check_int("Payment.amount", value)
         self._compare("#c_amount", "amount", op, {"N": str(value)})
         return self
 
     def amount_between(self, low: int, high: int) -> PaymentWhen:
         """amount from low to high."""
+        if type(low) is not int:
+            wire.check_int("Payment.amount", low)
+        if type(high) is not int:
+            wire.check_int("Payment.amount", high)
         self._between("#c_amount", "amount", {"N": str(low)}, {"N": str(high)})
         return self
 
@@ -695,7 +756,12 @@ class PaymentWhen(condition.Condition):
 
     def fee_rate(self, op: Comparison, value: Decimal) -> PaymentWhen:
         """Compare fee_rate with value."""
-        self._compare("#c_fee_rate", "fee_rate", op, {"N": wire.decimal_to_n(value)})
+        self._compare(
+            "#c_fee_rate",
+            "fee_rate",
+            op,
+            {"N": wire.decimal_to_n(value, "Payment.fee_rate")},
+        )
         return self
 
     def fee_rate_between(self, low: Decimal, high: Decimal) -> PaymentWhen:
@@ -703,8 +769,8 @@ class PaymentWhen(condition.Condition):
         self._between(
             "#c_fee_rate",
             "fee_rate",
-            {"N": wire.decimal_to_n(low)},
-            {"N": wire.decimal_to_n(high)},
+            {"N": wire.decimal_to_n(low, "Payment.fee_rate")},
+            {"N": wire.decimal_to_n(high, "Payment.fee_rate")},
         )
         return self
 
@@ -720,11 +786,17 @@ class PaymentWhen(condition.Condition):
 
     def version(self, op: Comparison, value: int) -> PaymentWhen:
         """Compare version with value."""
+        if type(value) is not int:
+            wire.check_int("Payment.version", value)
         self._compare("#c_version", "version", op, {"N": str(value)})
         return self
 
     def version_between(self, low: int, high: int) -> PaymentWhen:
         """version from low to high."""
+        if type(low) is not int:
+            wire.check_int("Payment.version", low)
+        if type(high) is not int:
+            wire.check_int("Payment.version", high)
         self._between("#c_version", "version", {"N": str(low)}, {"N": str(high)})
         return self
 
@@ -734,7 +806,7 @@ class PaymentWhen(condition.Condition):
             "#c_created_at",
             "created_at",
             op,
-            {"S": wire.datetime_to_s(value)},
+            {"S": wire.datetime_to_s(value, "Payment.created_at")},
         )
         return self
 
@@ -743,8 +815,8 @@ class PaymentWhen(condition.Condition):
         self._between(
             "#c_created_at",
             "created_at",
-            {"S": wire.datetime_to_s(low)},
-            {"S": wire.datetime_to_s(high)},
+            {"S": wire.datetime_to_s(low, "Payment.created_at")},
+            {"S": wire.datetime_to_s(high, "Payment.created_at")},
         )
         return self
 
@@ -754,7 +826,7 @@ class PaymentWhen(condition.Condition):
             "#c_updated_at",
             "updated_at",
             op,
-            {"S": wire.datetime_to_s(value)},
+            {"S": wire.datetime_to_s(value, "Payment.updated_at")},
         )
         return self
 
@@ -763,18 +835,24 @@ class PaymentWhen(condition.Condition):
         self._between(
             "#c_updated_at",
             "updated_at",
-            {"S": wire.datetime_to_s(low)},
-            {"S": wire.datetime_to_s(high)},
+            {"S": wire.datetime_to_s(low, "Payment.updated_at")},
+            {"S": wire.datetime_to_s(high, "Payment.updated_at")},
         )
         return self
 
     def expires_at(self, op: Comparison, value: int) -> PaymentWhen:
         """Compare expires_at with value."""
+        if type(value) is not int:
+            wire.check_int("Payment.expires_at", value)
         self._compare("#c_expires_at", "expires_at", op, {"N": str(value)})
         return self
 
     def expires_at_between(self, low: int, high: int) -> PaymentWhen:
         """expires_at from low to high."""
+        if type(low) is not int:
+            wire.check_int("Payment.expires_at", low)
+        if type(high) is not int:
+            wire.check_int("Payment.expires_at", high)
         self._between("#c_expires_at", "expires_at", {"N": str(low)}, {"N": str(high)})
         return self
 
@@ -905,27 +983,56 @@ class Merchant:
 
     def key(self) -> Key:
         """The table key of this item."""
+        if type(self.merchant_id) is not str or "#" in self.merchant_id:
+            wire.check_key_text(
+                "Merchant.merchant_id",
+                self.merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
         return {"PK": {"S": f"MERCHANT#{self.merchant_id}"}, "SK": {"S": "PROFILE"}}
 
     @staticmethod
     def make_key(*, merchant_id: str) -> Key:
         """The table key of the Merchant with these attributes."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Merchant.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
         return {"PK": {"S": f"MERCHANT#{merchant_id}"}, "SK": {"S": "PROFILE"}}
 
     def to_item(self) -> Item:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
+        if type(self.merchant_id) is not str or "#" in self.merchant_id:
+            wire.check_key_text(
+                "Merchant.merchant_id",
+                self.merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
         if not 1 <= len(self.legal_name) <= 200:
             raise wire.violation("Merchant.legal_name", "min_length 1, max_length 200")
         if self.default_currency not in _MERCHANT_DEFAULT_CURRENCY_VALUES:
             raise wire.violation("Merchant.default_currency", "enum")
         if self.status not in _MERCHANT_STATUS_VALUES:
             raise wire.violation("Merchant.status", "enum")
+        if type(self.fee_bps) is not int:
+            wire.check_int("Merchant.fee_bps", self.fee_bps)
         if not 0 <= self.fee_bps <= 10000:
             raise wire.violation("Merchant.fee_bps", "min 0, max 10000")
+        if type(self.settlement_days) is not int:
+            wire.check_int("Merchant.settlement_days", self.settlement_days)
         if not 0 <= self.settlement_days <= 30:
             raise wire.violation("Merchant.settlement_days", "min 0, max 30")
+        if type(self.risk_tier) is not int:
+            wire.check_int("Merchant.risk_tier", self.risk_tier)
         if not 1 <= self.risk_tier <= 5:
             raise wire.violation("Merchant.risk_tier", "min 1, max 5")
+        if type(self.version) is not int:
+            wire.check_int("Merchant.version", self.version)
         item: Item = {
             "PK": {"S": f"MERCHANT#{self.merchant_id}"},
             "SK": {"S": "PROFILE"},
@@ -943,7 +1050,9 @@ class Merchant:
             "version": {"N": str(self.version)},
         }
         if self.daily_limit is not None:
-            item["daily_limit"] = {"N": wire.decimal_to_n(self.daily_limit)}
+            item["daily_limit"] = {
+                "N": wire.decimal_to_n(self.daily_limit, "Merchant.daily_limit"),
+            }
         return item
 
     @staticmethod
@@ -982,45 +1091,31 @@ class MerchantUpdate(update.Update):
         """Set legal_name."""
         if not 1 <= len(value) <= 200:
             raise wire.violation("Merchant.legal_name", "min_length 1, max_length 200")
-        self._attribute("#a_legal_name", "legal_name", "Merchant.legal_name")
-        self._values[":a_legal_name"] = {"S": value}
-        self._set.append("#a_legal_name = :a_legal_name")
+        self._set("legal_name", "Merchant.legal_name", {"S": value})
         return self
 
     def set_legal_name_if_absent(self, value: str) -> MerchantUpdate:
         """Set legal_name unless the stored item has it already."""
         if not 1 <= len(value) <= 200:
             raise wire.violation("Merchant.legal_name", "min_length 1, max_length 200")
-        self._attribute("#a_legal_name", "legal_name", "Merchant.legal_name")
-        self._values[":a_legal_name"] = {"S": value}
-        self._set.append("#a_legal_name = if_not_exists(#a_legal_name, :a_legal_name)")
+        self._set_if_absent("legal_name", "Merchant.legal_name", {"S": value})
         return self
 
     def set_country(self, value: str) -> MerchantUpdate:
         """Set country."""
-        self._attribute("#a_country", "country", "Merchant.country")
-        self._values[":a_country"] = {"S": value}
-        self._set.append("#a_country = :a_country")
+        self._set("country", "Merchant.country", {"S": value})
         return self
 
     def set_country_if_absent(self, value: str) -> MerchantUpdate:
         """Set country unless the stored item has it already."""
-        self._attribute("#a_country", "country", "Merchant.country")
-        self._values[":a_country"] = {"S": value}
-        self._set.append("#a_country = if_not_exists(#a_country, :a_country)")
+        self._set_if_absent("country", "Merchant.country", {"S": value})
         return self
 
     def set_default_currency(self, value: MerchantDefaultCurrency) -> MerchantUpdate:
         """Set default_currency."""
         if value not in _MERCHANT_DEFAULT_CURRENCY_VALUES:
             raise wire.violation("Merchant.default_currency", "enum")
-        self._attribute(
-            "#a_default_currency",
-            "default_currency",
-            "Merchant.default_currency",
-        )
-        self._values[":a_default_currency"] = {"S": value}
-        self._set.append("#a_default_currency = :a_default_currency")
+        self._set("default_currency", "Merchant.default_currency", {"S": value})
         return self
 
     def set_default_currency_if_absent(
@@ -1030,191 +1125,160 @@ class MerchantUpdate(update.Update):
         """Set default_currency unless the stored item has it already."""
         if value not in _MERCHANT_DEFAULT_CURRENCY_VALUES:
             raise wire.violation("Merchant.default_currency", "enum")
-        self._attribute(
-            "#a_default_currency",
+        self._set_if_absent(
             "default_currency",
             "Merchant.default_currency",
-        )
-        self._values[":a_default_currency"] = {"S": value}
-        self._set.append(
-            "#a_default_currency = if_not_exists(#a_default_currency, :a_default_currency)",
+            {"S": value},
         )
         return self
 
     def set_category_code(self, value: str) -> MerchantUpdate:
         """Set category_code."""
-        self._attribute("#a_category_code", "category_code", "Merchant.category_code")
-        self._values[":a_category_code"] = {"S": value}
-        self._set.append("#a_category_code = :a_category_code")
+        self._set("category_code", "Merchant.category_code", {"S": value})
         return self
 
     def set_category_code_if_absent(self, value: str) -> MerchantUpdate:
         """Set category_code unless the stored item has it already."""
-        self._attribute("#a_category_code", "category_code", "Merchant.category_code")
-        self._values[":a_category_code"] = {"S": value}
-        self._set.append(
-            "#a_category_code = if_not_exists(#a_category_code, :a_category_code)",
-        )
+        self._set_if_absent("category_code", "Merchant.category_code", {"S": value})
         return self
 
     def set_status(self, value: MerchantStatus) -> MerchantUpdate:
         """Set status."""
         if value not in _MERCHANT_STATUS_VALUES:
             raise wire.violation("Merchant.status", "enum")
-        self._attribute("#a_status", "status", "Merchant.status")
-        self._values[":a_status"] = {"S": value}
-        self._set.append("#a_status = :a_status")
+        self._set("status", "Merchant.status", {"S": value})
         return self
 
     def set_status_if_absent(self, value: MerchantStatus) -> MerchantUpdate:
         """Set status unless the stored item has it already."""
         if value not in _MERCHANT_STATUS_VALUES:
             raise wire.violation("Merchant.status", "enum")
-        self._attribute("#a_status", "status", "Merchant.status")
-        self._values[":a_status"] = {"S": value}
-        self._set.append("#a_status = if_not_exists(#a_status, :a_status)")
+        self._set_if_absent("status", "Merchant.status", {"S": value})
         return self
 
     def set_fee_bps(self, value: int) -> MerchantUpdate:
         """Set fee_bps."""
+        if type(value) is not int:
+            wire.check_int("Merchant.fee_bps", value)
         if not 0 <= value <= 10000:
             raise wire.violation("Merchant.fee_bps", "min 0, max 10000")
-        self._attribute("#a_fee_bps", "fee_bps", "Merchant.fee_bps")
-        self._values[":a_fee_bps"] = {"N": str(value)}
-        self._set.append("#a_fee_bps = :a_fee_bps")
+        self._set("fee_bps", "Merchant.fee_bps", {"N": str(value)})
         return self
 
     def set_fee_bps_if_absent(self, value: int) -> MerchantUpdate:
         """Set fee_bps unless the stored item has it already."""
+        if type(value) is not int:
+            wire.check_int("Merchant.fee_bps", value)
         if not 0 <= value <= 10000:
             raise wire.violation("Merchant.fee_bps", "min 0, max 10000")
-        self._attribute("#a_fee_bps", "fee_bps", "Merchant.fee_bps")
-        self._values[":a_fee_bps"] = {"N": str(value)}
-        self._set.append("#a_fee_bps = if_not_exists(#a_fee_bps, :a_fee_bps)")
+        self._set_if_absent("fee_bps", "Merchant.fee_bps", {"N": str(value)})
         return self
 
     def add_fee_bps(self, delta: int) -> MerchantUpdate:
         """Add delta to fee_bps, atomically."""
-        self._attribute("#a_fee_bps", "fee_bps", "Merchant.fee_bps")
-        self._values[":a_fee_bps"] = {"N": str(delta)}
-        self._add.append("#a_fee_bps :a_fee_bps")
+        if type(delta) is not int or not wire.NEG_INT_LIMIT < delta < wire.INT_LIMIT:
+            wire.check_int("Merchant.fee_bps", delta)
+        self._add("fee_bps", "Merchant.fee_bps", {"N": str(delta)})
         return self
 
     def set_daily_limit(self, value: Decimal) -> MerchantUpdate:
         """Set daily_limit."""
-        self._attribute("#a_daily_limit", "daily_limit", "Merchant.daily_limit")
-        self._values[":a_daily_limit"] = {"N": wire.decimal_to_n(value)}
-        self._set.append("#a_daily_limit = :a_daily_limit")
+        self._set(
+            "daily_limit",
+            "Merchant.daily_limit",
+            {"N": wire.decimal_to_n(value, "Merchant.daily_limit")},
+        )
         return self
 
     def set_daily_limit_if_absent(self, value: Decimal) -> MerchantUpdate:
         """Set daily_limit unless the stored item has it already."""
-        self._attribute("#a_daily_limit", "daily_limit", "Merchant.daily_limit")
-        self._values[":a_daily_limit"] = {"N": wire.decimal_to_n(value)}
-        self._set.append(
-            "#a_daily_limit = if_not_exists(#a_daily_limit, :a_daily_limit)",
+        self._set_if_absent(
+            "daily_limit",
+            "Merchant.daily_limit",
+            {"N": wire.decimal_to_n(value, "Merchant.daily_limit")},
         )
         return self
 
     def remove_daily_limit(self) -> MerchantUpdate:
         """Remove daily_limit."""
-        self._attribute("#a_daily_limit", "daily_limit", "Merchant.daily_limit")
-        self._remove.append("#a_daily_limit")
+        self._remove("daily_limit", "Merchant.daily_limit")
         return self
 
     def add_daily_limit(self, delta: Decimal) -> MerchantUpdate:
         """Add delta to daily_limit, atomically."""
-        self._attribute("#a_daily_limit", "daily_limit", "Merchant.daily_limit")
-        self._values[":a_daily_limit"] = {"N": wire.decimal_to_n(delta)}
-        self._add.append("#a_daily_limit :a_daily_limit")
+        self._add(
+            "daily_limit",
+            "Merchant.daily_limit",
+            {"N": wire.decimal_to_n(delta, "Merchant.daily_limit")},
+        )
         return self
 
     def set_payouts_enabled(self, value: bool) -> MerchantUpdate:
         """Set payouts_enabled."""
-        self._attribute(
-            "#a_payouts_enabled",
-            "payouts_enabled",
-            "Merchant.payouts_enabled",
-        )
-        self._values[":a_payouts_enabled"] = {"BOOL": value}
-        self._set.append("#a_payouts_enabled = :a_payouts_enabled")
+        self._set("payouts_enabled", "Merchant.payouts_enabled", {"BOOL": value})
         return self
 
     def set_payouts_enabled_if_absent(self, value: bool) -> MerchantUpdate:
         """Set payouts_enabled unless the stored item has it already."""
-        self._attribute(
-            "#a_payouts_enabled",
+        self._set_if_absent(
             "payouts_enabled",
             "Merchant.payouts_enabled",
-        )
-        self._values[":a_payouts_enabled"] = {"BOOL": value}
-        self._set.append(
-            "#a_payouts_enabled = if_not_exists(#a_payouts_enabled, :a_payouts_enabled)",
+            {"BOOL": value},
         )
         return self
 
     def set_settlement_days(self, value: int) -> MerchantUpdate:
         """Set settlement_days."""
+        if type(value) is not int:
+            wire.check_int("Merchant.settlement_days", value)
         if not 0 <= value <= 30:
             raise wire.violation("Merchant.settlement_days", "min 0, max 30")
-        self._attribute(
-            "#a_settlement_days",
-            "settlement_days",
-            "Merchant.settlement_days",
-        )
-        self._values[":a_settlement_days"] = {"N": str(value)}
-        self._set.append("#a_settlement_days = :a_settlement_days")
+        self._set("settlement_days", "Merchant.settlement_days", {"N": str(value)})
         return self
 
     def set_settlement_days_if_absent(self, value: int) -> MerchantUpdate:
         """Set settlement_days unless the stored item has it already."""
+        if type(value) is not int:
+            wire.check_int("Merchant.settlement_days", value)
         if not 0 <= value <= 30:
             raise wire.violation("Merchant.settlement_days", "min 0, max 30")
-        self._attribute(
-            "#a_settlement_days",
+        self._set_if_absent(
             "settlement_days",
             "Merchant.settlement_days",
-        )
-        self._values[":a_settlement_days"] = {"N": str(value)}
-        self._set.append(
-            "#a_settlement_days = if_not_exists(#a_settlement_days, :a_settlement_days)",
+            {"N": str(value)},
         )
         return self
 
     def add_settlement_days(self, delta: int) -> MerchantUpdate:
         """Add delta to settlement_days, atomically."""
-        self._attribute(
-            "#a_settlement_days",
-            "settlement_days",
-            "Merchant.settlement_days",
-        )
-        self._values[":a_settlement_days"] = {"N": str(delta)}
-        self._add.append("#a_settlement_days :a_settlement_days")
+        if type(delta) is not int or not wire.NEG_INT_LIMIT < delta < wire.INT_LIMIT:
+            wire.check_int("Merchant.settlement_days", delta)
+        self._add("settlement_days", "Merchant.settlement_days", {"N": str(delta)})
         return self
 
     def set_risk_tier(self, value: int) -> MerchantUpdate:
         """Set risk_tier."""
+        if type(value) is not int:
+            wire.check_int("Merchant.risk_tier", value)
         if not 1 <= value <= 5:
             raise wire.violation("Merchant.risk_tier", "min 1, max 5")
-        self._attribute("#a_risk_tier", "risk_tier", "Merchant.risk_tier")
-        self._values[":a_risk_tier"] = {"N": str(value)}
-        self._set.append("#a_risk_tier = :a_risk_tier")
+        self._set("risk_tier", "Merchant.risk_tier", {"N": str(value)})
         return self
 
     def set_risk_tier_if_absent(self, value: int) -> MerchantUpdate:
         """Set risk_tier unless the stored item has it already."""
+        if type(value) is not int:
+            wire.check_int("Merchant.risk_tier", value)
         if not 1 <= value <= 5:
             raise wire.violation("Merchant.risk_tier", "min 1, max 5")
-        self._attribute("#a_risk_tier", "risk_tier", "Merchant.risk_tier")
-        self._values[":a_risk_tier"] = {"N": str(value)}
-        self._set.append("#a_risk_tier = if_not_exists(#a_risk_tier, :a_risk_tier)")
+        self._set_if_absent("risk_tier", "Merchant.risk_tier", {"N": str(value)})
         return self
 
     def add_risk_tier(self, delta: int) -> MerchantUpdate:
         """Add delta to risk_tier, atomically."""
-        self._attribute("#a_risk_tier", "risk_tier", "Merchant.risk_tier")
-        self._values[":a_risk_tier"] = {"N": str(delta)}
-        self._add.append("#a_risk_tier :a_risk_tier")
+        if type(delta) is not int or not wire.NEG_INT_LIMIT < delta < wire.INT_LIMIT:
+            wire.check_int("Merchant.risk_tier", delta)
+        self._add("risk_tier", "Merchant.risk_tier", {"N": str(delta)})
         return self
 
 
@@ -1358,11 +1422,17 @@ class MerchantWhen(condition.Condition):
 
     def fee_bps(self, op: Comparison, value: int) -> MerchantWhen:
         """Compare fee_bps with value."""
+        if type(value) is not int:
+            wire.check_int("Merchant.fee_bps", value)
         self._compare("#c_fee_bps", "fee_bps", op, {"N": str(value)})
         return self
 
     def fee_bps_between(self, low: int, high: int) -> MerchantWhen:
         """fee_bps from low to high."""
+        if type(low) is not int:
+            wire.check_int("Merchant.fee_bps", low)
+        if type(high) is not int:
+            wire.check_int("Merchant.fee_bps", high)
         self._between("#c_fee_bps", "fee_bps", {"N": str(low)}, {"N": str(high)})
         return self
 
@@ -1372,7 +1442,7 @@ class MerchantWhen(condition.Condition):
             "#c_daily_limit",
             "daily_limit",
             op,
-            {"N": wire.decimal_to_n(value)},
+            {"N": wire.decimal_to_n(value, "Merchant.daily_limit")},
         )
         return self
 
@@ -1381,8 +1451,8 @@ class MerchantWhen(condition.Condition):
         self._between(
             "#c_daily_limit",
             "daily_limit",
-            {"N": wire.decimal_to_n(low)},
-            {"N": wire.decimal_to_n(high)},
+            {"N": wire.decimal_to_n(low, "Merchant.daily_limit")},
+            {"N": wire.decimal_to_n(high, "Merchant.daily_limit")},
         )
         return self
 
@@ -1403,11 +1473,17 @@ class MerchantWhen(condition.Condition):
 
     def settlement_days(self, op: Comparison, value: int) -> MerchantWhen:
         """Compare settlement_days with value."""
+        if type(value) is not int:
+            wire.check_int("Merchant.settlement_days", value)
         self._compare("#c_settlement_days", "settlement_days", op, {"N": str(value)})
         return self
 
     def settlement_days_between(self, low: int, high: int) -> MerchantWhen:
         """settlement_days from low to high."""
+        if type(low) is not int:
+            wire.check_int("Merchant.settlement_days", low)
+        if type(high) is not int:
+            wire.check_int("Merchant.settlement_days", high)
         self._between(
             "#c_settlement_days",
             "settlement_days",
@@ -1418,21 +1494,33 @@ class MerchantWhen(condition.Condition):
 
     def risk_tier(self, op: Comparison, value: int) -> MerchantWhen:
         """Compare risk_tier with value."""
+        if type(value) is not int:
+            wire.check_int("Merchant.risk_tier", value)
         self._compare("#c_risk_tier", "risk_tier", op, {"N": str(value)})
         return self
 
     def risk_tier_between(self, low: int, high: int) -> MerchantWhen:
         """risk_tier from low to high."""
+        if type(low) is not int:
+            wire.check_int("Merchant.risk_tier", low)
+        if type(high) is not int:
+            wire.check_int("Merchant.risk_tier", high)
         self._between("#c_risk_tier", "risk_tier", {"N": str(low)}, {"N": str(high)})
         return self
 
     def version(self, op: Comparison, value: int) -> MerchantWhen:
         """Compare version with value."""
+        if type(value) is not int:
+            wire.check_int("Merchant.version", value)
         self._compare("#c_version", "version", op, {"N": str(value)})
         return self
 
     def version_between(self, low: int, high: int) -> MerchantWhen:
         """version from low to high."""
+        if type(low) is not int:
+            wire.check_int("Merchant.version", low)
+        if type(high) is not int:
+            wire.check_int("Merchant.version", high)
         self._between("#c_version", "version", {"N": str(low)}, {"N": str(high)})
         return self
 
@@ -1508,6 +1596,22 @@ class Transaction:
 
     def key(self) -> Key:
         """The table key of this item."""
+        if type(self.merchant_id) is not str or "#" in self.merchant_id:
+            wire.check_key_text(
+                "Transaction.merchant_id",
+                self.merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(self.payment_id) is not str or "#" in self.payment_id:
+            wire.check_key_text(
+                "Transaction.payment_id",
+                self.payment_id,
+                "#",
+                "TXN#{payment_id}#{sequence:6}",
+            )
+        if type(self.sequence) is not int:
+            wire.check_int("Transaction.sequence", self.sequence)
         return {
             "PK": {"S": f"MERCHANT#{self.merchant_id}"},
             "SK": {"S": f"TXN#{self.payment_id}#{self.sequence:06d}"},
@@ -1516,6 +1620,22 @@ class Transaction:
     @staticmethod
     def make_key(*, merchant_id: str, payment_id: str, sequence: int) -> Key:
         """The table key of the Transaction with these attributes."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Transaction.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(payment_id) is not str or "#" in payment_id:
+            wire.check_key_text(
+                "Transaction.payment_id",
+                payment_id,
+                "#",
+                "TXN#{payment_id}#{sequence:6}",
+            )
+        if type(sequence) is not int:
+            wire.check_int("Transaction.sequence", sequence)
         return {
             "PK": {"S": f"MERCHANT#{merchant_id}"},
             "SK": {"S": f"TXN#{payment_id}#{sequence:06d}"},
@@ -1523,15 +1643,34 @@ class Transaction:
 
     def to_item(self) -> Item:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
+        if type(self.merchant_id) is not str or "#" in self.merchant_id:
+            wire.check_key_text(
+                "Transaction.merchant_id",
+                self.merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(self.payment_id) is not str or "#" in self.payment_id:
+            wire.check_key_text(
+                "Transaction.payment_id",
+                self.payment_id,
+                "#",
+                "TXN#{payment_id}#{sequence:6}",
+            )
+        if type(self.sequence) is not int:
+            wire.check_int("Transaction.sequence", self.sequence)
         if self.sequence < 0:
             raise wire.violation("Transaction.sequence", "min 0")
-        if not -wire.INT_LIMIT < self.sequence < wire.INT_LIMIT:
+        if not wire.NEG_INT_LIMIT < self.sequence < wire.INT_LIMIT:
             wire.check_int("Transaction.sequence", self.sequence)
         if not 0 <= self.sequence < 1000000:
             raise wire.violation("Transaction.sequence", "key width 6")
         if self.kind not in _TRANSACTION_KIND_VALUES:
             raise wire.violation("Transaction.kind", "enum")
-        if not -wire.INT_LIMIT < self.amount < wire.INT_LIMIT:
+        if (
+            type(self.amount) is not int
+            or not wire.NEG_INT_LIMIT < self.amount < wire.INT_LIMIT
+        ):
             wire.check_int("Transaction.amount", self.amount)
         if self.currency not in _TRANSACTION_CURRENCY_VALUES:
             raise wire.violation("Transaction.currency", "enum")
@@ -1545,8 +1684,15 @@ class Transaction:
             "kind": {"S": self.kind},
             "amount": {"N": str(self.amount)},
             "currency": {"S": self.currency},
-            "occurred_at": {"S": wire.datetime_to_s(self.occurred_at)},
-            "audit": {"L": [{"M": wire.to_wire_map(v0)} for v0 in self.audit]},
+            "occurred_at": {
+                "S": wire.datetime_to_s(self.occurred_at, "Transaction.occurred_at"),
+            },
+            "audit": {
+                "L": [
+                    {"M": wire.to_wire_map(v0, "Transaction.audit")}
+                    for v0 in self.audit
+                ],
+            },
         }
         return item
 
@@ -1577,101 +1723,94 @@ class TransactionUpdate(update.Update):
         """Set kind."""
         if value not in _TRANSACTION_KIND_VALUES:
             raise wire.violation("Transaction.kind", "enum")
-        self._attribute("#a_kind", "kind", "Transaction.kind")
-        self._values[":a_kind"] = {"S": value}
-        self._set.append("#a_kind = :a_kind")
+        self._set("kind", "Transaction.kind", {"S": value})
         return self
 
     def set_kind_if_absent(self, value: TransactionKind) -> TransactionUpdate:
         """Set kind unless the stored item has it already."""
         if value not in _TRANSACTION_KIND_VALUES:
             raise wire.violation("Transaction.kind", "enum")
-        self._attribute("#a_kind", "kind", "Transaction.kind")
-        self._values[":a_kind"] = {"S": value}
-        self._set.append("#a_kind = if_not_exists(#a_kind, :a_kind)")
+        self._set_if_absent("kind", "Transaction.kind", {"S": value})
         return self
 
     def set_amount(self, value: int) -> TransactionUpdate:
         """Set amount."""
-        if not -wire.INT_LIMIT < value < wire.INT_LIMIT:
+        if type(value) is not int or not wire.NEG_INT_LIMIT < value < wire.INT_LIMIT:
             wire.check_int("Transaction.amount", value)
-        self._attribute("#a_amount", "amount", "Transaction.amount")
-        self._values[":a_amount"] = {"N": str(value)}
-        self._set.append("#a_amount = :a_amount")
+        self._set("amount", "Transaction.amount", {"N": str(value)})
         return self
 
     def set_amount_if_absent(self, value: int) -> TransactionUpdate:
         """Set amount unless the stored item has it already."""
-        if not -wire.INT_LIMIT < value < wire.INT_LIMIT:
+        if type(value) is not int or not wire.NEG_INT_LIMIT < value < wire.INT_LIMIT:
             wire.check_int("Transaction.amount", value)
-        self._attribute("#a_amount", "amount", "Transaction.amount")
-        self._values[":a_amount"] = {"N": str(value)}
-        self._set.append("#a_amount = if_not_exists(#a_amount, :a_amount)")
+        self._set_if_absent("amount", "Transaction.amount", {"N": str(value)})
         return self
 
     def add_amount(self, delta: int) -> TransactionUpdate:
         """Add delta to amount, atomically."""
-        self._attribute("#a_amount", "amount", "Transaction.amount")
-        self._values[":a_amount"] = {"N": str(delta)}
-        self._add.append("#a_amount :a_amount")
+        if type(delta) is not int or not wire.NEG_INT_LIMIT < delta < wire.INT_LIMIT:
+            wire.check_int("Transaction.amount", delta)
+        self._add("amount", "Transaction.amount", {"N": str(delta)})
         return self
 
     def set_currency(self, value: TransactionCurrency) -> TransactionUpdate:
         """Set currency."""
         if value not in _TRANSACTION_CURRENCY_VALUES:
             raise wire.violation("Transaction.currency", "enum")
-        self._attribute("#a_currency", "currency", "Transaction.currency")
-        self._values[":a_currency"] = {"S": value}
-        self._set.append("#a_currency = :a_currency")
+        self._set("currency", "Transaction.currency", {"S": value})
         return self
 
     def set_currency_if_absent(self, value: TransactionCurrency) -> TransactionUpdate:
         """Set currency unless the stored item has it already."""
         if value not in _TRANSACTION_CURRENCY_VALUES:
             raise wire.violation("Transaction.currency", "enum")
-        self._attribute("#a_currency", "currency", "Transaction.currency")
-        self._values[":a_currency"] = {"S": value}
-        self._set.append("#a_currency = if_not_exists(#a_currency, :a_currency)")
+        self._set_if_absent("currency", "Transaction.currency", {"S": value})
         return self
 
     def set_occurred_at(self, value: datetime) -> TransactionUpdate:
         """Set occurred_at."""
-        self._attribute("#a_occurred_at", "occurred_at", "Transaction.occurred_at")
-        self._values[":a_occurred_at"] = {"S": wire.datetime_to_s(value)}
-        self._set.append("#a_occurred_at = :a_occurred_at")
+        self._set(
+            "occurred_at",
+            "Transaction.occurred_at",
+            {"S": wire.datetime_to_s(value, "Transaction.occurred_at")},
+        )
         return self
 
     def set_occurred_at_if_absent(self, value: datetime) -> TransactionUpdate:
         """Set occurred_at unless the stored item has it already."""
-        self._attribute("#a_occurred_at", "occurred_at", "Transaction.occurred_at")
-        self._values[":a_occurred_at"] = {"S": wire.datetime_to_s(value)}
-        self._set.append(
-            "#a_occurred_at = if_not_exists(#a_occurred_at, :a_occurred_at)",
+        self._set_if_absent(
+            "occurred_at",
+            "Transaction.occurred_at",
+            {"S": wire.datetime_to_s(value, "Transaction.occurred_at")},
         )
         return self
 
     def set_audit(self, value: list[dict[str, Any]]) -> TransactionUpdate:
         """Set audit."""
-        self._attribute("#a_audit", "audit", "Transaction.audit")
-        self._values[":a_audit"] = {"L": [{"M": wire.to_wire_map(v0)} for v0 in value]}
-        self._set.append("#a_audit = :a_audit")
+        self._set(
+            "audit",
+            "Transaction.audit",
+            {"L": [{"M": wire.to_wire_map(v0, "Transaction.audit")} for v0 in value]},
+        )
         return self
 
     def set_audit_if_absent(self, value: list[dict[str, Any]]) -> TransactionUpdate:
         """Set audit unless the stored item has it already."""
-        self._attribute("#a_audit", "audit", "Transaction.audit")
-        self._values[":a_audit"] = {"L": [{"M": wire.to_wire_map(v0)} for v0 in value]}
-        self._set.append("#a_audit = if_not_exists(#a_audit, :a_audit)")
+        self._set_if_absent(
+            "audit",
+            "Transaction.audit",
+            {"L": [{"M": wire.to_wire_map(v0, "Transaction.audit")} for v0 in value]},
+        )
         return self
 
     def append_audit(self, values: list[dict[str, Any]]) -> TransactionUpdate:
         """Append to audit."""
-        self._attribute("#a_audit", "audit", "Transaction.audit")
-        self._values[":a_audit"] = {"L": [{"M": wire.to_wire_map(v0)} for v0 in values]}
-        self._set.append(
-            "#a_audit = list_append(if_not_exists(#a_audit, :e_audit), :a_audit)",
+        self._append(
+            "audit",
+            "Transaction.audit",
+            {"L": [{"M": wire.to_wire_map(v0, "Transaction.audit")} for v0 in values]},
         )
-        self._values[":e_audit"] = {"L": []}
         return self
 
 
@@ -1722,11 +1861,17 @@ class TransactionWhen(condition.Condition):
 
     def sequence(self, op: Comparison, value: int) -> TransactionWhen:
         """Compare sequence with value."""
+        if type(value) is not int:
+            wire.check_int("Transaction.sequence", value)
         self._compare("#c_sequence", "sequence", op, {"N": str(value)})
         return self
 
     def sequence_between(self, low: int, high: int) -> TransactionWhen:
         """sequence from low to high."""
+        if type(low) is not int:
+            wire.check_int("Transaction.sequence", low)
+        if type(high) is not int:
+            wire.check_int("Transaction.sequence", high)
         self._between("#c_sequence", "sequence", {"N": str(low)}, {"N": str(high)})
         return self
 
@@ -1751,11 +1896,17 @@ class TransactionWhen(condition.Condition):
 
     def amount(self, op: Comparison, value: int) -> TransactionWhen:
         """Compare amount with value."""
+        if type(value) is not int:
+            wire.check_int("Transaction.amount", value)
         self._compare("#c_amount", "amount", op, {"N": str(value)})
         return self
 
     def amount_between(self, low: int, high: int) -> TransactionWhen:
         """amount from low to high."""
+        if type(low) is not int:
+            wire.check_int("Transaction.amount", low)
+        if type(high) is not int:
+            wire.check_int("Transaction.amount", high)
         self._between("#c_amount", "amount", {"N": str(low)}, {"N": str(high)})
         return self
 
@@ -1784,7 +1935,7 @@ class TransactionWhen(condition.Condition):
             "#c_occurred_at",
             "occurred_at",
             op,
-            {"S": wire.datetime_to_s(value)},
+            {"S": wire.datetime_to_s(value, "Transaction.occurred_at")},
         )
         return self
 
@@ -1793,14 +1944,19 @@ class TransactionWhen(condition.Condition):
         self._between(
             "#c_occurred_at",
             "occurred_at",
-            {"S": wire.datetime_to_s(low)},
-            {"S": wire.datetime_to_s(high)},
+            {"S": wire.datetime_to_s(low, "Transaction.occurred_at")},
+            {"S": wire.datetime_to_s(high, "Transaction.occurred_at")},
         )
         return self
 
     def audit_contains(self, member: dict[str, Any]) -> TransactionWhen:
         """audit contains member."""
-        self._function("contains", "#c_audit", "audit", {"M": wire.to_wire_map(member)})
+        self._function(
+            "contains",
+            "#c_audit",
+            "audit",
+            {"M": wire.to_wire_map(member, "Transaction.audit")},
+        )
         return self
 
 
@@ -1884,6 +2040,20 @@ class Customer:
 
     def key(self) -> Key:
         """The table key of this item."""
+        if type(self.merchant_id) is not str or "#" in self.merchant_id:
+            wire.check_key_text(
+                "Customer.merchant_id",
+                self.merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(self.customer_id) is not str or "#" in self.customer_id:
+            wire.check_key_text(
+                "Customer.customer_id",
+                self.customer_id,
+                "#",
+                "CUSTOMER#{customer_id}",
+            )
         return {
             "PK": {"S": f"MERCHANT#{self.merchant_id}"},
             "SK": {"S": f"CUSTOMER#{self.customer_id}"},
@@ -1892,6 +2062,20 @@ class Customer:
     @staticmethod
     def make_key(*, merchant_id: str, customer_id: str) -> Key:
         """The table key of the Customer with these attributes."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Customer.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(customer_id) is not str or "#" in customer_id:
+            wire.check_key_text(
+                "Customer.customer_id",
+                customer_id,
+                "#",
+                "CUSTOMER#{customer_id}",
+            )
         return {
             "PK": {"S": f"MERCHANT#{merchant_id}"},
             "SK": {"S": f"CUSTOMER#{customer_id}"},
@@ -1899,8 +2083,24 @@ class Customer:
 
     def to_item(self) -> Item:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
+        if type(self.merchant_id) is not str or "#" in self.merchant_id:
+            wire.check_key_text(
+                "Customer.merchant_id",
+                self.merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(self.customer_id) is not str or "#" in self.customer_id:
+            wire.check_key_text(
+                "Customer.customer_id",
+                self.customer_id,
+                "#",
+                "CUSTOMER#{customer_id}",
+            )
         if len(self.name) < 1:
             raise wire.violation("Customer.name", "min_length 1")
+        if self.risk_score is not None and type(self.risk_score) is not float:
+            wire.check_float("Customer.risk_score", self.risk_score)
         if self.risk_score is not None and not 0 <= self.risk_score <= 1:
             raise wire.violation("Customer.risk_score", "min 0, max 1")
         item: Item = {
@@ -1915,14 +2115,20 @@ class Customer:
             "name": {"S": self.name},
             "addresses": {"L": [{"M": v0.to_map()} for v0 in self.addresses]},
             "verified": {"BOOL": self.verified},
-            "created_at": {"S": wire.datetime_to_s(self.created_at)},
+            "created_at": {
+                "S": wire.datetime_to_s(self.created_at, "Customer.created_at"),
+            },
         }
         if self.billing_address is not None:
             item["billing_address"] = {"M": self.billing_address.to_map()}
         if self.risk_score is not None:
-            item["risk_score"] = {"N": wire.float_to_n(self.risk_score)}
+            item["risk_score"] = {
+                "N": wire.float_to_n(self.risk_score, "Customer.risk_score"),
+            }
         if self.date_of_birth is not None:
-            item["date_of_birth"] = {"S": self.date_of_birth.isoformat()}
+            item["date_of_birth"] = {
+                "S": wire.date_to_s(self.date_of_birth, "Customer.date_of_birth"),
+            }
         if self.api_key_hash is not None:
             item["api_key_hash"] = {"B": self.api_key_hash}
         return item
@@ -1966,181 +2172,168 @@ class CustomerUpdate(update.Update):
 
     def set_email(self, value: str) -> CustomerUpdate:
         """Set email."""
-        self._attribute("#a_email", "email", "Customer.email")
-        self._values[":a_email"] = {"B": wire.encrypt("Customer.email", value.encode())}
-        self._set.append("#a_email = :a_email")
+        self._set(
+            "email",
+            "Customer.email",
+            {"B": wire.encrypt("Customer.email", value.encode())},
+        )
         return self
 
     def set_email_if_absent(self, value: str) -> CustomerUpdate:
         """Set email unless the stored item has it already."""
-        self._attribute("#a_email", "email", "Customer.email")
-        self._values[":a_email"] = {"B": wire.encrypt("Customer.email", value.encode())}
-        self._set.append("#a_email = if_not_exists(#a_email, :a_email)")
+        self._set_if_absent(
+            "email",
+            "Customer.email",
+            {"B": wire.encrypt("Customer.email", value.encode())},
+        )
         return self
 
     def set_name(self, value: str) -> CustomerUpdate:
         """Set name."""
         if len(value) < 1:
             raise wire.violation("Customer.name", "min_length 1")
-        self._attribute("#a_name", "name", "Customer.name")
-        self._values[":a_name"] = {"S": value}
-        self._set.append("#a_name = :a_name")
+        self._set("name", "Customer.name", {"S": value})
         return self
 
     def set_name_if_absent(self, value: str) -> CustomerUpdate:
         """Set name unless the stored item has it already."""
         if len(value) < 1:
             raise wire.violation("Customer.name", "min_length 1")
-        self._attribute("#a_name", "name", "Customer.name")
-        self._values[":a_name"] = {"S": value}
-        self._set.append("#a_name = if_not_exists(#a_name, :a_name)")
+        self._set_if_absent("name", "Customer.name", {"S": value})
         return self
 
     def set_billing_address(self, value: Address) -> CustomerUpdate:
         """Set billing_address."""
-        self._attribute(
-            "#a_billing_address",
-            "billing_address",
-            "Customer.billing_address",
-        )
-        self._values[":a_billing_address"] = {"M": value.to_map()}
-        self._set.append("#a_billing_address = :a_billing_address")
+        self._set("billing_address", "Customer.billing_address", {"M": value.to_map()})
         return self
 
     def set_billing_address_if_absent(self, value: Address) -> CustomerUpdate:
         """Set billing_address unless the stored item has it already."""
-        self._attribute(
-            "#a_billing_address",
+        self._set_if_absent(
             "billing_address",
             "Customer.billing_address",
-        )
-        self._values[":a_billing_address"] = {"M": value.to_map()}
-        self._set.append(
-            "#a_billing_address = if_not_exists(#a_billing_address, :a_billing_address)",
+            {"M": value.to_map()},
         )
         return self
 
     def remove_billing_address(self) -> CustomerUpdate:
         """Remove billing_address."""
-        self._attribute(
-            "#a_billing_address",
-            "billing_address",
-            "Customer.billing_address",
-        )
-        self._remove.append("#a_billing_address")
+        self._remove("billing_address", "Customer.billing_address")
         return self
 
     def set_addresses(self, value: list[Address]) -> CustomerUpdate:
         """Set addresses."""
-        self._attribute("#a_addresses", "addresses", "Customer.addresses")
-        self._values[":a_addresses"] = {"L": [{"M": v0.to_map()} for v0 in value]}
-        self._set.append("#a_addresses = :a_addresses")
+        self._set(
+            "addresses",
+            "Customer.addresses",
+            {"L": [{"M": v0.to_map()} for v0 in value]},
+        )
         return self
 
     def set_addresses_if_absent(self, value: list[Address]) -> CustomerUpdate:
         """Set addresses unless the stored item has it already."""
-        self._attribute("#a_addresses", "addresses", "Customer.addresses")
-        self._values[":a_addresses"] = {"L": [{"M": v0.to_map()} for v0 in value]}
-        self._set.append("#a_addresses = if_not_exists(#a_addresses, :a_addresses)")
+        self._set_if_absent(
+            "addresses",
+            "Customer.addresses",
+            {"L": [{"M": v0.to_map()} for v0 in value]},
+        )
         return self
 
     def append_addresses(self, values: list[Address]) -> CustomerUpdate:
         """Append to addresses."""
-        self._attribute("#a_addresses", "addresses", "Customer.addresses")
-        self._values[":a_addresses"] = {"L": [{"M": v0.to_map()} for v0 in values]}
-        self._set.append(
-            "#a_addresses = list_append(if_not_exists(#a_addresses, :e_addresses), :a_addresses)",
+        self._append(
+            "addresses",
+            "Customer.addresses",
+            {"L": [{"M": v0.to_map()} for v0 in values]},
         )
-        self._values[":e_addresses"] = {"L": []}
         return self
 
     def set_risk_score(self, value: float) -> CustomerUpdate:
         """Set risk_score."""
+        if type(value) is not float:
+            wire.check_float("Customer.risk_score", value)
         if not 0 <= value <= 1:
             raise wire.violation("Customer.risk_score", "min 0, max 1")
-        self._attribute("#a_risk_score", "risk_score", "Customer.risk_score")
-        self._values[":a_risk_score"] = {"N": wire.float_to_n(value)}
-        self._set.append("#a_risk_score = :a_risk_score")
+        self._set(
+            "risk_score",
+            "Customer.risk_score",
+            {"N": wire.float_to_n(value, "Customer.risk_score")},
+        )
         return self
 
     def set_risk_score_if_absent(self, value: float) -> CustomerUpdate:
         """Set risk_score unless the stored item has it already."""
+        if type(value) is not float:
+            wire.check_float("Customer.risk_score", value)
         if not 0 <= value <= 1:
             raise wire.violation("Customer.risk_score", "min 0, max 1")
-        self._attribute("#a_risk_score", "risk_score", "Customer.risk_score")
-        self._values[":a_risk_score"] = {"N": wire.float_to_n(value)}
-        self._set.append("#a_risk_score = if_not_exists(#a_risk_score, :a_risk_score)")
+        self._set_if_absent(
+            "risk_score",
+            "Customer.risk_score",
+            {"N": wire.float_to_n(value, "Customer.risk_score")},
+        )
         return self
 
     def remove_risk_score(self) -> CustomerUpdate:
         """Remove risk_score."""
-        self._attribute("#a_risk_score", "risk_score", "Customer.risk_score")
-        self._remove.append("#a_risk_score")
+        self._remove("risk_score", "Customer.risk_score")
         return self
 
     def add_risk_score(self, delta: float) -> CustomerUpdate:
         """Add delta to risk_score, atomically."""
-        self._attribute("#a_risk_score", "risk_score", "Customer.risk_score")
-        self._values[":a_risk_score"] = {"N": wire.float_to_n(delta)}
-        self._add.append("#a_risk_score :a_risk_score")
+        self._add(
+            "risk_score",
+            "Customer.risk_score",
+            {"N": wire.float_to_n(delta, "Customer.risk_score")},
+        )
         return self
 
     def set_date_of_birth(self, value: date) -> CustomerUpdate:
         """Set date_of_birth."""
-        self._attribute("#a_date_of_birth", "date_of_birth", "Customer.date_of_birth")
-        self._values[":a_date_of_birth"] = {"S": value.isoformat()}
-        self._set.append("#a_date_of_birth = :a_date_of_birth")
+        self._set(
+            "date_of_birth",
+            "Customer.date_of_birth",
+            {"S": wire.date_to_s(value, "Customer.date_of_birth")},
+        )
         return self
 
     def set_date_of_birth_if_absent(self, value: date) -> CustomerUpdate:
         """Set date_of_birth unless the stored item has it already."""
-        self._attribute("#a_date_of_birth", "date_of_birth", "Customer.date_of_birth")
-        self._values[":a_date_of_birth"] = {"S": value.isoformat()}
-        self._set.append(
-            "#a_date_of_birth = if_not_exists(#a_date_of_birth, :a_date_of_birth)",
+        self._set_if_absent(
+            "date_of_birth",
+            "Customer.date_of_birth",
+            {"S": wire.date_to_s(value, "Customer.date_of_birth")},
         )
         return self
 
     def remove_date_of_birth(self) -> CustomerUpdate:
         """Remove date_of_birth."""
-        self._attribute("#a_date_of_birth", "date_of_birth", "Customer.date_of_birth")
-        self._remove.append("#a_date_of_birth")
+        self._remove("date_of_birth", "Customer.date_of_birth")
         return self
 
     def set_verified(self, value: bool) -> CustomerUpdate:
         """Set verified."""
-        self._attribute("#a_verified", "verified", "Customer.verified")
-        self._values[":a_verified"] = {"BOOL": value}
-        self._set.append("#a_verified = :a_verified")
+        self._set("verified", "Customer.verified", {"BOOL": value})
         return self
 
     def set_verified_if_absent(self, value: bool) -> CustomerUpdate:
         """Set verified unless the stored item has it already."""
-        self._attribute("#a_verified", "verified", "Customer.verified")
-        self._values[":a_verified"] = {"BOOL": value}
-        self._set.append("#a_verified = if_not_exists(#a_verified, :a_verified)")
+        self._set_if_absent("verified", "Customer.verified", {"BOOL": value})
         return self
 
     def set_api_key_hash(self, value: bytes) -> CustomerUpdate:
         """Set api_key_hash."""
-        self._attribute("#a_api_key_hash", "api_key_hash", "Customer.api_key_hash")
-        self._values[":a_api_key_hash"] = {"B": value}
-        self._set.append("#a_api_key_hash = :a_api_key_hash")
+        self._set("api_key_hash", "Customer.api_key_hash", {"B": value})
         return self
 
     def set_api_key_hash_if_absent(self, value: bytes) -> CustomerUpdate:
         """Set api_key_hash unless the stored item has it already."""
-        self._attribute("#a_api_key_hash", "api_key_hash", "Customer.api_key_hash")
-        self._values[":a_api_key_hash"] = {"B": value}
-        self._set.append(
-            "#a_api_key_hash = if_not_exists(#a_api_key_hash, :a_api_key_hash)",
-        )
+        self._set_if_absent("api_key_hash", "Customer.api_key_hash", {"B": value})
         return self
 
     def remove_api_key_hash(self) -> CustomerUpdate:
         """Remove api_key_hash."""
-        self._attribute("#a_api_key_hash", "api_key_hash", "Customer.api_key_hash")
-        self._remove.append("#a_api_key_hash")
+        self._remove("api_key_hash", "Customer.api_key_hash")
         return self
 
 
@@ -2221,7 +2414,12 @@ class CustomerWhen(condition.Condition):
 
     def risk_score(self, op: Comparison, value: float) -> CustomerWhen:
         """Compare risk_score with value."""
-        self._compare("#c_risk_score", "risk_score", op, {"N": wire.float_to_n(value)})
+        self._compare(
+            "#c_risk_score",
+            "risk_score",
+            op,
+            {"N": wire.float_to_n(value, "Customer.risk_score")},
+        )
         return self
 
     def risk_score_between(self, low: float, high: float) -> CustomerWhen:
@@ -2229,8 +2427,8 @@ class CustomerWhen(condition.Condition):
         self._between(
             "#c_risk_score",
             "risk_score",
-            {"N": wire.float_to_n(low)},
-            {"N": wire.float_to_n(high)},
+            {"N": wire.float_to_n(low, "Customer.risk_score")},
+            {"N": wire.float_to_n(high, "Customer.risk_score")},
         )
         return self
 
@@ -2246,7 +2444,12 @@ class CustomerWhen(condition.Condition):
 
     def date_of_birth(self, op: Comparison, value: date) -> CustomerWhen:
         """Compare date_of_birth with value."""
-        self._compare("#c_date_of_birth", "date_of_birth", op, {"S": value.isoformat()})
+        self._compare(
+            "#c_date_of_birth",
+            "date_of_birth",
+            op,
+            {"S": wire.date_to_s(value, "Customer.date_of_birth")},
+        )
         return self
 
     def date_of_birth_between(self, low: date, high: date) -> CustomerWhen:
@@ -2254,8 +2457,8 @@ class CustomerWhen(condition.Condition):
         self._between(
             "#c_date_of_birth",
             "date_of_birth",
-            {"S": low.isoformat()},
-            {"S": high.isoformat()},
+            {"S": wire.date_to_s(low, "Customer.date_of_birth")},
+            {"S": wire.date_to_s(high, "Customer.date_of_birth")},
         )
         return self
 
@@ -2295,7 +2498,7 @@ class CustomerWhen(condition.Condition):
             "#c_created_at",
             "created_at",
             op,
-            {"S": wire.datetime_to_s(value)},
+            {"S": wire.datetime_to_s(value, "Customer.created_at")},
         )
         return self
 
@@ -2304,8 +2507,8 @@ class CustomerWhen(condition.Condition):
         self._between(
             "#c_created_at",
             "created_at",
-            {"S": wire.datetime_to_s(low)},
-            {"S": wire.datetime_to_s(high)},
+            {"S": wire.datetime_to_s(low, "Customer.created_at")},
+            {"S": wire.datetime_to_s(high, "Customer.created_at")},
         )
         return self
 
@@ -2536,13 +2739,22 @@ class PaymentsTable:
         returning: Literal["new", "old", "none"] = "new",
         when: PaymentWhen | None = None,
         old_on_failure: bool = False,
+        retry_safe: bool = False,
     ) -> Payment | None:
         """Apply ``changes`` to the stored Payment in one request.
 
         NotFound if there is no such item; ConditionFailed if ``when`` or expected_version fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
+
+        ``retry_safe=True`` sends the update as a one-action transaction with a client
+        request token, so that a resend is never applied twice. Use it for changes that
+        are not safe to repeat (an add_ of a number or any update without
+        expected_version), which are otherwise not resent once a request may have
+        reached DynamoDB. It costs two write units per KB instead of one; "new" is then
+        read back separately, consistently (another writer may have changed the item
+        since), and "old" is refused.
         """
-        now = wire.datetime_to_s(wire.utc_now())
+        now = wire.datetime_to_s(wire.utc_now(), "Payment.updated_at")
         item = update.apply(
             self.handle,
             Payment.make_key(merchant_id=merchant_id, payment_id=payment_id),
@@ -2554,6 +2766,7 @@ class PaymentsTable:
             returning=returning,
             when=when,
             old_on_failure=old_on_failure,
+            retry_safe=retry_safe,
         )
         return None if item is None else Payment.from_item(item)
 
@@ -2648,7 +2861,7 @@ class PaymentsTable:
         when: PaymentWhen | None = None,
     ) -> None:
         """Add ``changes`` to the stored Payment to ``tx``, as update_payment would."""
-        now = wire.datetime_to_s(wire.utc_now())
+        now = wire.datetime_to_s(wire.utc_now(), "Payment.updated_at")
         tx.add(
             self.handle,
             "Update",
@@ -2710,6 +2923,13 @@ class PaymentsTable:
         cursor: str | None = None,
     ) -> Page[Payment]:
         """A merchant's payments, newest first."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Payment.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
         items, next_cursor = self.handle.query(
             {
                 **_PAYMENT_BY_MERCHANT,
@@ -2751,6 +2971,13 @@ class PaymentsTable:
 
     def count_payment_by_merchant(self, *, merchant_id: str) -> int:
         """How many Payment items access pattern by_merchant finds (every page)."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Payment.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
         return self.handle.count(
             {
                 **_PAYMENT_BY_MERCHANT,
@@ -2771,6 +2998,13 @@ class PaymentsTable:
         cursor: str | None = None,
     ) -> Page[Payment]:
         """One page of Payment items by access pattern by_customer."""
+        if type(customer_id) is not str or "#" in customer_id:
+            wire.check_key_text(
+                "Payment.customer_id",
+                customer_id,
+                "#",
+                "CUSTOMER#{customer_id}",
+            )
         items, next_cursor = self.handle.query(
             {
                 **_PAYMENT_BY_CUSTOMER,
@@ -2811,6 +3045,13 @@ class PaymentsTable:
 
     def count_payment_by_customer(self, *, customer_id: str) -> int:
         """How many Payment items access pattern by_customer finds (every page)."""
+        if type(customer_id) is not str or "#" in customer_id:
+            wire.check_key_text(
+                "Payment.customer_id",
+                customer_id,
+                "#",
+                "CUSTOMER#{customer_id}",
+            )
         return self.handle.count(
             {
                 **_PAYMENT_BY_CUSTOMER,
@@ -2831,12 +3072,21 @@ class PaymentsTable:
         cursor: str | None = None,
     ) -> Page[Payment]:
         """One page of Payment items by access pattern by_customer_since."""
+        if type(customer_id) is not str or "#" in customer_id:
+            wire.check_key_text(
+                "Payment.customer_id",
+                customer_id,
+                "#",
+                "CUSTOMER#{customer_id}",
+            )
         items, next_cursor = self.handle.query(
             {
                 **_PAYMENT_BY_CUSTOMER_SINCE,
                 "ExpressionAttributeValues": {
                     ":pk": {"S": f"CUSTOMER#{customer_id}"},
-                    ":sk": {"S": f"PAYMENT#{wire.datetime_to_s(created_at)}"},
+                    ":sk": {
+                        "S": f"PAYMENT#{wire.datetime_to_s(created_at, 'Payment.created_at')}",
+                    },
                     ":et": {"S": "Payment"},
                 },
             },
@@ -2879,12 +3129,21 @@ class PaymentsTable:
         created_at: datetime,
     ) -> int:
         """How many Payment items access pattern by_customer_since finds (every page)."""
+        if type(customer_id) is not str or "#" in customer_id:
+            wire.check_key_text(
+                "Payment.customer_id",
+                customer_id,
+                "#",
+                "CUSTOMER#{customer_id}",
+            )
         return self.handle.count(
             {
                 **_PAYMENT_BY_CUSTOMER_SINCE,
                 "ExpressionAttributeValues": {
                     ":pk": {"S": f"CUSTOMER#{customer_id}"},
-                    ":sk": {"S": f"PAYMENT#{wire.datetime_to_s(created_at)}"},
+                    ":sk": {
+                        "S": f"PAYMENT#{wire.datetime_to_s(created_at, 'Payment.created_at')}",
+                    },
                     ":et": {"S": "Payment"},
                 },
             },
@@ -2900,6 +3159,15 @@ class PaymentsTable:
         cursor: str | None = None,
     ) -> Page[PaymentByStatusView]:
         """One page of Payment items by access pattern by_status."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Payment.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}#STATUS",
+            )
+        if status not in _PAYMENT_STATUS_VALUES:
+            raise wire.violation("Payment.status", "enum")
         items, next_cursor = self.handle.query(
             {
                 **_PAYMENT_BY_STATUS,
@@ -2951,6 +3219,15 @@ class PaymentsTable:
         status: PaymentStatus,
     ) -> int:
         """How many Payment items access pattern by_status finds (every page)."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Payment.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}#STATUS",
+            )
+        if status not in _PAYMENT_STATUS_VALUES:
+            raise wire.violation("Payment.status", "enum")
         return self.handle.count(
             {
                 **_PAYMENT_BY_STATUS,
@@ -2973,6 +3250,15 @@ class PaymentsTable:
         cursor: str | None = None,
     ) -> Page[Payment]:
         """One page of Payment items by access pattern large_by_merchant."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Payment.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(min_amount) is not int:
+            wire.check_int("Payment.amount", min_amount)
         items, next_cursor = self.handle.query(
             {
                 **_PAYMENT_LARGE_BY_MERCHANT,
@@ -3026,6 +3312,15 @@ class PaymentsTable:
         status: PaymentStatus,
     ) -> int:
         """How many Payment items access pattern large_by_merchant finds (every page)."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Payment.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(min_amount) is not int:
+            wire.check_int("Payment.amount", min_amount)
         return self.handle.count(
             {
                 **_PAYMENT_LARGE_BY_MERCHANT,
@@ -3160,11 +3455,20 @@ class PaymentsTable:
         returning: Literal["new", "old", "none"] = "new",
         when: MerchantWhen | None = None,
         old_on_failure: bool = False,
+        retry_safe: bool = False,
     ) -> Merchant | None:
         """Apply ``changes`` to the stored Merchant in one request.
 
         NotFound if there is no such item; ConditionFailed if ``when`` or expected_version fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
+
+        ``retry_safe=True`` sends the update as a one-action transaction with a client
+        request token, so that a resend is never applied twice. Use it for changes that
+        are not safe to repeat (an add_ of a number or any update without
+        expected_version), which are otherwise not resent once a request may have
+        reached DynamoDB. It costs two write units per KB instead of one; "new" is then
+        read back separately, consistently (another writer may have changed the item
+        since), and "old" is refused.
         """
         item = update.apply(
             self.handle,
@@ -3177,6 +3481,7 @@ class PaymentsTable:
             returning=returning,
             when=when,
             old_on_failure=old_on_failure,
+            retry_safe=retry_safe,
         )
         return None if item is None else Merchant.from_item(item)
 
@@ -3432,11 +3737,19 @@ class PaymentsTable:
         returning: Literal["new", "old", "none"] = "new",
         when: TransactionWhen | None = None,
         old_on_failure: bool = False,
+        retry_safe: bool = False,
     ) -> Transaction | None:
         """Apply ``changes`` to the stored Transaction in one request.
 
         NotFound if there is no such item; ConditionFailed if ``when`` fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
+
+        ``retry_safe=True`` sends the update as a one-action transaction with a client
+        request token, so that a resend is never applied twice. Use it for changes that
+        are not safe to repeat (an add_ of a number or an append_), which are otherwise
+        not resent once a request may have reached DynamoDB. It costs two write units
+        per KB instead of one; "new" is then read back separately, consistently (another
+        writer may have changed the item since), and "old" is refused.
         """
         item = update.apply(
             self.handle,
@@ -3451,6 +3764,7 @@ class PaymentsTable:
             returning=returning,
             when=when,
             old_on_failure=old_on_failure,
+            retry_safe=retry_safe,
         )
         return None if item is None else Transaction.from_item(item)
 
@@ -3614,6 +3928,20 @@ class PaymentsTable:
         cursor: str | None = None,
     ) -> Page[Transaction]:
         """One page of Transaction items by access pattern for_payment."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Transaction.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(payment_id) is not str or "#" in payment_id:
+            wire.check_key_text(
+                "Transaction.payment_id",
+                payment_id,
+                "#",
+                "TXN#{payment_id}#{sequence:6}",
+            )
         items, next_cursor = self.handle.query(
             {
                 **_TRANSACTION_FOR_PAYMENT,
@@ -3662,6 +3990,20 @@ class PaymentsTable:
         payment_id: str,
     ) -> int:
         """How many Transaction items access pattern for_payment finds (every page)."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Transaction.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(payment_id) is not str or "#" in payment_id:
+            wire.check_key_text(
+                "Transaction.payment_id",
+                payment_id,
+                "#",
+                "TXN#{payment_id}#{sequence:6}",
+            )
         return self.handle.count(
             {
                 **_TRANSACTION_FOR_PAYMENT,
@@ -3685,6 +4027,24 @@ class PaymentsTable:
         cursor: str | None = None,
     ) -> Page[Transaction]:
         """One page of Transaction items by access pattern between_sequences."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Transaction.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(payment_id) is not str or "#" in payment_id:
+            wire.check_key_text(
+                "Transaction.payment_id",
+                payment_id,
+                "#",
+                "TXN#{payment_id}#{sequence:6}",
+            )
+        if type(sequence_from) is not int:
+            wire.check_int("Transaction.sequence", sequence_from)
+        if type(sequence_to) is not int:
+            wire.check_int("Transaction.sequence", sequence_to)
         items, next_cursor = self.handle.query(
             {
                 **_TRANSACTION_BETWEEN_SEQUENCES,
@@ -3740,6 +4100,24 @@ class PaymentsTable:
         sequence_to: int,
     ) -> int:
         """How many Transaction items access pattern between_sequences finds (every page)."""
+        if type(merchant_id) is not str or "#" in merchant_id:
+            wire.check_key_text(
+                "Transaction.merchant_id",
+                merchant_id,
+                "#",
+                "MERCHANT#{merchant_id}",
+            )
+        if type(payment_id) is not str or "#" in payment_id:
+            wire.check_key_text(
+                "Transaction.payment_id",
+                payment_id,
+                "#",
+                "TXN#{payment_id}#{sequence:6}",
+            )
+        if type(sequence_from) is not int:
+            wire.check_int("Transaction.sequence", sequence_from)
+        if type(sequence_to) is not int:
+            wire.check_int("Transaction.sequence", sequence_to)
         return self.handle.count(
             {
                 **_TRANSACTION_BETWEEN_SEQUENCES,
@@ -3866,11 +4244,19 @@ class PaymentsTable:
         returning: Literal["new", "old", "none"] = "new",
         when: CustomerWhen | None = None,
         old_on_failure: bool = False,
+        retry_safe: bool = False,
     ) -> Customer | None:
         """Apply ``changes`` to the stored Customer in one request.
 
         NotFound if there is no such item; ConditionFailed if ``when`` fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
+
+        ``retry_safe=True`` sends the update as a one-action transaction with a client
+        request token, so that a resend is never applied twice. Use it for changes that
+        are not safe to repeat (an add_ of a number or an append_), which are otherwise
+        not resent once a request may have reached DynamoDB. It costs two write units
+        per KB instead of one; "new" is then read back separately, consistently (another
+        writer may have changed the item since), and "old" is refused.
         """
         item = update.apply(
             self.handle,
@@ -3881,6 +4267,7 @@ class PaymentsTable:
             returning=returning,
             when=when,
             old_on_failure=old_on_failure,
+            retry_safe=retry_safe,
         )
         return None if item is None else Customer.from_item(item)
 
@@ -4064,6 +4451,13 @@ class PaymentsTable:
         cursor: str | None = None,
     ) -> Page[Customer | Payment]:
         """A customer's profile and payments in one query."""
+        if type(customer_id) is not str or "#" in customer_id:
+            wire.check_key_text(
+                "Customer.customer_id",
+                customer_id,
+                "#",
+                "CUSTOMER#{customer_id}",
+            )
         items, next_cursor = self.handle.query(
             {
                 **_CUSTOMER_ACTIVITY_COLLECTION,

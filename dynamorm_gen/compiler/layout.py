@@ -91,10 +91,11 @@ def block(node: Node | str, indent: int, prefix: str = "", suffix: str = "") -> 
     return "\n".join(lay(node, indent, prefix, suffix))
 
 
-def and_chain(lead: str, terms: list[str], indent: int) -> str:
-    """``lead a and b and c``; too long, it is parenthesised with one term per line."""
+def and_chain(lead: str, terms: list[str], indent: int, suffix: str = "") -> str:
+    """``lead a and b and c`` + ``suffix``; too long, it is parenthesised with one term per
+    line."""
     pad = " " * indent
-    line = pad + lead + " and ".join(terms)
+    line = pad + lead + " and ".join(terms) + suffix
     if len(line) <= LINE_LENGTH:
         return line
     inner = []
@@ -106,7 +107,29 @@ def and_chain(lead: str, terms: list[str], indent: int) -> str:
             inner.append(pad + "    == " + right)
         else:
             inner.append(text)
-    return "\n".join([pad + lead + "(", *inner, pad + ")"])
+    return "\n".join([pad + lead + "(", *inner, pad + ")" + suffix])
+
+
+def or_chain(
+    lead: str, terms: list[str], indent: int, suffix: str, guard: Sequence[str] = ()
+) -> str:
+    """``lead a or b`` + ``suffix``, or with guards ``lead g and (a or b)`` + ``suffix``, split
+    the way the formatter splits them: the ``or`` terms on one line of their own inside the
+    brackets if they fit there, else one per line."""
+    if len(terms) == 1:
+        return and_chain(lead, [*guard, terms[0]], indent, suffix)
+    pad = " " * indent
+    inner = " or ".join(terms)
+    head = lead + "".join(f"{g} and " for g in guard) + ("(" if guard else "")
+    line = pad + head + inner + (")" if guard else "") + suffix
+    if len(line) <= LINE_LENGTH:
+        return line
+    body = pad + "    " + inner
+    if len(body) > LINE_LENGTH:
+        body = "\n".join(
+            pad + "    " + ("or " if i else "") + term for i, term in enumerate(terms)
+        )
+    return "\n".join([pad + (head if guard else lead + "("), body, pad + ")" + suffix])
 
 
 def value_statement(lead: str, value: str, indent: int) -> str:

@@ -79,6 +79,16 @@ class Template:
         }
 
     @property
+    def separators(self) -> str:
+        """The characters of the literal text that are not ASCII letters or digits, in order
+        of first appearance: they separate the parts of the keys built from this template, so
+        a value written into it must not hold them (``LOAN#{member}#{isbn}``: ``#``)."""
+        literal = "".join(s for s in self.segments if isinstance(s, str))
+        return "".join(
+            dict.fromkeys(c for c in literal if not (c.isascii() and c.isalnum()))
+        )
+
+    @property
     def is_single_placeholder(self) -> bool:
         return len(self.segments) == 1 and isinstance(self.segments[0], Placeholder)
 

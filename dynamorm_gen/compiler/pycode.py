@@ -6,6 +6,8 @@ Each function returns source text already laid out in `ruff format` style (see `
 from __future__ import annotations
 
 import re
+import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,11 @@ from dynamorm_gen.compiler.model import (
 )
 
 INT_LIMIT = 10**38  # integers this long get wire.check_int on write (wire.INT_LIMIT)
+INT_KINDS = (
+    "integer",
+    "ttl",
+    "version",
+)  # integer-valued: generated code checks they are ints
 _DECODE_ERRORS = "(KeyError, TypeError, ValueError, ArithmeticError)"
 
 
@@ -106,38 +113,47 @@ def attribute_type(entity: str, attribute: Attribute) -> str:
     return py_type(attribute.type, alias)
 
 
-def to_wire(t: TypeRef, expr: str, depth: int = 0) -> Node:
-    """An expression building the DynamoDB AttributeValue of ``expr``."""
+def to_wire(t: TypeRef, expr: str, where: str, depth: int = 0) -> Node:
+    """An expression building the DynamoDB AttributeValue of ``expr``; ``where``
+    (``Entity.attribute``) names it in the errors of the converters called.
+
+    A top-level integer is written with ``str()``: the method checks it beforehand (see
+    ``int_checks``). Integers inside lists, maps and sets go through ``wire.int_to_n``, which
+    checks them, since there is no statement of their own to check them in.
+    """
     v, k = f"v{depth}", f"k{depth}"
     kind = t.kind
+    label = py_str(where)
     if kind in ("string", "enum"):
         return dict_([('"S"', expr)])
     if kind in ("integer", "ttl", "version"):
+        if depth:
+            return dict_([('"N"', call("wire.int_to_n", expr, label))])
         return dict_([('"N"', f"str({expr})")])
     if kind == "decimal":
-        return dict_([('"N"', call("wire.decimal_to_n", expr))])
+        return dict_([('"N"', call("wire.decimal_to_n", expr, label))])
     if kind == "float":
-        return dict_([('"N"', call("wire.float_to_n", expr))])
+        return dict_([('"N"', call("wire.float_to_n", expr, label))])
     if kind == "boolean":
         return dict_([('"BOOL"', expr)])
     if kind == "binary":
         return dict_([('"B"', expr)])
     if kind == "datetime":
-        return dict_([('"S"', call("wire.datetime_to_s", expr))])
+        return dict_([('"S"', call("wire.datetime_to_s", expr, label))])
     if kind == "date":
-        return dict_([('"S"', f"{expr}.isoformat()")])
+        return dict_([('"S"', call("wire.date_to_s", expr, label))])
     if kind == "object":
         return dict_([('"M"', f"{expr}.to_map()")])
     if kind == "list":
         assert t.of is not None
-        element = to_wire(t.of, v, depth + 1)
+        element = to_wire(t.of, v, where, depth + 1)
         return dict_(
             [('"L"', Group("[", (element, Atom(f"for {v} in {expr}")), "]", True))]
         )
     if kind == "map":
         if t.of is None:
-            return dict_([('"M"', call("wire.to_wire_map", expr))])
-        value = to_wire(t.of, v, depth + 1)
+            return dict_([('"M"', call("wire.to_wire_map", expr, label))])
+        value = to_wire(t.of, v, where, depth + 1)
         entry = Pair(f"{k}: ", value)
         return dict_(
             [
@@ -154,9 +170,8 @@ def to_wire(t: TypeRef, expr: str, depth: int = 0) -> Node:
     if kind == "binary_set":
         return dict_([('"BS"', f"list({expr})")])
     assert kind == "number_set" and t.of is not None
-    element = (
-        call("wire.decimal_to_n", v) if t.of.kind == "decimal" else Atom(f"str({v})")
-    )
+    convert = "wire.decimal_to_n" if t.of.kind == "decimal" else "wire.int_to_n"
+    element = call(convert, v, label)
     return dict_(
         [('"NS"', Group("[", (element, Atom(f"for {v} in {expr}")), "]", True))]
     )
@@ -211,7 +226,7 @@ def attribute_to_wire(owner: str, attribute: Attribute, expr: str) -> Node:
         context = py_str(f"{owner}.{attribute.name}")
         plain = f"{expr}.encode()" if attribute.type.kind == "string" else expr
         return dict_([('"B"', call("wire.encrypt", context, plain))])
-    return to_wire(attribute.type, expr)
+    return to_wire(attribute.type, expr, f"{owner}.{attribute.name}")
 
 
 def attribute_from_wire(owner: str, attribute: Attribute, expr: str) -> Node:
@@ -230,19 +245,21 @@ def attribute_from_wire(owner: str, attribute: Attribute, expr: str) -> Node:
 def template_part(
     attribute: Attribute,
     expr: str,
+    where: str,
     width: int | None = None,
     formatted: str | None = None,
 ) -> str:
     """How one attribute's value is written inside a string key; ``formatted`` names a local
-    that already holds the value's text."""
+    that already holds the value's text. ``where`` names the value in converter errors (in
+    single quotes: an f-string of Python 3.11 cannot hold its own quote character)."""
     if formatted is not None:
         return f"{{{formatted}}}"
     if width is not None:
         return f"{{{expr}:0{width}d}}"
     if attribute.type.kind == "datetime":
-        return f"{{wire.datetime_to_s({expr})}}"
+        return f"{{wire.datetime_to_s({expr}, '{where}')}}"
     if attribute.type.kind == "date":
-        return f"{{{expr}.isoformat()}}"
+        return f"{{wire.date_to_s({expr}, '{where}')}}"
     return f"{{{expr}}}"
 
 
@@ -264,7 +281,7 @@ def key_value(
     if key_type == "N":
         (name,) = template.names
         attribute = entity.attribute(name)
-        return to_wire(attribute.type, expr(name))
+        return to_wire(attribute.type, expr(name), f"{entity.name}.{name}")
     if key_type == "B":
         return dict_([('"B"', expr(template.names[0]))])
     if not template.names:
@@ -276,6 +293,7 @@ def key_value(
                 template_part(
                     entity.attribute(segment.name),
                     expr(segment.name),
+                    f"{entity.name}.{segment.name}",
                     segment.width,
                     (formatted or {}).get(segment.name),
                 )
@@ -391,11 +409,14 @@ class RecordCode:
         *,
         map_only: bool,
         key_widths: dict[str, int] | None = None,
+        key_templates: dict[str, tuple[Template, ...]] | None = None,
     ) -> None:
         self.name = name
         self.attributes = attributes
         self.map_only = map_only  # object types convert to/from a map, entities an item
         self.key_widths = key_widths or {}  # zero-padded integers in key templates
+        # The string key templates each attribute is written into (separator checks).
+        self.key_templates = key_templates or {}
 
     def py_type(self, attribute: Attribute) -> str:
         return attribute_type(self.name, attribute)
@@ -459,15 +480,22 @@ class RecordCode:
         return layout.and_chain("return ", terms, 8)
 
     def checks(self, owner: str, prefix: str = "self.") -> str:
-        """Constraint checks before writing: straight-line comparisons, no loops over fields."""
+        """Constraint checks before writing: straight-line comparisons, no loops over fields.
+
+        A string written into keys is checked for separators first: that test also refuses a
+        value that is not a string, before its length is taken.
+        """
         out = []
         for a in self.attributes:
-            out.extend(_rules(owner, a, prefix + a.name, optional=a.optional))
+            expr = prefix + a.name
+            templates = self.key_templates.get(a.name)
+            if templates and a.type.kind == "string":
+                where = f"{owner}.{a.name}"
+                out += separator_check(where, expr, templates, optional=a.optional)
+            out += _rules(owner, a, expr, optional=a.optional)
             width = self.key_widths.get(a.name)
             if width is not None:
-                out.extend(
-                    _width_check(owner, a, prefix + a.name, width, optional=a.optional)
-                )
+                out += _width_check(owner, a, expr, width, optional=a.optional)
         return "\n".join(out)
 
     def encode_lines(
@@ -576,22 +604,38 @@ def _natural(name: str) -> list[Any]:
 
 def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
     c = a.constraints
+    kind = a.type.kind
+    where = f"{owner}.{a.name}"
+    guard = [f"{expr} is not None"] if optional else []
+    bounded = c.min is not None or c.max is not None
+    lines: list[str] = []
+    # Bounds are compared with < and <=: a value of another type (a float for an integer, a
+    # string for a decimal) is refused first, by the cheapest test that lets the usual type
+    # through; the helper it calls accepts the other types the attribute takes (an int
+    # subclass, an int for a decimal or a float) and raises for the rest. An unbounded
+    # decimal or float is checked by its converter.
+    if kind in INT_KINDS and not bounded:
+        lines += int_checks(where, expr, optional=optional, ranged=kind == "integer")
+    elif kind in INT_KINDS:
+        test = f"type({expr}) is not int"
+        lines += _check_if([*guard, test], "check_int", where, expr)
+    elif kind == "decimal" and bounded:
+        # NaN cannot be compared either: check_decimal reports it as rule "finite".
+        terms = [f"type({expr}) is not Decimal", f"not {expr}.is_finite()"]
+        lines.append(layout.or_chain("if ", terms, 8, ":", guard))
+        lines += layout.lay(call("wire.check_decimal", py_str(where), expr), 12)
+    elif kind == "float" and bounded:
+        test = f"type({expr}) is not float"
+        lines += _check_if([*guard, test], "check_float", where, expr)
     tests: list[tuple[str, str]] = []
     allowed = values_constant(owner, a)
-    if a.type.kind == "enum":
+    if kind == "enum":
         tests.append((f"{expr} not in {allowed}", "enum"))
     element = a.type.of
-    if (
-        element is not None
-        and element.kind == "enum"
-        and a.type.kind in ("list", "map")
-    ):
-        members = f"{expr}.values()" if a.type.kind == "map" else expr
+    if element is not None and element.kind == "enum" and kind in ("list", "map"):
+        members = f"{expr}.values()" if kind == "map" else expr
         tests.append((f"not {allowed}.issuperset({members})", "enum"))
-    bound = _decimal_literal if a.type.kind == "decimal" else repr
-    if a.type.kind == "decimal" and (c.min is not None or c.max is not None):
-        # NaN cannot be compared; report it as what it is before the range checks.
-        tests.append((f"not {expr}.is_finite()", "finite"))
+    bound = _decimal_literal if kind == "decimal" else repr
     # Both bounds: one chained comparison (half the work of two tests on the happy path).
     if c.min is not None and c.max is not None:
         low, high = bound(c.min), bound(c.max)
@@ -608,22 +652,18 @@ def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
         tests.append((f"len({expr}) < {low_len}", f"min_length {low_len}"))
     elif high_len is not None:
         tests.append((f"len({expr}) > {high_len}", f"max_length {high_len}"))
-    lines = []
-    guard = [f"{expr} is not None"] if optional else []
     for test, rule in tests:
         lines += _raise_if(owner, a, [*guard, test], rule)
-    if a.type.kind == "integer" and not (
-        c.min is not None
-        and c.max is not None
-        and -INT_LIMIT < c.min <= c.max < INT_LIMIT
-    ):
-        # DynamoDB numbers hold 38 significant digits up to 1E+126: anything shorter than 38
-        # digits fits (one comparison); longer values get the exact, slower check.
-        test = f"not -wire.INT_LIMIT < {expr} < wire.INT_LIMIT"
-        lines.append(layout.and_chain("if ", [*guard, test], 8) + ":")
-        lines += layout.lay(
-            call("wire.check_int", py_str(f"{owner}.{a.name}"), expr), 12
+    if (
+        kind == "integer"
+        and bounded
+        and not (
+            c.min is not None
+            and c.max is not None
+            and -INT_LIMIT < c.min <= c.max < INT_LIMIT
         )
+    ):
+        lines += _int_range_check(where, expr, guard)
     if c.pattern is not None:
         # No None guard: wire.fullmatch lets None pass, and `a and not f(...)` is laid out
         # differently by the formatter than the other checks.
@@ -631,6 +671,114 @@ def _rules(owner: str, a: Attribute, expr: str, *, optional: bool) -> list[str]:
             owner, a, [f"not wire.fullmatch({py_str(c.pattern)}, {expr})"], "pattern"
         )
     return lines
+
+
+def _check_if(terms: list[str], helper: str, where: str, expr: str) -> list[str]:
+    """``if <terms joined by and>: wire.<helper>(where, expr)``: a helper that raises."""
+    return [
+        layout.and_chain("if ", terms, 8, ":"),
+        layout.block(call(f"wire.{helper}", py_str(where), expr), 12),
+    ]
+
+
+def _int_range_check(where: str, expr: str, guard: list[str]) -> list[str]:
+    return _check_if([*guard, _in_range(expr)], "check_int", where, expr)
+
+
+def _in_range(expr: str) -> str:
+    # DynamoDB numbers hold 38 significant digits up to 1E+126: anything shorter than 38
+    # digits fits (one comparison); longer values get the exact, slower check.
+    return f"not wire.NEG_INT_LIMIT < {expr} < wire.INT_LIMIT"
+
+
+def int_checks(
+    where: str, expr: str, *, optional: bool = False, ranged: bool = False
+) -> list[str]:
+    """An integer-valued value without bounds to compare it with first: an int that is not a
+    bool (``type(x) is not int`` lets the usual value through cheapest; wire.check_int takes
+    other int subclasses). ``ranged``: also within DynamoDB's number range, in the same test,
+    for values that are stored (integer attributes, deltas); a key, query or condition value
+    out of range stores nothing, and DynamoDB refuses it (ValidationFailed)."""
+    guard = [f"{expr} is not None"] if optional else []
+    terms = [f"type({expr}) is not int", *([_in_range(expr)] if ranged else [])]
+    return [
+        layout.or_chain("if ", terms, 8, ":", guard),
+        layout.block(call("wire.check_int", py_str(where), expr), 12),
+    ]
+
+
+def separator_check(
+    where: str, expr: str, templates: Sequence[Template], *, optional: bool = False
+) -> list[str]:
+    """A string written into string keys must hold none of the separators of their
+    templates, or it could name another item's key, or widen a begins_with query into
+    other items. The cheap tests first; wire.check_key_text refuses a value that is not a
+    string (a str subclass passes) or holds a separator, naming the rule, never the value."""
+    separators = "".join(dict.fromkeys(c for t in templates for c in t.separators))
+    if not separators:
+        return []
+    texts = dict.fromkeys(py_str(t.text) for t in templates if t.separators)
+    terms = [
+        f"type({expr}) is not str",
+        *(f"{py_str(c)} in {expr}" for c in separators),
+    ]
+    guard = [f"{expr} is not None"] if optional else []
+    check = call("wire.check_key_text", py_str(where), expr, py_str(separators), *texts)
+    return [layout.or_chain("if ", terms, 8, ":", guard), *layout.lay(check, 12)]
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """A value a method writes into keys: its expression, its attribute and the templates
+    whose separators it must not hold (for a query, those of the stored keys it is compared
+    with). ``optional``: None is a valid argument (an optional co-attribute)."""
+
+    expr: str
+    attribute: Attribute
+    templates: tuple[Template, ...]
+    optional: bool = False
+
+
+def key_use_checks(owner: str, uses: Sequence[KeyUse]) -> list[str]:
+    """Checks of values given as arguments (or read from ``self``) and written into keys,
+    each once: strings hold no separator, enums are one of their values (a key cannot be
+    forged from a value outside them), integers are ints. Dates and datetimes are checked
+    by their converters."""
+    lines = []
+    for use in uses:
+        a, expr = use.attribute, use.expr
+        where = f"{owner}.{a.name}"
+        kind = a.type.kind
+        if kind == "string":
+            lines += separator_check(where, expr, use.templates, optional=use.optional)
+        elif kind == "enum":
+            guard = [f"{expr} is not None"] if use.optional else []
+            test = f"{expr} not in {values_constant(owner, a)}"
+            lines += _raise_if(owner, a, [*guard, test], "enum")
+        elif kind in INT_KINDS:
+            lines += int_checks(where, expr, optional=use.optional)
+    return lines
+
+
+def _key_uses(
+    entity: Entity, parts: Sequence[Template], prefix: str = ""
+) -> list[KeyUse]:
+    """One KeyUse per attribute of these templates, in order, with every template it is in."""
+    names = dict.fromkeys(n for t in parts for n in t.names)
+    return [
+        KeyUse(
+            prefix + n,
+            entity.attribute(n),
+            tuple(t for t in parts if n in t.names),
+        )
+        for n in names
+    ]
+
+
+def key_checks(entity: Entity, prefix: str) -> str:
+    """The checks of ``key()`` (prefix ``self.``) and ``make_key()`` (no prefix)."""
+    templates = [t for _, t in key_parts(entity.key)]
+    return "\n".join(key_use_checks(entity.name, _key_uses(entity, templates, prefix)))
 
 
 def _decimal_literal(value: float) -> str:
@@ -646,7 +794,7 @@ def _raise_if(owner: str, a: Attribute, terms: list[str], rule: str) -> list[str
     """``if <terms joined by and>: raise wire.violation(...)``."""
     where = py_str(f"{owner}.{a.name}")
     return [
-        layout.and_chain("if ", terms, 8) + ":",
+        layout.and_chain("if ", terms, 8, ":"),
         layout.block(call("wire.violation", where, py_str(rule)), 12, "raise "),
     ]
 
@@ -909,30 +1057,13 @@ class QueryCode:
         if sort is not None and self.key.sk_attribute is not None:
             sk_type = self.key.sk_attribute.type
             if sort.op == "between":
-                lower = _renamed(sort.template, "_from")
-                upper_ = _renamed(sort.template, "_to")
-                entries.append(
-                    (
-                        '":sk0"',
-                        key_value(
-                            lower,
-                            sk_type,
-                            _with_suffixes(entity, sort.template.names),
-                            "",
-                        ),
-                    )
-                )
-                entries.append(
-                    (
-                        '":sk1"',
-                        key_value(
-                            upper_,
-                            sk_type,
-                            _with_suffixes(entity, sort.template.names),
-                            "",
-                        ),
-                    )
-                )
+                # The lower bound takes <last>_from, the upper <last>_to; the placeholders
+                # before the last are shared.
+                last = sort.template.names[-1]
+                for placeholder, suffix in (('":sk0"', "_from"), ('":sk1"', "_to")):
+                    exprs = {last: last + suffix}
+                    bound = key_value(sort.template, sk_type, entity, "", exprs=exprs)
+                    entries.append((placeholder, bound))
             else:
                 entries.append(('":sk"', key_value(sort.template, sk_type, entity, "")))
         if len(self.type_tags) == 1:
@@ -945,16 +1076,59 @@ class QueryCode:
             if f.op in ("exists", "not_exists"):
                 continue
             value_type = _filter_value_type(attribute, f)
-            if f.op == "between":
-                entries.append((f'":f{i}a"', _wire(value_type, f"{f.param}_from")))
-                entries.append((f'":f{i}b"', _wire(value_type, f"{f.param}_to")))
-            else:
-                entries.append((f'":f{i}"', _wire(value_type, f.param)))
+            where = f"{entity.name}.{f.attribute}"
+            for placeholder, param in _filter_params(i, f):
+                entries.append((placeholder, to_wire(value_type, param, where)))
         return dict_(entries)
 
+    def checks(self) -> str:
+        """The parameters' checks, before any request: what key parts hold (see
+        ``key_use_checks``) and integers in filters.
 
-def _wire(t: TypeRef, expr: str) -> Node:
-    return to_wire(t, expr)
+        A key part is checked against the separators of the template that the stored keys
+        it is compared with were built from (the entity's template for this key), not of the
+        condition's own template: the stored template decides where the parts of a stored key
+        begin and end, so only its separators tell whether a value could reach into another
+        item's part. A begins_with template is usually a prefix of the stored one anyway.
+        """
+        entity = self.entity
+        uses: dict[str, KeyUse] = {}
+
+        def use(param: str, name: str, stored: Template | None) -> None:
+            known = uses.get(param)
+            templates = known.templates if known else ()
+            if stored is not None and stored not in templates:
+                templates = (*templates, stored)
+            uses[param] = KeyUse(param, entity.attribute(name), templates)
+
+        for n in self.key.pk.names:
+            use(n, n, self.key.pk)
+        sort = self.pattern.sort if self.pattern else None
+        if sort is not None and self.key.sk_attribute is not None:
+            for n in dict.fromkeys(sort.template.names):
+                params = (
+                    [n]
+                    if n in self.key.pk.names
+                    else model.sort_params(sort.op, sort.template, n)
+                )
+                for param in params:
+                    use(param, n, self.key.sk)
+        lines = key_use_checks(entity.name, list(uses.values()))
+        for i, f in enumerate(self.pattern.filters if self.pattern else ()):
+            value_type = _filter_value_type(entity.attribute(f.attribute), f)
+            if value_type.kind in INT_KINDS:
+                for _, param in _filter_params(i, f):
+                    lines += int_checks(f"{entity.name}.{f.attribute}", param)
+        return "\n".join(lines)
+
+
+def _filter_params(i: int, f: FilterCondition) -> list[tuple[str, str]]:
+    """The value placeholders of filter ``i`` and the parameters that fill them."""
+    if f.op in ("exists", "not_exists"):
+        return []
+    if f.op == "between":
+        return [(f'":f{i}a"', f"{f.param}_from"), (f'":f{i}b"', f"{f.param}_to")]
+    return [(f'":f{i}"', f.param)]
 
 
 def _filter_value_type(attribute: Attribute, f: FilterCondition) -> TypeRef:
@@ -993,27 +1167,6 @@ def _filter_expression(i: int, f: FilterCondition) -> str:
     return f"attribute_not_exists(#f{i})"
 
 
-def _renamed(template: Template, suffix: str) -> Template:
-    """The template with its last placeholder renamed ``<name><suffix>`` (between's ends)."""
-    last = template.names[-1]
-    segments = tuple(
-        Placeholder(s.name + suffix, s.width)
-        if isinstance(s, Placeholder) and s.name == last
-        else s
-        for s in template.segments
-    )
-    return Template(template.text, segments)
-
-
-def _with_suffixes(entity: Entity, names: tuple[str, ...]) -> Entity:
-    """The entity with ``x_from``/``x_to`` copies of its last sort placeholder, for typing."""
-    a = entity.attribute(names[-1])
-    extra = tuple(
-        Attribute(**{**vars(a), "name": a.name + s}) for s in ("_from", "_to")
-    )
-    return Entity(**{**vars(entity), "attributes": entity.attributes + extra})
-
-
 def entity_query(table: Table, entity: Entity, pattern: AccessPattern) -> QueryCode:
     return QueryCode(table, entity, pattern.key, pattern, [entity.type_tag])
 
@@ -1037,11 +1190,22 @@ def object_code(obj: ObjectType) -> RecordCode:
 
 def entity_code(entity: Entity) -> RecordCode:
     widths: dict[str, int] = {}
+    templates: dict[str, tuple[Template, ...]] = {}
     for key in (entity.key, *entity.index_keys):
-        for template in (key.pk, key.sk):
-            if template is not None:
-                widths.update(template.widths)
-    return RecordCode(entity.name, entity.attributes, map_only=False, key_widths=widths)
+        for attribute, template in key_parts(key):
+            widths.update(template.widths)
+            if attribute.type != "S":
+                continue
+            for n in template.names:
+                if template not in templates.get(n, ()):
+                    templates[n] = (*templates.get(n, ()), template)
+    return RecordCode(
+        entity.name,
+        entity.attributes,
+        map_only=False,
+        key_widths=widths,
+        key_templates=templates,
+    )
 
 
 # --- entity and table helpers the templates call ------------------------------------------------
@@ -1106,7 +1270,14 @@ def item_lines(entity: Entity, record: RecordCode) -> str:
         for a in entity.attributes
         if a.type.kind == "datetime" and not a.optional and a.name in in_keys
     }
-    setup = [f"        {n} = wire.datetime_to_s(self.{n})" for n in formatted]
+    setup = [
+        layout.block(
+            call("wire.datetime_to_s", f"self.{n}", py_str(f"{entity.name}.{n}")),
+            8,
+            f"{n} = ",
+        )
+        for n in formatted
+    ]
     dense: list[tuple[str, Node]] = list(
         key_entries(entity, entity.key, "self.", formatted)
     )
@@ -1128,10 +1299,8 @@ def item_lines(entity: Entity, record: RecordCode) -> str:
     )
     lines = [*setup, record.encode_lines("item", dense, formatted=formatted)]
     for optional, entries in sparse:
-        lines.append(
-            layout.and_chain("if ", [f"self.{n} is not None" for n in optional], 8)
-            + ":"
-        )
+        guards = [f"self.{n} is not None" for n in optional]
+        lines.append(layout.and_chain("if ", guards, 8, ":"))
         for name, value in entries:
             lines.extend(layout.lay(value, 12, f"item[{name}] = "))
     return "\n".join(lines)
@@ -1432,56 +1601,35 @@ def _update_method(
     param: str,
     doc: str,
     checks: list[str] | None = None,
-    values: list[str] | None = None,
+    value: Node | None = None,
     *,
     keywords: list[str] | None = None,
     keys: list[str] | None = None,
 ) -> str:
-    """One builder method: check the arguments, claim the attribute, add the clause, then
+    """One builder method: check the arguments, record the change (the base method of the
+    verb, with the stored name, the ``Entity.attribute`` label and the wire value), then
     rebuild the index ``keys`` built from it (``keywords`` are the other attributes they need)."""
     cls = update_class(entity)
     signature = Signature(
         update_method_name(verb, a), keywords or [], cls, first=param or None
     ).render(4)
-    claim = layout.block(
-        call(
-            "self._attribute",
-            py_str(f"#a_{a.name}"),
-            py_str(a.stored_as),
-            py_str(f"{entity.name}.{a.name}"),
-        ),
-        8,
-    )
+    arguments: list[Node | str] = [
+        py_str(a.stored_as),
+        py_str(f"{entity.name}.{a.name}"),
+    ]
+    if value is not None:
+        arguments.append(value)
+    change = layout.lay(call(f"self._{verb}", *arguments), 8)
     return "\n".join(
         [
             signature,
             f'        """{doc}"""',
             *(checks or []),
-            claim,
-            *(values or []),
-            *_update_tail(verb, a),
+            *change,
             *(keys or []),
             "        return self",
         ]
     )
-
-
-def _update_tail(verb: str, a: Attribute) -> list[str]:
-    n = a.name
-    if verb == "remove":
-        return layout.lay(call("self._remove.append", py_str(f"#a_{n}")), 8)
-    if verb in ("add", "delete"):
-        return layout.lay(call(f"self._{verb}.append", py_str(f"#a_{n} :a_{n}")), 8)
-    if verb == "append":
-        clause = f"#a_{n} = list_append(if_not_exists(#a_{n}, :e_{n}), :a_{n})"
-        return [
-            *layout.lay(call("self._set.append", py_str(clause)), 8),
-            f'        self._values[":e_{n}"] = {{"L": []}}',
-        ]
-    if verb == "set_if_absent":
-        clause = f"#a_{n} = if_not_exists(#a_{n}, :a_{n})"
-        return layout.lay(call("self._set.append", py_str(clause)), 8)
-    return layout.lay(call("self._set.append", py_str(f"#a_{n} = :a_{n}")), 8)
 
 
 def update_verbs(entity: Entity) -> list[tuple[Attribute, str]]:
@@ -1522,10 +1670,10 @@ def update_methods(entity: Entity) -> list[str]:
 
 def _free_update_method(entity: Entity, a: Attribute, verb: str) -> str:
     t = attribute_type(entity.name, a)
-    target = f'self._values[":a_{a.name}"] = '
+    where = f"{entity.name}.{a.name}"
     if verb in ("set", "set_if_absent"):
         checks = _rules(entity.name, a, "value", optional=False)
-        value = layout.lay(attribute_to_wire(entity.name, a, "value"), 8, target)
+        value = attribute_to_wire(entity.name, a, "value")
         doc = (
             f"Set {a.name}."
             if verb == "set"
@@ -1536,21 +1684,25 @@ def _free_update_method(entity: Entity, a: Attribute, verb: str) -> str:
         return _update_method(entity, a, "remove", "", f"Remove {a.name}.")
     if verb in ("add", "delete") and a.type.kind in model.SET_TYPES:
         empty = _raise_if(entity.name, a, ["not values"], "non-empty set")
-        members = layout.lay(to_wire(a.type, "values"), 8, target)
+        members = to_wire(a.type, "values", where)
         what = "Add members to" if verb == "add" else "Remove members from"
         return _update_method(
             entity, a, verb, f"values: {t}", f"{what} {a.name}.", empty, members
         )
     if verb == "add":
-        delta = layout.lay(to_wire(a.type, "delta"), 8, target)
+        # No constraint applies to a delta (the stored result is not known in advance),
+        # but it must be a number DynamoDB takes; decimals and floats: their converters.
+        ranged = a.type.kind == "integer"
+        checks = int_checks(where, "delta", ranged=True) if ranged else []
+        delta = to_wire(a.type, "delta", where)
         doc = f"Add delta to {a.name}, atomically."
-        return _update_method(entity, a, "add", f"delta: {t}", doc, None, delta)
+        return _update_method(entity, a, "add", f"delta: {t}", doc, checks, delta)
     assert verb == "append"
     check = []
     if a.type.of is not None and a.type.of.kind == "enum":
         allowed = values_constant(entity.name, a)
         check = _raise_if(entity.name, a, [f"not {allowed}.issuperset(values)"], "enum")
-    items = layout.lay(attribute_to_wire(entity.name, a, "values"), 8, target)
+    items = attribute_to_wire(entity.name, a, "values")
     doc = f"Append to {a.name}."
     return _update_method(entity, a, "append", f"values: {t}", doc, check, items)
 
@@ -1612,7 +1764,17 @@ def _index_update_method(entity: Entity, a: Attribute, verb: str) -> str:
         co = entity.attribute(n)
         none = " | None" if co.optional else ""
         keywords.append(f"{n}: {attribute_type(owner, co)}{none}")
-    checks = _rules(owner, a, param, optional=False)
+    # The string keys rebuilt here, by the attributes written into them: a value and each
+    # co-attribute is checked once, against the separators of all of them.
+    rebuilt = [t for _, parts in rebuilds for key, t in parts if key.type == "S"]
+
+    def templates(name: str) -> tuple[Template, ...]:
+        return tuple(dict.fromkeys(t for t in rebuilt if name in t.names))
+
+    checks = []
+    if a.type.kind == "string":
+        checks += separator_check(f"{owner}.{a.name}", param, templates(a.name))
+    checks += _rules(owner, a, param, optional=False)
     width = entity_code(entity).key_widths.get(a.name)
     if width is not None:
         checks += _width_check(owner, a, param, width)
@@ -1620,12 +1782,12 @@ def _index_update_method(entity: Entity, a: Attribute, verb: str) -> str:
         n: w for _, parts in rebuilds for _, t in parts for n, w in t.widths.items()
     }
     for n in co_names:
+        co = entity.attribute(n)
+        use = KeyUse(n, co, templates(n), optional=co.optional)
+        checks += key_use_checks(owner, [use])
         if n in co_widths:
-            co = entity.attribute(n)
             checks += _width_check(owner, co, n, co_widths[n], optional=co.optional)
-    value = layout.lay(
-        attribute_to_wire(owner, a, param), 8, f'self._values[":a_{a.name}"] = '
-    )
+    value = attribute_to_wire(owner, a, param)
     exprs = {a.name: param}
     keys: list[str] = []
     any_optional = False
@@ -1648,7 +1810,7 @@ def _index_update_method(entity: Entity, a: Attribute, verb: str) -> str:
         # write this sparse index's keys: remove them, and the item leaves the index.
         any_optional = True
         keys.append(
-            layout.and_chain("if ", [f"{n} is not None" for n in optional], 8) + ":"
+            layout.and_chain("if ", [f"{n} is not None" for n in optional], 8, ":")
         )
         for node in sets:
             keys += layout.lay(node, 12)
@@ -1771,6 +1933,7 @@ def update_call(table: Table, entity: Entity) -> Node:
         Pair("returning=", Atom("returning")),
         Pair("when=", Atom("when")),
         Pair("old_on_failure=", Atom("old_on_failure")),
+        Pair("retry_safe=", Atom("retry_safe")),
     )
 
 
@@ -1779,11 +1942,86 @@ def update_params(entity: Entity) -> list[str]:
     if _version(entity) is not None:
         params.append("expected_version: int | None = None")
     params.append('returning: Literal["new", "old", "none"] = "new"')
-    return [*params, when_param(entity), OLD_ON_FAILURE]
+    return [*params, when_param(entity), OLD_ON_FAILURE, "retry_safe: bool = False"]
 
 
-def update_touches_time(entity: Entity) -> bool:
-    return any(a.auto == "update" for a in entity.attributes)
+def update_doc(entity: Entity) -> str:
+    """The docstring of update_<e>, indented for the method body."""
+    version = " or expected_version" if has_version(entity) else ""
+    risky = []
+    verbs = update_verbs(entity)
+    if any(v == "add" and a.type.kind in _NUMBERS for a, v in verbs):
+        risky.append("an add_ of a number")
+    if any(v == "append" for _, v in verbs):
+        risky.append("an append_")
+    if has_version(entity):
+        risky.append("any update without expected_version")
+    if risky:
+        use = (
+            f"Use it for changes that are not safe to repeat ({_or_list(risky)}), which"
+            " are otherwise not resent once a request may have reached DynamoDB."
+        )
+    else:
+        use = f"Every change of {update_class(entity)} is safe to repeat, so it is rarely needed."
+    retry = (
+        "``retry_safe=True`` sends the update as a one-action transaction with a client"
+        " request token, so that a resend is never applied twice. "
+        + use
+        + ' It costs two write units per KB instead of one; "new" is then read back'
+        " separately, consistently (another writer may have changed the item since),"
+        ' and "old" is refused.'
+    )
+    pad = " " * 8
+    lines = [
+        f'{pad}"""Apply ``changes`` to the stored {entity.name} in one request.',
+        "",
+        f"{pad}NotFound if there is no such item; ConditionFailed if ``when``{version} fails.",
+        f'{pad}Returns the item after ("new") or before ("old") the update, or None ("none").',
+        "",
+        *textwrap.wrap(
+            retry,
+            width=layout.LINE_LENGTH,
+            initial_indent=pad,
+            subsequent_indent=pad,
+            break_on_hyphens=False,
+        ),
+        f'{pad}"""',
+    ]
+    return "\n".join(lines)
+
+
+def _or_list(words: list[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def update_setup(entity: Entity) -> str:
+    """The first lines of update_<e> and tx_update_<e>: the current time for ``auto: update``
+    attributes, after checking what only the index keys built from it hold.
+
+    Those keys take the method's key parameters, which make_key checks against the table key
+    templates; a separator that only such an index key template has is checked here.
+    """
+    auto = [a for a in entity.attributes if a.auto == "update"]
+    if not auto:
+        return ""
+    table = [t for key, t in key_parts(entity.key) if key.type == "S"]
+    touched = [t for key, t in touched_keys(entity) if key.type == "S"]
+    lines = []
+    for n in dict.fromkeys(n for t in touched for n in t.names):
+        a = entity.attribute(n)
+        if a.auto is not None or a.type.kind != "string":
+            continue
+        known = {c for t in table if n in t.names for c in t.separators}
+        more = [t for t in touched if n in t.names and set(t.separators) - known]
+        if more:
+            stored = [t for t in table if n in t.names]
+            lines += separator_check(f"{entity.name}.{n}", n, [*stored, *more])
+    label = py_str(f"{entity.name}.{auto[0].name}")
+    lines += layout.lay(
+        call("wire.datetime_to_s", "wire.utc_now()", label), 8, "now = "
+    )
+    return "\n".join(lines)
 
 
 def delete_params(entity: Entity) -> list[str]:
@@ -1856,7 +2094,9 @@ def when_methods(entity: Entity) -> list[str]:
     cls = when_class(entity)
     methods = []
 
-    def method(name: str, params: list[str], doc: str, body: Node) -> None:
+    def method(
+        name: str, params: list[str], doc: str, body: Node, checks: list[str]
+    ) -> None:
         signature = layout.block(
             Group(
                 f"def {name}(",
@@ -1868,51 +2108,66 @@ def when_methods(entity: Entity) -> list[str]:
         lines = [
             signature,
             f'        """{doc}"""',
+            *checks,
             *layout.lay(body, 8),
             "        return self",
         ]
         methods.append("\n".join(lines))
 
+    def checked(where: str, t: TypeRef, *exprs: str) -> list[str]:
+        """Integers compared in a condition must be ints (converters check the other types)."""
+        if t.kind not in INT_KINDS:
+            return []
+        return [line for e in exprs for line in int_checks(where, e)]
+
     for a in entity.attributes:
         if a.encrypted:
             continue
         n, kind = a.name, a.type.kind
+        where = f"{entity.name}.{n}"
         t = attribute_type(entity.name, a)
         ref = (py_str(f"#c_{n}"), py_str(a.stored_as))
         if kind in model.ORDERED_TYPES or kind in ("boolean", "binary"):
             ops = "Comparison" if kind in model.ORDERED_TYPES else "Equality"
-            body = call("self._compare", *ref, "op", to_wire(a.type, "value"))
-            method(n, [f"op: {ops}", f"value: {t}"], f"Compare {n} with value.", body)
+            body = call("self._compare", *ref, "op", to_wire(a.type, "value", where))
+            params = [f"op: {ops}", f"value: {t}"]
+            doc = f"Compare {n} with value."
+            method(n, params, doc, body, checked(where, a.type, "value"))
         if kind in model.ORDERED_TYPES:
             body = call(
-                "self._between", *ref, to_wire(a.type, "low"), to_wire(a.type, "high")
+                "self._between",
+                *ref,
+                to_wire(a.type, "low", where),
+                to_wire(a.type, "high", where),
             )
             method(
                 f"{n}_between",
                 [f"low: {t}", f"high: {t}"],
                 f"{n} from low to high.",
                 body,
+                checked(where, a.type, "low", "high"),
             )
         if kind in ("string", "enum"):
             body = call(
                 "self._function",
                 '"begins_with"',
                 *ref,
-                to_wire(TypeRef("string"), "prefix"),
+                to_wire(TypeRef("string"), "prefix", where),
             )
-            method(
-                f"{n}_begins_with", ["prefix: str"], f"{n} starts with prefix.", body
-            )
+            doc = f"{n} starts with prefix."
+            method(f"{n}_begins_with", ["prefix: str"], doc, body, [])
         member = _member_type(a.type)
         if member is not None:
-            body = call("self._function", '"contains"', *ref, to_wire(member, "member"))
+            value = to_wire(member, "member", where)
+            body = call("self._function", '"contains"', *ref, value)
             doc = f"{n} contains member."
-            method(f"{n}_contains", [f"member: {py_type(member)}"], doc, body)
+            params = [f"member: {py_type(member)}"]
+            method(f"{n}_contains", params, doc, body, checked(where, member, "member"))
         if a.optional or kind in model.SET_TYPES:
             body = call("self._presence", '"attribute_exists"', *ref)
-            method(f"{n}_exists", [], f"{n} is stored.", body)
+            method(f"{n}_exists", [], f"{n} is stored.", body, [])
             body = call("self._presence", '"attribute_not_exists"', *ref)
-            method(f"{n}_missing", [], f"{n} is not stored.", body)
+            method(f"{n}_missing", [], f"{n} is not stored.", body, [])
     return methods
 
 

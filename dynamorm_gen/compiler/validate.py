@@ -936,6 +936,8 @@ class _FileChecker:
                     f"key templates take: {', '.join(model.TEMPLATE_TYPES)}",
                 )
                 ok = False
+        if key_type == "S":
+            self.check_separators(path, template, attributes)
         if key_type in ("N", "B") and template.names:
             wanted = ("integer", "decimal") if key_type == "N" else ("binary",)
             kind = attributes.get(template.names[0], {}).get("type")
@@ -956,6 +958,60 @@ class _FileChecker:
             )
             ok = False
         return template if ok else None
+
+    def check_separators(
+        self, path: PathKey, template: model.Template, attributes: dict[str, Any]
+    ) -> None:
+        """Values the generated code formats itself must not contain the template's
+        separators: a key built from them could not be told apart from another item's, and
+        no runtime check could refuse them (string values are checked when written)."""
+        where = f"key template '{template.text}'"
+        for name in dict.fromkeys(template.names):
+            spec = attributes.get(name, {})
+            kind = spec.get("type")
+            if kind == "enum":
+                values = [str(v) for v in spec.get("values", ())]
+                for value in values:
+                    held = [c for c in template.separators if c in value]
+                    if held:
+                        spare = next(
+                            (c for c in "#|~/" if not any(c in v for v in values)), "#"
+                        )
+                        self.error(
+                            path,
+                            "DG219",
+                            f"enum value '{value}' of '{{{name}}}' contains '{held[0]}',"
+                            f" which separates the parts of {where}",
+                            "use a separator that no value contains:"
+                            f" '{_with_separator(template, set(held), spare)}'",
+                        )
+                        break
+                continue
+            if kind == "integer" and name not in template.widths:
+                written = {"-"}
+                what = "a negative integer"
+            elif kind == "date":
+                written, what = {"-"}, "a date"
+            elif kind == "datetime":
+                written, what = {"-", ":", "."}, "a datetime"
+            else:
+                continue
+            clash = [c for c in template.separators if c in written]
+            if not clash:
+                continue
+            chars = _and_quoted(clash)
+            verb = "separates" if len(clash) == 1 else "separate"
+            example = _with_separator(template, set(clash), "#")
+            hint = f"use '#' as the separator: '{example}'"
+            if kind == "integer":
+                hint += f", or a width if it is never negative: '{{{name}:6}}'"
+            self.error(
+                path,
+                "DG219",
+                f"'{{{name}}}' writes {what} with {chars}, which {verb} the parts of"
+                f" {where}",
+                hint,
+            )
 
     def check_access_pattern(
         self,
@@ -1295,6 +1351,27 @@ class _FileChecker:
                 "DG212",
                 f"entities of a collection must share one partition key template ({listing})",
             )
+
+
+def _and_quoted(chars: list[str]) -> str:
+    """``'-'``, ``'-' and ':'``, ``'-', ':' and '.'``."""
+    quoted = [f"'{c}'" for c in chars]
+    return (
+        quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    )
+
+
+def _with_separator(template: model.Template, clash: set[str], spare: str) -> str:
+    """The template's text with the clashing separators of its literal text made ``spare``."""
+    parts = []
+    for segment in template.segments:
+        if isinstance(segment, model.Placeholder):
+            width = f":{segment.width}" if segment.width is not None else ""
+            parts.append(f"{{{segment.name}{width}}}")
+        else:
+            literal = "".join(spare if c in clash else c for c in segment)
+            parts.append(literal.replace("{", "{{").replace("}", "}}"))
+    return "".join(parts)
 
 
 # --- key collision analysis --------------------------------------------------------------------

@@ -1,59 +1,100 @@
 """Updates: what generated ``<Entity>Update`` builders collect, and how an update is sent.
 
-Builders are plain classes generated per entity, one method per attribute and action, so the
-expression text and placeholders are fixed strings in generated code; this module only joins
-the parts and adds what every update needs: the item must exist, the version (when the entity
-has one) is checked and incremented in the same request, and ``auto: update`` timestamps move.
+Builders are plain classes generated per entity, one method per attribute and action. Each
+method checks and converts its value, then records one change here: the stored attribute
+name, the action (set, set if absent, remove, add, delete members, append) and the wire
+value. The changes are kept as data, not as expression text, so the runtime can reason about
+them: whether applying the update twice gives another result than applying it once
+(``accumulates``), and what the stored item must hold afterwards. ``request`` writes the
+UpdateExpression from them, numbering the placeholders itself, and adds what every update
+needs: the item must exist, the version (when the entity has one) is checked and incremented
+in the same request, and ``auto: update`` timestamps move.
 
 Changing an attribute that index key templates use also rebuilds (or, for a sparse index the
-item leaves, removes) those index keys. Builders record them by stored name; placeholders are
-given here, by position, so any stored name works.
+item leaves, removes) those index keys. Builders record them by stored name too.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from dynamorm_gen.runtime.condition import Condition, merge
-from dynamorm_gen.runtime.errors import ValidationFailed
+from dynamorm_gen.runtime.errors import (
+    ConditionFailed,
+    DynamormError,
+    NotFound,
+    ResponseLost,
+    TransactionCancelled,
+    ValidationFailed,
+)
 from dynamorm_gen.runtime.table import TableHandle, call_expecting_item
 from dynamorm_gen.runtime.types import AttributeValue, Item, Key
 
 _RETURN_VALUES = {"new": "ALL_NEW", "old": "ALL_OLD", "none": "NONE"}
 
+# The actions of a change. ``ADD`` takes a number or set members, ``DELETE`` set members,
+# ``APPEND`` a list; ``REMOVE`` has no value.
+SET = "set"
+SET_IF_ABSENT = "set_if_absent"
+REMOVE = "remove"
+ADD = "add"
+DELETE = "delete"
+APPEND = "append"
+
+
+class Change(NamedTuple):
+    """One change of an update: the stored attribute name, the action, its wire value."""
+
+    name: str
+    action: str
+    value: AttributeValue | None  # None for REMOVE
+
 
 class Update:
-    """The base of generated ``<Entity>Update`` builders: the parts of an UpdateExpression."""
+    """The base of generated ``<Entity>Update`` builders: the changes of one UpdateItem."""
 
-    __slots__ = (
-        "_add",
-        "_delete",
-        "_expected",
-        "_keys",
-        "_names",
-        "_remove",
-        "_set",
-        "_values",
-    )
+    __slots__ = ("_changes", "_expected", "_keys")
 
     def __init__(self) -> None:
-        self._names: dict[str, str] = {}
-        self._values: Item = {}
-        self._set: list[str] = []
-        self._remove: list[str] = []
-        self._add: list[str] = []
-        self._delete: list[str] = []
+        # Stored name -> (action, wire value), in the order the builder's methods were called.
+        self._changes: dict[str, tuple[str, AttributeValue | None]] = {}
         # Index key attributes by stored name: the new value, or None to remove the key.
         self._keys: dict[str, AttributeValue | None] = {}
         # What the stored item must hold for the rebuilt keys to be right: the other
         # attributes of their templates, as the caller gave them (None: absent).
         self._expected: dict[str, AttributeValue | None] = {}
 
-    def _attribute(self, placeholder: str, stored: str, where: str) -> None:
-        """Claim an attribute for one change; DynamoDB rejects two changes to one path."""
-        if placeholder in self._names:
+    def _change(
+        self, stored: str, where: str, action: str, value: AttributeValue | None
+    ) -> None:
+        """Claim attribute ``stored`` for one change; DynamoDB rejects two changes to one
+        path. ``where`` (``Entity.attribute``) names it in the error."""
+        if stored in self._changes:
             raise ValidationFailed(f"{where} is changed twice in one update")
-        self._names[placeholder] = stored
+        self._changes[stored] = (action, value)
+
+    def _set(self, stored: str, where: str, value: AttributeValue) -> None:
+        self._change(stored, where, SET, value)
+
+    def _set_if_absent(self, stored: str, where: str, value: AttributeValue) -> None:
+        """Set unless the stored item holds the attribute already (``if_not_exists``)."""
+        self._change(stored, where, SET_IF_ABSENT, value)
+
+    def _remove(self, stored: str, where: str) -> None:
+        self._change(stored, where, REMOVE, None)
+
+    def _add(self, stored: str, where: str, value: AttributeValue) -> None:
+        """Add a number (``{"N": ...}``) to a stored number, or members (``SS``, ``NS``,
+        ``BS``) to a stored set; an absent attribute counts as 0 or the empty set."""
+        self._change(stored, where, ADD, value)
+
+    def _delete(self, stored: str, where: str, value: AttributeValue) -> None:
+        """Remove members (``SS``, ``NS``, ``BS``) from a stored set."""
+        self._change(stored, where, DELETE, value)
+
+    def _append(self, stored: str, where: str, value: AttributeValue) -> None:
+        """Append the items of a list (``{"L": [...]}``) to a stored list (absent: empty)."""
+        self._change(stored, where, APPEND, value)
 
     def _set_key(self, stored: str, value: AttributeValue, entity: str) -> None:
         """Write index key attribute ``stored``, rebuilt from the attributes being set."""
@@ -82,13 +123,36 @@ class Update:
             )
         self._expected[stored] = value
 
-    def __bool__(self) -> bool:
-        return bool(
-            self._set or self._remove or self._add or self._delete or self._keys
+    @property
+    def accumulates(self) -> bool:
+        """Whether applying this update twice gives another result than applying it once:
+        it adds to a number or appends to a list. SET, set if absent, REMOVE and adding or
+        deleting set members are repeatable. (The version increment of a versioned entity is
+        not a change of the builder: without ``expected_version`` it accumulates too.)"""
+        return any(
+            action == APPEND or (action == ADD and value is not None and "N" in value)
+            for action, value in self._changes.values()
         )
 
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        """The changes, in the order they were made."""
+        return tuple(
+            Change(name, action, value)
+            for name, (action, value) in self._changes.items()
+        )
+
+    @property
+    def key_writes(self) -> tuple[tuple[str, AttributeValue | None], ...]:
+        """The index key attributes this update writes, by stored name (sorted), with their
+        new values; None where it removes one (the item leaves a sparse index)."""
+        return tuple(sorted(self._keys.items()))
+
+    def __bool__(self) -> bool:
+        return bool(self._changes or self._keys)
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(sorted(self._names.values()))})"
+        return f"{type(self).__name__}({', '.join(sorted(self._changes))})"
 
 
 def request(
@@ -106,11 +170,37 @@ def request(
     entity has one) is incremented and, given ``expected_version``, checked. ``touched`` maps
     stored names of ``auto: update`` attributes, and of index keys built from them, to their
     new values."""
-    names = {**changes._names, "#k_pk": handle.definition.key_names[0]}
-    values: Item = dict(changes._values)
-    assignments = list(changes._set)
-    removals = list(changes._remove)
-    # Sorted, so the same changes always give the same request, whatever the call order.
+    if not changes:
+        raise ValidationFailed("an update needs at least one change", entity=entity)
+    names = {"#k_pk": handle.definition.key_names[0]}
+    values: Item = {}
+    assignments: list[str] = []
+    removals: list[str] = []
+    additions: list[str] = []
+    deletions: list[str] = []
+    # Placeholders are numbered in the order of the stored names, as are the index keys and
+    # expectations below: the same changes always give the same request, whatever the order
+    # the builder's methods were called in.
+    for i, (stored, (action, value)) in enumerate(sorted(changes._changes.items())):
+        name, placeholder = f"#u{i}", f":u{i}"
+        names[name] = stored
+        if value is None:  # REMOVE
+            removals.append(name)
+            continue
+        values[placeholder] = value
+        if action == SET:
+            assignments.append(f"{name} = {placeholder}")
+        elif action == SET_IF_ABSENT:
+            assignments.append(f"{name} = if_not_exists({name}, {placeholder})")
+        elif action == APPEND:
+            values[f"{placeholder}e"] = {"L": []}
+            assignments.append(
+                f"{name} = list_append(if_not_exists({name}, {placeholder}e), {placeholder})"
+            )
+        elif action == ADD:
+            additions.append(f"{name} {placeholder}")
+        else:
+            deletions.append(f"{name} {placeholder}")
     for i, (stored, key_value) in enumerate(sorted(changes._keys.items())):
         names[f"#i_{i}"] = stored
         if key_value is None:
@@ -123,11 +213,12 @@ def request(
         values[f":t_{i}"] = value
         assignments.append(f"#t_{i} = :t_{i}")
     conditions = ["attribute_exists(#k_pk)"]
-    changing = set(changes._names.values())
-    # Sorted, like the keys; an attribute this update also changes is given its new value
-    # there, which the stored item does not hold yet: only the others are checked.
+    # An attribute this update also changes is given its new value there, which the stored
+    # item does not hold yet: only the others are checked.
     expected = [
-        (k, v) for k, v in sorted(changes._expected.items()) if k not in changing
+        (k, v)
+        for k, v in sorted(changes._expected.items())
+        if k not in changes._changes
     ]
     for i, (stored, held) in enumerate(expected):
         names[f"#e_{i}"] = stored
@@ -145,17 +236,16 @@ def request(
             conditions.append("#k_version = :k_expected")
     elif expected_version is not None:
         raise ValueError(f"{entity} has no version attribute to expect")
-    clauses = []
-    for keyword, parts in (
-        ("SET", assignments),
-        ("REMOVE", removals),
-        ("ADD", changes._add),
-        ("DELETE", changes._delete),
-    ):
-        if parts:
-            clauses.append(f"{keyword} {', '.join(parts)}")
-    if not changes:
-        raise ValidationFailed("an update needs at least one change", entity=entity)
+    clauses = [
+        f"{keyword} {', '.join(parts)}"
+        for keyword, parts in (
+            ("SET", assignments),
+            ("REMOVE", removals),
+            ("ADD", additions),
+            ("DELETE", deletions),
+        )
+        if parts
+    ]
     built: dict[str, Any] = {
         "TableName": handle.name,
         "Key": key,
@@ -180,10 +270,23 @@ def apply(
     returning: str = "new",
     when: Condition | None = None,
     old_on_failure: bool = False,
+    retry_safe: bool = False,
 ) -> Item | None:
-    """Send the update; returns the item as ``returning`` asks ("new", "old" or "none")."""
+    """Send the update; returns the item as ``returning`` asks ("new", "old" or "none").
+
+    ``retry_safe`` sends it as a one-action TransactWriteItems with a client request token,
+    which DynamoDB applies at most once however often the same request is resent within ten
+    minutes (see ``_apply_once``).
+    """
     if returning not in _RETURN_VALUES:
         raise ValueError(f"returning must be one of {', '.join(_RETURN_VALUES)}")
+    if retry_safe and returning == "old":
+        raise ValidationFailed(
+            'returning="old" is not available with retry_safe=True: a transaction returns'
+            " no item",
+            operation="UpdateItem",
+            entity=entity,
+        )
     built = request(
         handle,
         key,
@@ -194,12 +297,106 @@ def apply(
         expected_version=expected_version,
         when=when,
     )
+    only_existence = expected_version is None and not when and not changes._expected
+    if retry_safe:
+        return _apply_once(
+            handle,
+            key,
+            built,
+            entity=entity,
+            returning=returning,
+            old_on_failure=old_on_failure,
+            only_existence=only_existence,
+        )
     built["ReturnValues"] = _RETURN_VALUES[returning]
     if old_on_failure:
         built["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    only_existence = expected_version is None and not when and not changes._expected
     response = call_expecting_item(
         handle, "UpdateItem", built, entity, only_existence=only_existence
     )
     attributes: Item | None = response.get("Attributes")
     return attributes
+
+
+def _apply_once(
+    handle: TableHandle,
+    key: Key,
+    built: dict[str, Any],
+    *,
+    entity: str,
+    returning: str,
+    old_on_failure: bool,
+    only_existence: bool,
+) -> Item | None:
+    """The update as the only action of a TransactWriteItems with a client request token: a
+    resend of this request within DynamoDB's ten-minute window is never applied twice. A
+    transaction returns no item, so "new" is read back afterwards, consistently."""
+    import uuid  # deferred: only retry-safe updates pay for it
+
+    if old_on_failure:
+        built["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    transaction = {
+        "TransactItems": [{"Update": built}],
+        "ClientRequestToken": str(uuid.uuid4()),
+    }
+    try:
+        handle._call("TransactWriteItems", transaction, entity)
+    except TransactionCancelled as exc:
+        codes = [code for _, _, code in getattr(exc, "reasons", [])]
+        if codes != ["ConditionalCheckFailed"]:
+            raise
+        # The same errors as the plain update's (call_expecting_item): NotFound when the
+        # item's absence is certain, else ConditionFailed, with the stored item if asked for.
+        reason = _cancellation_reason(exc)
+        item: Item | None = (reason.get("Item") or None) if reason else None
+        error: ConditionFailed
+        if only_existence or (old_on_failure and reason is not None and item is None):
+            error = NotFound(
+                "no such item",
+                operation="TransactWriteItems",
+                table=handle.name,
+                entity=entity,
+                code="ConditionalCheckFailed",
+            )
+        else:
+            error = ConditionFailed(
+                "ConditionalCheckFailed",
+                operation="TransactWriteItems",
+                table=handle.name,
+                entity=entity,
+                code="ConditionalCheckFailed",
+            )
+            error.item = item
+        error.server_message = exc.server_message
+        raise error from None
+    if returning != "new":
+        return None
+    try:
+        return handle.get_item(key, entity=entity, consistent=True)
+    except DynamormError as exc:
+        # The update was applied: an error here must not look like a write to repeat.
+        raise ResponseLost(
+            "the update was applied, but reading the item back failed",
+            operation="GetItem",
+            table=handle.name,
+            entity=entity,
+            code=exc.code or type(exc).__name__,
+        ) from exc
+
+
+def _cancellation_reason(exc: TransactionCancelled) -> dict[str, Any] | None:
+    """The only action's cancellation reason as DynamoDB sent it (with ``Item`` when the
+    action asked for ``ReturnValuesOnConditionCheckFailure: ALL_OLD`` and there is one), or
+    None when it cannot be read.
+
+    TransactionCancelled keeps the reasons' codes only, so the reason is read from the client
+    error it was raised for (its ``response``, in botocore's shape on both transports).
+    """
+    response = getattr(exc.__context__, "response", None)
+    if not isinstance(response, dict):
+        return None
+    reasons = response.get("CancellationReasons")
+    if not isinstance(reasons, list) or len(reasons) != 1:
+        return None
+    reason = reasons[0]
+    return reason if isinstance(reason, dict) else None

@@ -209,7 +209,7 @@ def test_cursors_are_signed_and_bound_to_their_access_pattern(
         payload,
         f"{payload}.{mac[:-1]}{'B' if mac.endswith('A') else 'A'}",
     ):
-        with pytest.raises(InvalidCursor, match="not issued"):
+        with pytest.raises(InvalidCursor, match=r"not issued|malformed"):
             payments.query_payment_by_merchant(merchant_id="m1", cursor=bad)
     rest = payments.query_payment_by_merchant(merchant_id="m1", cursor=cursor)
     assert len(rest) == 2

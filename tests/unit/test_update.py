@@ -492,8 +492,11 @@ def test_key_placeholders_are_positional_and_independent_of_call_order(
 
     assert clauses(first) == clauses(second)
     assert "#i_0 = :i_0" in clauses(first)
+    assert first["UpdateExpression"] == second["UpdateExpression"]
+    assert {names["#u0"], names["#u1"]} == {"lane", "rank"}
     removing = built(tasks.TaskUpdate().remove_assignee())
-    assert removing["UpdateExpression"] == "REMOVE #a_assignee, #i_0, #i_1"
+    assert removing["UpdateExpression"] == "REMOVE #u0, #i_0, #i_1"
+    assert removing["ExpressionAttributeNames"]["#u0"] == "assignee"
 
 
 def test_updates_move_index_keys_built_from_auto_update_times(
@@ -587,3 +590,92 @@ entities:
     assert "class TagUpdate(update.Update):" in source
     assert "def set_label(self, value: str) -> TagUpdate:" in source
     assert "def update_tag(" in source and "def tx_update_tag(" in source
+
+
+# --- structured changes ------------------------------------------------------------------------
+
+
+def test_builders_record_structured_changes_in_order() -> None:
+    changes = (
+        payment.PaymentUpdate()
+        .set_description("d")
+        .remove_card_token()
+        .add_tags({"web"})
+        .set_fee_rate_if_absent(Decimal("0.1"))
+    )
+    assert [(c.name, c.action) for c in changes.changes] == [
+        ("description", update.SET),
+        ("card_token", update.REMOVE),
+        ("tags", update.ADD),
+        ("fee_rate", update.SET_IF_ABSENT),
+    ]
+    assert changes.changes[0].value == {"S": "d"} and changes.changes[1].value is None
+    assert changes.key_writes == ()
+    assert repr(changes) == "PaymentUpdate(card_token, description, fee_rate, tags)"
+    assert "0.1" not in repr(changes)
+
+
+def test_accumulates_only_for_number_adds_and_appends() -> None:
+    repeatable = (
+        payment.PaymentUpdate()
+        .set_amount(1)
+        .add_tags({"a"})
+        .remove_description()
+        .set_fee_rate_if_absent(Decimal(1))
+    )
+    assert not repeatable.accumulates
+    assert not payment.PaymentUpdate().delete_tags({"a"}).accumulates
+    assert payment.PaymentUpdate().add_amount(1).accumulates
+    assert payment.PaymentUpdate().add_fee_rate(Decimal("0.5")).accumulates
+    assert payment.TransactionUpdate().append_audit([{"by": "ops"}]).accumulates
+    assert not tasks.TaskUpdate().set_rank(3, assignee="ann", state="todo").accumulates
+
+
+def test_index_key_writes_are_exposed() -> None:
+    changes = tasks.TaskUpdate().set_rank(3, assignee="ann", state="todo")
+    assert changes.key_writes == (
+        ("GSI1PK", {"S": "ASSIGNEE#ann"}),
+        ("GSI1SK", {"S": "todo#003"}),
+    )
+    assert tasks.TaskUpdate().remove_rank().key_writes == (
+        ("GSI1PK", None),
+        ("GSI1SK", None),
+    )
+    assert bool(changes) and not tasks.TaskUpdate()
+
+
+def test_requests_number_placeholders_and_append_to_lists(
+    payments: payment.PaymentsTable,
+) -> None:
+    key = payment.Transaction.make_key(merchant_id="m1", payment_id="p1", sequence=1)
+    changes = payment.TransactionUpdate().append_audit([{"by": "ops"}]).add_amount(5)
+    built = update.request(
+        payments.handle, key, changes, entity="Transaction", touched={}
+    )
+    assert built["UpdateExpression"] == (
+        "SET #u1 = list_append(if_not_exists(#u1, :u1e), :u1) ADD #u0 :u0"
+    )
+    assert built["ExpressionAttributeNames"] == {
+        "#k_pk": "PK",
+        "#u0": "amount",
+        "#u1": "audit",
+    }
+    assert built["ExpressionAttributeValues"][":u1e"] == {"L": []}
+    assert built["ExpressionAttributeValues"][":u0"] == {"N": "5"}
+    # The same changes, whatever the call order, give the same request, every time.
+    again = payment.TransactionUpdate().add_amount(5).append_audit([{"by": "ops"}])
+    assert (
+        update.request(payments.handle, key, again, entity="Transaction", touched={})
+        == built
+        == update.request(
+            payments.handle, key, changes, entity="Transaction", touched={}
+        )
+    )
+    with pytest.raises(ValidationFailed, match="at least one change"):
+        update.request(
+            payments.handle,
+            key,
+            payment.TransactionUpdate(),
+            entity="Transaction",
+            touched={},
+        )

@@ -93,6 +93,15 @@ class Task:
 
     def key(self) -> Key:
         """The table key of this item."""
+        if type(self.project_id) is not str or "#" in self.project_id:
+            wire.check_key_text(
+                "Task.project_id",
+                self.project_id,
+                "#",
+                "PROJECT#{project_id}",
+            )
+        if type(self.task_id) is not str or "#" in self.task_id:
+            wire.check_key_text("Task.task_id", self.task_id, "#", "TASK#{task_id}")
         return {
             "PK": {"S": f"PROJECT#{self.project_id}"},
             "SK": {"S": f"TASK#{self.task_id}"},
@@ -101,23 +110,64 @@ class Task:
     @staticmethod
     def make_key(*, project_id: str, task_id: str) -> Key:
         """The table key of the Task with these attributes."""
+        if type(project_id) is not str or "#" in project_id:
+            wire.check_key_text(
+                "Task.project_id",
+                project_id,
+                "#",
+                "PROJECT#{project_id}",
+            )
+        if type(task_id) is not str or "#" in task_id:
+            wire.check_key_text("Task.task_id", task_id, "#", "TASK#{task_id}")
         return {"PK": {"S": f"PROJECT#{project_id}"}, "SK": {"S": f"TASK#{task_id}"}}
 
     def to_item(self) -> Item:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
+        if type(self.project_id) is not str or "#" in self.project_id:
+            wire.check_key_text(
+                "Task.project_id",
+                self.project_id,
+                "#",
+                "PROJECT#{project_id}",
+                "PROJECT#{project_id}#RECENT",
+            )
+        if type(self.task_id) is not str or "#" in self.task_id:
+            wire.check_key_text(
+                "Task.task_id",
+                self.task_id,
+                "#",
+                "TASK#{task_id}",
+                "{updated_at}#{task_id}",
+            )
         if len(self.title) < 1:
             raise wire.violation("Task.title", "min_length 1")
+        if type(self.lane) is not str or "#" in self.lane:
+            wire.check_key_text("Task.lane", self.lane, "#", "{lane}#{state}")
         if len(self.lane) < 1:
             raise wire.violation("Task.lane", "min_length 1")
         if self.state not in _TASK_STATE_VALUES:
             raise wire.violation("Task.state", "enum")
+        if self.assignee is not None and (
+            type(self.assignee) is not str or "#" in self.assignee
+        ):
+            wire.check_key_text(
+                "Task.assignee",
+                self.assignee,
+                "#",
+                "ASSIGNEE#{assignee}",
+            )
+        if self.rank is not None and type(self.rank) is not int:
+            wire.check_int("Task.rank", self.rank)
         if self.rank is not None and self.rank < 0:
             raise wire.violation("Task.rank", "min 0")
-        if self.rank is not None and not -wire.INT_LIMIT < self.rank < wire.INT_LIMIT:
+        if (
+            self.rank is not None
+            and not wire.NEG_INT_LIMIT < self.rank < wire.INT_LIMIT
+        ):
             wire.check_int("Task.rank", self.rank)
         if self.rank is not None and not 0 <= self.rank < 1000:
             raise wire.violation("Task.rank", "key width 3")
-        updated_at = wire.datetime_to_s(self.updated_at)
+        updated_at = wire.datetime_to_s(self.updated_at, "Task.updated_at")
         item: Item = {
             "PK": {"S": f"PROJECT#{self.project_id}"},
             "SK": {"S": f"TASK#{self.task_id}"},
@@ -130,7 +180,7 @@ class Task:
             "title": {"S": self.title},
             "lane": {"S": self.lane},
             "state": {"S": self.state},
-            "created_at": {"S": wire.datetime_to_s(self.created_at)},
+            "created_at": {"S": wire.datetime_to_s(self.created_at, "Task.created_at")},
             "updated_at": {"S": updated_at},
         }
         if self.assignee is not None:
@@ -173,18 +223,14 @@ class TaskUpdate(update.Update):
         """Set title."""
         if len(value) < 1:
             raise wire.violation("Task.title", "min_length 1")
-        self._attribute("#a_title", "title", "Task.title")
-        self._values[":a_title"] = {"S": value}
-        self._set.append("#a_title = :a_title")
+        self._set("title", "Task.title", {"S": value})
         return self
 
     def set_title_if_absent(self, value: str) -> TaskUpdate:
         """Set title unless the stored item has it already."""
         if len(value) < 1:
             raise wire.violation("Task.title", "min_length 1")
-        self._attribute("#a_title", "title", "Task.title")
-        self._values[":a_title"] = {"S": value}
-        self._set.append("#a_title = if_not_exists(#a_title, :a_title)")
+        self._set_if_absent("title", "Task.title", {"S": value})
         return self
 
     def set_lane(self, value: str, *, state: TaskState) -> TaskUpdate:
@@ -192,11 +238,13 @@ class TaskUpdate(update.Update):
 
         The stored state must be as given, or ConditionFailed.
         """
+        if type(value) is not str or "#" in value:
+            wire.check_key_text("Task.lane", value, "#", "{lane}#{state}")
         if len(value) < 1:
             raise wire.violation("Task.lane", "min_length 1")
-        self._attribute("#a_lane", "lane", "Task.lane")
-        self._values[":a_lane"] = {"S": value}
-        self._set.append("#a_lane = :a_lane")
+        if state not in _TASK_STATE_VALUES:
+            raise wire.violation("Task.state", "enum")
+        self._set("lane", "Task.lane", {"S": value})
         self._set_key("LSI1SK", {"S": f"{value}#{state}"}, "Task")
         self._expect("state", {"S": state}, "Task")
         return self
@@ -217,11 +265,15 @@ class TaskUpdate(update.Update):
         """
         if value not in _TASK_STATE_VALUES:
             raise wire.violation("Task.state", "enum")
+        if assignee is not None and (type(assignee) is not str or "#" in assignee):
+            wire.check_key_text("Task.assignee", assignee, "#", "ASSIGNEE#{assignee}")
+        if rank is not None and type(rank) is not int:
+            wire.check_int("Task.rank", rank)
         if rank is not None and not 0 <= rank < 1000:
             raise wire.violation("Task.rank", "key width 3")
-        self._attribute("#a_state", "state", "Task.state")
-        self._values[":a_state"] = {"S": value}
-        self._set.append("#a_state = :a_state")
+        if type(lane) is not str or "#" in lane:
+            wire.check_key_text("Task.lane", lane, "#", "{lane}#{state}")
+        self._set("state", "Task.state", {"S": value})
         if assignee is not None and rank is not None:
             self._set_key("GSI1PK", {"S": f"ASSIGNEE#{assignee}"}, "Task")
             self._set_key("GSI1SK", {"S": f"{value}#{rank:03d}"}, "Task")
@@ -253,11 +305,15 @@ class TaskUpdate(update.Update):
 
         A None argument removes the keys of a sparse index: the item leaves it.
         """
+        if type(value) is not str or "#" in value:
+            wire.check_key_text("Task.assignee", value, "#", "ASSIGNEE#{assignee}")
+        if state not in _TASK_STATE_VALUES:
+            raise wire.violation("Task.state", "enum")
+        if rank is not None and type(rank) is not int:
+            wire.check_int("Task.rank", rank)
         if rank is not None and not 0 <= rank < 1000:
             raise wire.violation("Task.rank", "key width 3")
-        self._attribute("#a_assignee", "assignee", "Task.assignee")
-        self._values[":a_assignee"] = {"S": value}
-        self._set.append("#a_assignee = :a_assignee")
+        self._set("assignee", "Task.assignee", {"S": value})
         if rank is not None:
             self._set_key("GSI1PK", {"S": f"ASSIGNEE#{value}"}, "Task")
             self._set_key("GSI1SK", {"S": f"{state}#{rank:03d}"}, "Task")
@@ -273,8 +329,7 @@ class TaskUpdate(update.Update):
 
     def remove_assignee(self) -> TaskUpdate:
         """Remove assignee; the item leaves index GSI1."""
-        self._attribute("#a_assignee", "assignee", "Task.assignee")
-        self._remove.append("#a_assignee")
+        self._remove("assignee", "Task.assignee")
         self._remove_key("GSI1PK", "Task")
         self._remove_key("GSI1SK", "Task")
         return self
@@ -292,15 +347,19 @@ class TaskUpdate(update.Update):
 
         A None argument removes the keys of a sparse index: the item leaves it.
         """
+        if type(value) is not int:
+            wire.check_int("Task.rank", value)
         if value < 0:
             raise wire.violation("Task.rank", "min 0")
-        if not -wire.INT_LIMIT < value < wire.INT_LIMIT:
+        if not wire.NEG_INT_LIMIT < value < wire.INT_LIMIT:
             wire.check_int("Task.rank", value)
         if not 0 <= value < 1000:
             raise wire.violation("Task.rank", "key width 3")
-        self._attribute("#a_rank", "rank", "Task.rank")
-        self._values[":a_rank"] = {"N": str(value)}
-        self._set.append("#a_rank = :a_rank")
+        if assignee is not None and (type(assignee) is not str or "#" in assignee):
+            wire.check_key_text("Task.assignee", assignee, "#", "ASSIGNEE#{assignee}")
+        if state not in _TASK_STATE_VALUES:
+            raise wire.violation("Task.state", "enum")
+        self._set("rank", "Task.rank", {"N": str(value)})
         if assignee is not None:
             self._set_key("GSI1PK", {"S": f"ASSIGNEE#{assignee}"}, "Task")
             self._set_key("GSI1SK", {"S": f"{state}#{value:03d}"}, "Task")
@@ -316,8 +375,7 @@ class TaskUpdate(update.Update):
 
     def remove_rank(self) -> TaskUpdate:
         """Remove rank; the item leaves index GSI1."""
-        self._attribute("#a_rank", "rank", "Task.rank")
-        self._remove.append("#a_rank")
+        self._remove("rank", "Task.rank")
         self._remove_key("GSI1PK", "Task")
         self._remove_key("GSI1SK", "Task")
         return self
@@ -455,11 +513,17 @@ class TaskWhen(condition.Condition):
 
     def rank(self, op: Comparison, value: int) -> TaskWhen:
         """Compare rank with value."""
+        if type(value) is not int:
+            wire.check_int("Task.rank", value)
         self._compare("#c_rank", "rank", op, {"N": str(value)})
         return self
 
     def rank_between(self, low: int, high: int) -> TaskWhen:
         """rank from low to high."""
+        if type(low) is not int:
+            wire.check_int("Task.rank", low)
+        if type(high) is not int:
+            wire.check_int("Task.rank", high)
         self._between("#c_rank", "rank", {"N": str(low)}, {"N": str(high)})
         return self
 
@@ -479,7 +543,7 @@ class TaskWhen(condition.Condition):
             "#c_created_at",
             "created_at",
             op,
-            {"S": wire.datetime_to_s(value)},
+            {"S": wire.datetime_to_s(value, "Task.created_at")},
         )
         return self
 
@@ -488,8 +552,8 @@ class TaskWhen(condition.Condition):
         self._between(
             "#c_created_at",
             "created_at",
-            {"S": wire.datetime_to_s(low)},
-            {"S": wire.datetime_to_s(high)},
+            {"S": wire.datetime_to_s(low, "Task.created_at")},
+            {"S": wire.datetime_to_s(high, "Task.created_at")},
         )
         return self
 
@@ -499,7 +563,7 @@ class TaskWhen(condition.Condition):
             "#c_updated_at",
             "updated_at",
             op,
-            {"S": wire.datetime_to_s(value)},
+            {"S": wire.datetime_to_s(value, "Task.updated_at")},
         )
         return self
 
@@ -508,8 +572,8 @@ class TaskWhen(condition.Condition):
         self._between(
             "#c_updated_at",
             "updated_at",
-            {"S": wire.datetime_to_s(low)},
-            {"S": wire.datetime_to_s(high)},
+            {"S": wire.datetime_to_s(low, "Task.updated_at")},
+            {"S": wire.datetime_to_s(high, "Task.updated_at")},
         )
         return self
 
@@ -678,13 +742,20 @@ class TasksTable:
         returning: Literal["new", "old", "none"] = "new",
         when: TaskWhen | None = None,
         old_on_failure: bool = False,
+        retry_safe: bool = False,
     ) -> Task | None:
         """Apply ``changes`` to the stored Task in one request.
 
         NotFound if there is no such item; ConditionFailed if ``when`` fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
+
+        ``retry_safe=True`` sends the update as a one-action transaction with a client
+        request token, so that a resend is never applied twice. Every change of
+        TaskUpdate is safe to repeat, so it is rarely needed. It costs two write units
+        per KB instead of one; "new" is then read back separately, consistently (another
+        writer may have changed the item since), and "old" is refused.
         """
-        now = wire.datetime_to_s(wire.utc_now())
+        now = wire.datetime_to_s(wire.utc_now(), "Task.updated_at")
         item = update.apply(
             self.handle,
             Task.make_key(project_id=project_id, task_id=task_id),
@@ -694,6 +765,7 @@ class TasksTable:
             returning=returning,
             when=when,
             old_on_failure=old_on_failure,
+            retry_safe=retry_safe,
         )
         return None if item is None else Task.from_item(item)
 
@@ -772,7 +844,7 @@ class TasksTable:
         when: TaskWhen | None = None,
     ) -> None:
         """Add ``changes`` to the stored Task to ``tx``, as update_task would."""
-        now = wire.datetime_to_s(wire.utc_now())
+        now = wire.datetime_to_s(wire.utc_now(), "Task.updated_at")
         tx.add(
             self.handle,
             "Update",
@@ -842,6 +914,10 @@ class TasksTable:
         cursor: str | None = None,
     ) -> Page[Task]:
         """One page of Task items by access pattern for_assignee."""
+        if type(assignee) is not str or "#" in assignee:
+            wire.check_key_text("Task.assignee", assignee, "#", "ASSIGNEE#{assignee}")
+        if state not in _TASK_STATE_VALUES:
+            raise wire.violation("Task.state", "enum")
         items, next_cursor = self.handle.query(
             {
                 **_TASK_FOR_ASSIGNEE,
@@ -885,6 +961,10 @@ class TasksTable:
 
     def count_task_for_assignee(self, *, assignee: str, state: TaskState) -> int:
         """How many Task items access pattern for_assignee finds (every page)."""
+        if type(assignee) is not str or "#" in assignee:
+            wire.check_key_text("Task.assignee", assignee, "#", "ASSIGNEE#{assignee}")
+        if state not in _TASK_STATE_VALUES:
+            raise wire.violation("Task.state", "enum")
         return self.handle.count(
             {
                 **_TASK_FOR_ASSIGNEE,
@@ -905,6 +985,13 @@ class TasksTable:
         cursor: str | None = None,
     ) -> Page[Task]:
         """One page of Task items by access pattern recently_updated."""
+        if type(project_id) is not str or "#" in project_id:
+            wire.check_key_text(
+                "Task.project_id",
+                project_id,
+                "#",
+                "PROJECT#{project_id}#RECENT",
+            )
         items, next_cursor = self.handle.query(
             {
                 **_TASK_RECENTLY_UPDATED,
@@ -945,6 +1032,13 @@ class TasksTable:
 
     def count_task_recently_updated(self, *, project_id: str) -> int:
         """How many Task items access pattern recently_updated finds (every page)."""
+        if type(project_id) is not str or "#" in project_id:
+            wire.check_key_text(
+                "Task.project_id",
+                project_id,
+                "#",
+                "PROJECT#{project_id}#RECENT",
+            )
         return self.handle.count(
             {
                 **_TASK_RECENTLY_UPDATED,
@@ -965,6 +1059,15 @@ class TasksTable:
         cursor: str | None = None,
     ) -> Page[Task]:
         """One page of Task items by access pattern in_lane."""
+        if type(project_id) is not str or "#" in project_id:
+            wire.check_key_text(
+                "Task.project_id",
+                project_id,
+                "#",
+                "PROJECT#{project_id}",
+            )
+        if type(lane) is not str or "#" in lane:
+            wire.check_key_text("Task.lane", lane, "#", "{lane}#{state}")
         items, next_cursor = self.handle.query(
             {
                 **_TASK_IN_LANE,
@@ -1008,6 +1111,15 @@ class TasksTable:
 
     def count_task_in_lane(self, *, project_id: str, lane: str) -> int:
         """How many Task items access pattern in_lane finds (every page)."""
+        if type(project_id) is not str or "#" in project_id:
+            wire.check_key_text(
+                "Task.project_id",
+                project_id,
+                "#",
+                "PROJECT#{project_id}",
+            )
+        if type(lane) is not str or "#" in lane:
+            wire.check_key_text("Task.lane", lane, "#", "{lane}#{state}")
         return self.handle.count(
             {
                 **_TASK_IN_LANE,

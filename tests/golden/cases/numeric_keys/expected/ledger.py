@@ -68,32 +68,50 @@ class Entry:
 
     def key(self) -> Key:
         """The table key of this item."""
+        if type(self.account_id) is not int:
+            wire.check_int("Entry.account_id", self.account_id)
+        if type(self.seq_no) is not int:
+            wire.check_int("Entry.seq_no", self.seq_no)
         return {"account": {"N": str(self.account_id)}, "seq": {"N": str(self.seq_no)}}
 
     @staticmethod
     def make_key(*, account_id: int, seq_no: int) -> Key:
         """The table key of the Entry with these attributes."""
+        if type(account_id) is not int:
+            wire.check_int("Entry.account_id", account_id)
+        if type(seq_no) is not int:
+            wire.check_int("Entry.seq_no", seq_no)
         return {"account": {"N": str(account_id)}, "seq": {"N": str(seq_no)}}
 
     def to_item(self) -> Item:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
+        if type(self.account_id) is not int:
+            wire.check_int("Entry.account_id", self.account_id)
         if self.account_id < 1:
             raise wire.violation("Entry.account_id", "min 1")
-        if not -wire.INT_LIMIT < self.account_id < wire.INT_LIMIT:
+        if not wire.NEG_INT_LIMIT < self.account_id < wire.INT_LIMIT:
             wire.check_int("Entry.account_id", self.account_id)
+        if type(self.seq_no) is not int:
+            wire.check_int("Entry.seq_no", self.seq_no)
         if self.seq_no < 0:
             raise wire.violation("Entry.seq_no", "min 0")
-        if not -wire.INT_LIMIT < self.seq_no < wire.INT_LIMIT:
+        if not wire.NEG_INT_LIMIT < self.seq_no < wire.INT_LIMIT:
             wire.check_int("Entry.seq_no", self.seq_no)
+        if self.hold_id is not None and (
+            type(self.hold_id) is not str or "#" in self.hold_id
+        ):
+            wire.check_key_text("Entry.hold_id", self.hold_id, "#", "OPEN#{hold_id}")
         item: Item = {
             "account": {"N": str(self.account_id)},
             "seq": {"N": str(self.seq_no)},
-            "day_key": {"S": f"DAY#{self.day.isoformat()}#{self.seq_no}"},
+            "day_key": {
+                "S": f"DAY#{wire.date_to_s(self.day, 'Entry.day')}#{self.seq_no}",
+            },
             "kind": {"S": "E"},
             "account_id": {"N": str(self.account_id)},
             "seq_no": {"N": str(self.seq_no)},
-            "day": {"S": self.day.isoformat()},
-            "amount": {"N": wire.decimal_to_n(self.amount)},
+            "day": {"S": wire.date_to_s(self.day, "Entry.day")},
+            "amount": {"N": wire.decimal_to_n(self.amount, "Entry.amount")},
         }
         if self.hold_id is not None:
             item["hold_id"] = {"S": self.hold_id}
@@ -101,7 +119,7 @@ class Entry:
             item["n"] = {"S": self.note}
         if self.hold_id is not None:
             item["open_pk"] = {"S": f"OPEN#{self.hold_id}"}
-            item["open_sk"] = {"S": f"{self.day.isoformat()}"}
+            item["open_sk"] = {"S": f"{wire.date_to_s(self.day, 'Entry.day')}"}
         return item
 
     @staticmethod
@@ -134,13 +152,23 @@ class EntryUpdate(update.Update):
 
         A None argument removes the keys of a sparse index: the item leaves it.
         """
-        self._attribute("#a_day", "day", "Entry.day")
-        self._values[":a_day"] = {"S": value.isoformat()}
-        self._set.append("#a_day = :a_day")
-        self._set_key("day_key", {"S": f"DAY#{value.isoformat()}#{seq_no}"}, "Entry")
+        if type(seq_no) is not int:
+            wire.check_int("Entry.seq_no", seq_no)
+        if hold_id is not None and (type(hold_id) is not str or "#" in hold_id):
+            wire.check_key_text("Entry.hold_id", hold_id, "#", "OPEN#{hold_id}")
+        self._set("day", "Entry.day", {"S": wire.date_to_s(value, "Entry.day")})
+        self._set_key(
+            "day_key",
+            {"S": f"DAY#{wire.date_to_s(value, 'Entry.day')}#{seq_no}"},
+            "Entry",
+        )
         if hold_id is not None:
             self._set_key("open_pk", {"S": f"OPEN#{hold_id}"}, "Entry")
-            self._set_key("open_sk", {"S": f"{value.isoformat()}"}, "Entry")
+            self._set_key(
+                "open_sk",
+                {"S": f"{wire.date_to_s(value, 'Entry.day')}"},
+                "Entry",
+            )
         else:
             self._remove_key("open_pk", "Entry")
             self._remove_key("open_sk", "Entry")
@@ -153,23 +181,29 @@ class EntryUpdate(update.Update):
 
     def set_amount(self, value: Decimal) -> EntryUpdate:
         """Set amount."""
-        self._attribute("#a_amount", "amount", "Entry.amount")
-        self._values[":a_amount"] = {"N": wire.decimal_to_n(value)}
-        self._set.append("#a_amount = :a_amount")
+        self._set(
+            "amount",
+            "Entry.amount",
+            {"N": wire.decimal_to_n(value, "Entry.amount")},
+        )
         return self
 
     def set_amount_if_absent(self, value: Decimal) -> EntryUpdate:
         """Set amount unless the stored item has it already."""
-        self._attribute("#a_amount", "amount", "Entry.amount")
-        self._values[":a_amount"] = {"N": wire.decimal_to_n(value)}
-        self._set.append("#a_amount = if_not_exists(#a_amount, :a_amount)")
+        self._set_if_absent(
+            "amount",
+            "Entry.amount",
+            {"N": wire.decimal_to_n(value, "Entry.amount")},
+        )
         return self
 
     def add_amount(self, delta: Decimal) -> EntryUpdate:
         """Add delta to amount, atomically."""
-        self._attribute("#a_amount", "amount", "Entry.amount")
-        self._values[":a_amount"] = {"N": wire.decimal_to_n(delta)}
-        self._add.append("#a_amount :a_amount")
+        self._add(
+            "amount",
+            "Entry.amount",
+            {"N": wire.decimal_to_n(delta, "Entry.amount")},
+        )
         return self
 
     def set_hold_id(self, value: str, *, day: date) -> EntryUpdate:
@@ -177,40 +211,34 @@ class EntryUpdate(update.Update):
 
         The stored day must be as given, or ConditionFailed.
         """
-        self._attribute("#a_hold_id", "hold_id", "Entry.hold_id")
-        self._values[":a_hold_id"] = {"S": value}
-        self._set.append("#a_hold_id = :a_hold_id")
+        if type(value) is not str or "#" in value:
+            wire.check_key_text("Entry.hold_id", value, "#", "OPEN#{hold_id}")
+        self._set("hold_id", "Entry.hold_id", {"S": value})
         self._set_key("open_pk", {"S": f"OPEN#{value}"}, "Entry")
-        self._set_key("open_sk", {"S": f"{day.isoformat()}"}, "Entry")
-        self._expect("day", {"S": day.isoformat()}, "Entry")
+        self._set_key("open_sk", {"S": f"{wire.date_to_s(day, 'Entry.day')}"}, "Entry")
+        self._expect("day", {"S": wire.date_to_s(day, "Entry.day")}, "Entry")
         return self
 
     def remove_hold_id(self) -> EntryUpdate:
         """Remove hold_id; the item leaves index open_items."""
-        self._attribute("#a_hold_id", "hold_id", "Entry.hold_id")
-        self._remove.append("#a_hold_id")
+        self._remove("hold_id", "Entry.hold_id")
         self._remove_key("open_pk", "Entry")
         self._remove_key("open_sk", "Entry")
         return self
 
     def set_note(self, value: str) -> EntryUpdate:
         """Set note."""
-        self._attribute("#a_note", "n", "Entry.note")
-        self._values[":a_note"] = {"S": value}
-        self._set.append("#a_note = :a_note")
+        self._set("n", "Entry.note", {"S": value})
         return self
 
     def set_note_if_absent(self, value: str) -> EntryUpdate:
         """Set note unless the stored item has it already."""
-        self._attribute("#a_note", "n", "Entry.note")
-        self._values[":a_note"] = {"S": value}
-        self._set.append("#a_note = if_not_exists(#a_note, :a_note)")
+        self._set_if_absent("n", "Entry.note", {"S": value})
         return self
 
     def remove_note(self) -> EntryUpdate:
         """Remove note."""
-        self._attribute("#a_note", "n", "Entry.note")
-        self._remove.append("#a_note")
+        self._remove("n", "Entry.note")
         return self
 
 
@@ -221,37 +249,59 @@ class EntryWhen(condition.Condition):
 
     def account_id(self, op: Comparison, value: int) -> EntryWhen:
         """Compare account_id with value."""
+        if type(value) is not int:
+            wire.check_int("Entry.account_id", value)
         self._compare("#c_account_id", "account_id", op, {"N": str(value)})
         return self
 
     def account_id_between(self, low: int, high: int) -> EntryWhen:
         """account_id from low to high."""
+        if type(low) is not int:
+            wire.check_int("Entry.account_id", low)
+        if type(high) is not int:
+            wire.check_int("Entry.account_id", high)
         self._between("#c_account_id", "account_id", {"N": str(low)}, {"N": str(high)})
         return self
 
     def seq_no(self, op: Comparison, value: int) -> EntryWhen:
         """Compare seq_no with value."""
+        if type(value) is not int:
+            wire.check_int("Entry.seq_no", value)
         self._compare("#c_seq_no", "seq_no", op, {"N": str(value)})
         return self
 
     def seq_no_between(self, low: int, high: int) -> EntryWhen:
         """seq_no from low to high."""
+        if type(low) is not int:
+            wire.check_int("Entry.seq_no", low)
+        if type(high) is not int:
+            wire.check_int("Entry.seq_no", high)
         self._between("#c_seq_no", "seq_no", {"N": str(low)}, {"N": str(high)})
         return self
 
     def day(self, op: Comparison, value: date) -> EntryWhen:
         """Compare day with value."""
-        self._compare("#c_day", "day", op, {"S": value.isoformat()})
+        self._compare("#c_day", "day", op, {"S": wire.date_to_s(value, "Entry.day")})
         return self
 
     def day_between(self, low: date, high: date) -> EntryWhen:
         """day from low to high."""
-        self._between("#c_day", "day", {"S": low.isoformat()}, {"S": high.isoformat()})
+        self._between(
+            "#c_day",
+            "day",
+            {"S": wire.date_to_s(low, "Entry.day")},
+            {"S": wire.date_to_s(high, "Entry.day")},
+        )
         return self
 
     def amount(self, op: Comparison, value: Decimal) -> EntryWhen:
         """Compare amount with value."""
-        self._compare("#c_amount", "amount", op, {"N": wire.decimal_to_n(value)})
+        self._compare(
+            "#c_amount",
+            "amount",
+            op,
+            {"N": wire.decimal_to_n(value, "Entry.amount")},
+        )
         return self
 
     def amount_between(self, low: Decimal, high: Decimal) -> EntryWhen:
@@ -259,8 +309,8 @@ class EntryWhen(condition.Condition):
         self._between(
             "#c_amount",
             "amount",
-            {"N": wire.decimal_to_n(low)},
-            {"N": wire.decimal_to_n(high)},
+            {"N": wire.decimal_to_n(low, "Entry.amount")},
+            {"N": wire.decimal_to_n(high, "Entry.amount")},
         )
         return self
 
@@ -531,11 +581,19 @@ class LedgerV2Table:
         returning: Literal["new", "old", "none"] = "new",
         when: EntryWhen | None = None,
         old_on_failure: bool = False,
+        retry_safe: bool = False,
     ) -> Entry | None:
         """Apply ``changes`` to the stored Entry in one request.
 
         NotFound if there is no such item; ConditionFailed if ``when`` fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
+
+        ``retry_safe=True`` sends the update as a one-action transaction with a client
+        request token, so that a resend is never applied twice. Use it for changes that
+        are not safe to repeat (an add_ of a number), which are otherwise not resent
+        once a request may have reached DynamoDB. It costs two write units per KB
+        instead of one; "new" is then read back separately, consistently (another writer
+        may have changed the item since), and "old" is refused.
         """
         item = update.apply(
             self.handle,
@@ -546,6 +604,7 @@ class LedgerV2Table:
             returning=returning,
             when=when,
             old_on_failure=old_on_failure,
+            retry_safe=retry_safe,
         )
         return None if item is None else Entry.from_item(item)
 
@@ -681,6 +740,12 @@ class LedgerV2Table:
         cursor: str | None = None,
     ) -> Page[Entry]:
         """One page of Entry items by access pattern for_account_between."""
+        if type(account_id) is not int:
+            wire.check_int("Entry.account_id", account_id)
+        if type(seq_no_from) is not int:
+            wire.check_int("Entry.seq_no", seq_no_from)
+        if type(seq_no_to) is not int:
+            wire.check_int("Entry.seq_no", seq_no_to)
         items, next_cursor = self.handle.query(
             {
                 **_ENTRY_FOR_ACCOUNT_BETWEEN,
@@ -733,6 +798,12 @@ class LedgerV2Table:
         seq_no_to: int,
     ) -> int:
         """How many Entry items access pattern for_account_between finds (every page)."""
+        if type(account_id) is not int:
+            wire.check_int("Entry.account_id", account_id)
+        if type(seq_no_from) is not int:
+            wire.check_int("Entry.seq_no", seq_no_from)
+        if type(seq_no_to) is not int:
+            wire.check_int("Entry.seq_no", seq_no_to)
         return self.handle.count(
             {
                 **_ENTRY_FOR_ACCOUNT_BETWEEN,
@@ -754,6 +825,8 @@ class LedgerV2Table:
         cursor: str | None = None,
     ) -> Page[EntryOpenByHoldView]:
         """One page of Entry items by access pattern open_by_hold."""
+        if type(hold_id) is not str or "#" in hold_id:
+            wire.check_key_text("Entry.hold_id", hold_id, "#", "OPEN#{hold_id}")
         items, next_cursor = self.handle.query(
             {
                 **_ENTRY_OPEN_BY_HOLD,
@@ -797,6 +870,8 @@ class LedgerV2Table:
 
     def count_entry_open_by_hold(self, *, hold_id: str) -> int:
         """How many Entry items access pattern open_by_hold finds (every page)."""
+        if type(hold_id) is not str or "#" in hold_id:
+            wire.check_key_text("Entry.hold_id", hold_id, "#", "OPEN#{hold_id}")
         return self.handle.count(
             {
                 **_ENTRY_OPEN_BY_HOLD,
@@ -817,12 +892,14 @@ class LedgerV2Table:
         cursor: str | None = None,
     ) -> Page[EntrySinceDayView]:
         """One page of Entry items by access pattern since_day."""
+        if type(account_id) is not int:
+            wire.check_int("Entry.account_id", account_id)
         items, next_cursor = self.handle.query(
             {
                 **_ENTRY_SINCE_DAY,
                 "ExpressionAttributeValues": {
                     ":pk": {"N": str(account_id)},
-                    ":sk": {"S": f"DAY#{day.isoformat()}#"},
+                    ":sk": {"S": f"DAY#{wire.date_to_s(day, 'Entry.day')}#"},
                     ":et": {"S": "E"},
                 },
             },
@@ -860,12 +937,14 @@ class LedgerV2Table:
 
     def count_entry_since_day(self, *, account_id: int, day: date) -> int:
         """How many Entry items access pattern since_day finds (every page)."""
+        if type(account_id) is not int:
+            wire.check_int("Entry.account_id", account_id)
         return self.handle.count(
             {
                 **_ENTRY_SINCE_DAY,
                 "ExpressionAttributeValues": {
                     ":pk": {"N": str(account_id)},
-                    ":sk": {"S": f"DAY#{day.isoformat()}#"},
+                    ":sk": {"S": f"DAY#{wire.date_to_s(day, 'Entry.day')}#"},
                     ":et": {"S": "E"},
                 },
             },

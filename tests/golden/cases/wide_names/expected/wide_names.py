@@ -100,12 +100,31 @@ class CustomerRelationshipRecord:
 
     def key(self) -> Key:
         """The table key of this item."""
+        if (
+            type(self.organisation_identifier) is not str
+            or "#" in self.organisation_identifier
+        ):
+            wire.check_key_text(
+                "CustomerRelationshipRecord.organisation_identifier",
+                self.organisation_identifier,
+                "#",
+                "ORGANISATION#{organisation_identifier}#REGION#{region_code}",
+            )
+        if self.region_code not in _CUSTOMER_RELATIONSHIP_RECORD_REGION_CODE_VALUES:
+            raise wire.violation("CustomerRelationshipRecord.region_code", "enum")
+        if type(self.record_identifier) is not str or "#" in self.record_identifier:
+            wire.check_key_text(
+                "CustomerRelationshipRecord.record_identifier",
+                self.record_identifier,
+                "#",
+                "RECORD#{record_creation_timestamp}#{record_identifier}",
+            )
         return {
             "partition_key_value": {
                 "S": f"ORGANISATION#{self.organisation_identifier}#REGION#{self.region_code}",
             },
             "sort_key_value": {
-                "S": f"RECORD#{wire.datetime_to_s(self.record_creation_timestamp)}#{self.record_identifier}",
+                "S": f"RECORD#{wire.datetime_to_s(self.record_creation_timestamp, 'CustomerRelationshipRecord.record_creation_timestamp')}#{self.record_identifier}",
             },
         }
 
@@ -118,19 +137,52 @@ class CustomerRelationshipRecord:
         record_identifier: str,
     ) -> Key:
         """The table key of the CustomerRelationshipRecord with these attributes."""
+        if type(organisation_identifier) is not str or "#" in organisation_identifier:
+            wire.check_key_text(
+                "CustomerRelationshipRecord.organisation_identifier",
+                organisation_identifier,
+                "#",
+                "ORGANISATION#{organisation_identifier}#REGION#{region_code}",
+            )
+        if region_code not in _CUSTOMER_RELATIONSHIP_RECORD_REGION_CODE_VALUES:
+            raise wire.violation("CustomerRelationshipRecord.region_code", "enum")
+        if type(record_identifier) is not str or "#" in record_identifier:
+            wire.check_key_text(
+                "CustomerRelationshipRecord.record_identifier",
+                record_identifier,
+                "#",
+                "RECORD#{record_creation_timestamp}#{record_identifier}",
+            )
         return {
             "partition_key_value": {
                 "S": f"ORGANISATION#{organisation_identifier}#REGION#{region_code}",
             },
             "sort_key_value": {
-                "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp)}#{record_identifier}",
+                "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp, 'CustomerRelationshipRecord.record_creation_timestamp')}#{record_identifier}",
             },
         }
 
     def to_item(self) -> Item:
         """This entity as a DynamoDB item: keys, type tag and attributes."""
+        if (
+            type(self.organisation_identifier) is not str
+            or "#" in self.organisation_identifier
+        ):
+            wire.check_key_text(
+                "CustomerRelationshipRecord.organisation_identifier",
+                self.organisation_identifier,
+                "#",
+                "ORGANISATION#{organisation_identifier}#REGION#{region_code}",
+            )
         if self.region_code not in _CUSTOMER_RELATIONSHIP_RECORD_REGION_CODE_VALUES:
             raise wire.violation("CustomerRelationshipRecord.region_code", "enum")
+        if type(self.record_identifier) is not str or "#" in self.record_identifier:
+            wire.check_key_text(
+                "CustomerRelationshipRecord.record_identifier",
+                self.record_identifier,
+                "#",
+                "RECORD#{record_creation_timestamp}#{record_identifier}",
+            )
         if self.manager_notes is not None and len(self.manager_notes) > 4000:
             raise wire.violation(
                 "CustomerRelationshipRecord.manager_notes",
@@ -138,7 +190,10 @@ class CustomerRelationshipRecord:
             )
         if not wire.fullmatch("[^<>]*", self.manager_notes):
             raise wire.violation("CustomerRelationshipRecord.manager_notes", "pattern")
-        record_creation_timestamp = wire.datetime_to_s(self.record_creation_timestamp)
+        record_creation_timestamp = wire.datetime_to_s(
+            self.record_creation_timestamp,
+            "CustomerRelationshipRecord.record_creation_timestamp",
+        )
         item: Item = {
             "partition_key_value": {
                 "S": f"ORGANISATION#{self.organisation_identifier}#REGION#{self.region_code}",
@@ -155,7 +210,17 @@ class CustomerRelationshipRecord:
                 "L": [
                     {
                         "M": {
-                            k1: {"L": [{"N": wire.decimal_to_n(v2)} for v2 in v1]}
+                            k1: {
+                                "L": [
+                                    {
+                                        "N": wire.decimal_to_n(
+                                            v2,
+                                            "CustomerRelationshipRecord.descriptive_list_of_nested_maps",
+                                        ),
+                                    }
+                                    for v2 in v1
+                                ],
+                            }
                             for k1, v1 in v0.items()
                         },
                     }
@@ -165,7 +230,10 @@ class CustomerRelationshipRecord:
         }
         if self.optional_reviewed_at_timestamp is not None:
             item["reviewed_at"] = {
-                "S": wire.datetime_to_s(self.optional_reviewed_at_timestamp),
+                "S": wire.datetime_to_s(
+                    self.optional_reviewed_at_timestamp,
+                    "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
+                ),
             }
         if self.manager_notes is not None:
             item["manager_notes"] = {"S": self.manager_notes}
@@ -208,24 +276,30 @@ class CustomerRelationshipRecordUpdate(update.Update):
         value: list[dict[str, list[Decimal]]],
     ) -> CustomerRelationshipRecordUpdate:
         """Set descriptive_list_of_nested_maps."""
-        self._attribute(
-            "#a_descriptive_list_of_nested_maps",
+        self._set(
             "descriptive_list_of_nested_maps",
             "CustomerRelationshipRecord.descriptive_list_of_nested_maps",
-        )
-        self._values[":a_descriptive_list_of_nested_maps"] = {
-            "L": [
-                {
-                    "M": {
-                        k1: {"L": [{"N": wire.decimal_to_n(v2)} for v2 in v1]}
-                        for k1, v1 in v0.items()
-                    },
-                }
-                for v0 in value
-            ],
-        }
-        self._set.append(
-            "#a_descriptive_list_of_nested_maps = :a_descriptive_list_of_nested_maps",
+            {
+                "L": [
+                    {
+                        "M": {
+                            k1: {
+                                "L": [
+                                    {
+                                        "N": wire.decimal_to_n(
+                                            v2,
+                                            "CustomerRelationshipRecord.descriptive_list_of_nested_maps",
+                                        ),
+                                    }
+                                    for v2 in v1
+                                ],
+                            }
+                            for k1, v1 in v0.items()
+                        },
+                    }
+                    for v0 in value
+                ],
+            },
         )
         return self
 
@@ -234,24 +308,30 @@ class CustomerRelationshipRecordUpdate(update.Update):
         value: list[dict[str, list[Decimal]]],
     ) -> CustomerRelationshipRecordUpdate:
         """Set descriptive_list_of_nested_maps unless the stored item has it already."""
-        self._attribute(
-            "#a_descriptive_list_of_nested_maps",
+        self._set_if_absent(
             "descriptive_list_of_nested_maps",
             "CustomerRelationshipRecord.descriptive_list_of_nested_maps",
-        )
-        self._values[":a_descriptive_list_of_nested_maps"] = {
-            "L": [
-                {
-                    "M": {
-                        k1: {"L": [{"N": wire.decimal_to_n(v2)} for v2 in v1]}
-                        for k1, v1 in v0.items()
-                    },
-                }
-                for v0 in value
-            ],
-        }
-        self._set.append(
-            "#a_descriptive_list_of_nested_maps = if_not_exists(#a_descriptive_list_of_nested_maps, :a_descriptive_list_of_nested_maps)",
+            {
+                "L": [
+                    {
+                        "M": {
+                            k1: {
+                                "L": [
+                                    {
+                                        "N": wire.decimal_to_n(
+                                            v2,
+                                            "CustomerRelationshipRecord.descriptive_list_of_nested_maps",
+                                        ),
+                                    }
+                                    for v2 in v1
+                                ],
+                            }
+                            for k1, v1 in v0.items()
+                        },
+                    }
+                    for v0 in value
+                ],
+            },
         )
         return self
 
@@ -260,26 +340,31 @@ class CustomerRelationshipRecordUpdate(update.Update):
         values: list[dict[str, list[Decimal]]],
     ) -> CustomerRelationshipRecordUpdate:
         """Append to descriptive_list_of_nested_maps."""
-        self._attribute(
-            "#a_descriptive_list_of_nested_maps",
+        self._append(
             "descriptive_list_of_nested_maps",
             "CustomerRelationshipRecord.descriptive_list_of_nested_maps",
+            {
+                "L": [
+                    {
+                        "M": {
+                            k1: {
+                                "L": [
+                                    {
+                                        "N": wire.decimal_to_n(
+                                            v2,
+                                            "CustomerRelationshipRecord.descriptive_list_of_nested_maps",
+                                        ),
+                                    }
+                                    for v2 in v1
+                                ],
+                            }
+                            for k1, v1 in v0.items()
+                        },
+                    }
+                    for v0 in values
+                ],
+            },
         )
-        self._values[":a_descriptive_list_of_nested_maps"] = {
-            "L": [
-                {
-                    "M": {
-                        k1: {"L": [{"N": wire.decimal_to_n(v2)} for v2 in v1]}
-                        for k1, v1 in v0.items()
-                    },
-                }
-                for v0 in values
-            ],
-        }
-        self._set.append(
-            "#a_descriptive_list_of_nested_maps = list_append(if_not_exists(#a_descriptive_list_of_nested_maps, :e_descriptive_list_of_nested_maps), :a_descriptive_list_of_nested_maps)",
-        )
-        self._values[":e_descriptive_list_of_nested_maps"] = {"L": []}
         return self
 
     def set_optional_reviewed_at_timestamp(
@@ -287,16 +372,15 @@ class CustomerRelationshipRecordUpdate(update.Update):
         value: datetime,
     ) -> CustomerRelationshipRecordUpdate:
         """Set optional_reviewed_at_timestamp."""
-        self._attribute(
-            "#a_optional_reviewed_at_timestamp",
+        self._set(
             "reviewed_at",
             "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
-        )
-        self._values[":a_optional_reviewed_at_timestamp"] = {
-            "S": wire.datetime_to_s(value),
-        }
-        self._set.append(
-            "#a_optional_reviewed_at_timestamp = :a_optional_reviewed_at_timestamp",
+            {
+                "S": wire.datetime_to_s(
+                    value,
+                    "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
+                ),
+            },
         )
         return self
 
@@ -305,27 +389,24 @@ class CustomerRelationshipRecordUpdate(update.Update):
         value: datetime,
     ) -> CustomerRelationshipRecordUpdate:
         """Set optional_reviewed_at_timestamp unless the stored item has it already."""
-        self._attribute(
-            "#a_optional_reviewed_at_timestamp",
+        self._set_if_absent(
             "reviewed_at",
             "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
-        )
-        self._values[":a_optional_reviewed_at_timestamp"] = {
-            "S": wire.datetime_to_s(value),
-        }
-        self._set.append(
-            "#a_optional_reviewed_at_timestamp = if_not_exists(#a_optional_reviewed_at_timestamp, :a_optional_reviewed_at_timestamp)",
+            {
+                "S": wire.datetime_to_s(
+                    value,
+                    "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
+                ),
+            },
         )
         return self
 
     def remove_optional_reviewed_at_timestamp(self) -> CustomerRelationshipRecordUpdate:
         """Remove optional_reviewed_at_timestamp."""
-        self._attribute(
-            "#a_optional_reviewed_at_timestamp",
+        self._remove(
             "reviewed_at",
             "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
         )
-        self._remove.append("#a_optional_reviewed_at_timestamp")
         return self
 
     def set_manager_notes(self, value: str) -> CustomerRelationshipRecordUpdate:
@@ -337,13 +418,11 @@ class CustomerRelationshipRecordUpdate(update.Update):
             )
         if not wire.fullmatch("[^<>]*", value):
             raise wire.violation("CustomerRelationshipRecord.manager_notes", "pattern")
-        self._attribute(
-            "#a_manager_notes",
+        self._set(
             "manager_notes",
             "CustomerRelationshipRecord.manager_notes",
+            {"S": value},
         )
-        self._values[":a_manager_notes"] = {"S": value}
-        self._set.append("#a_manager_notes = :a_manager_notes")
         return self
 
     def set_manager_notes_if_absent(
@@ -358,25 +437,16 @@ class CustomerRelationshipRecordUpdate(update.Update):
             )
         if not wire.fullmatch("[^<>]*", value):
             raise wire.violation("CustomerRelationshipRecord.manager_notes", "pattern")
-        self._attribute(
-            "#a_manager_notes",
+        self._set_if_absent(
             "manager_notes",
             "CustomerRelationshipRecord.manager_notes",
-        )
-        self._values[":a_manager_notes"] = {"S": value}
-        self._set.append(
-            "#a_manager_notes = if_not_exists(#a_manager_notes, :a_manager_notes)",
+            {"S": value},
         )
         return self
 
     def remove_manager_notes(self) -> CustomerRelationshipRecordUpdate:
         """Remove manager_notes."""
-        self._attribute(
-            "#a_manager_notes",
-            "manager_notes",
-            "CustomerRelationshipRecord.manager_notes",
-        )
-        self._remove.append("#a_manager_notes")
+        self._remove("manager_notes", "CustomerRelationshipRecord.manager_notes")
         return self
 
 
@@ -472,7 +542,12 @@ class CustomerRelationshipRecordWhen(condition.Condition):
             "#c_record_creation_timestamp",
             "record_creation_timestamp",
             op,
-            {"S": wire.datetime_to_s(value)},
+            {
+                "S": wire.datetime_to_s(
+                    value,
+                    "CustomerRelationshipRecord.record_creation_timestamp",
+                ),
+            },
         )
         return self
 
@@ -485,8 +560,18 @@ class CustomerRelationshipRecordWhen(condition.Condition):
         self._between(
             "#c_record_creation_timestamp",
             "record_creation_timestamp",
-            {"S": wire.datetime_to_s(low)},
-            {"S": wire.datetime_to_s(high)},
+            {
+                "S": wire.datetime_to_s(
+                    low,
+                    "CustomerRelationshipRecord.record_creation_timestamp",
+                ),
+            },
+            {
+                "S": wire.datetime_to_s(
+                    high,
+                    "CustomerRelationshipRecord.record_creation_timestamp",
+                ),
+            },
         )
         return self
 
@@ -547,7 +632,17 @@ class CustomerRelationshipRecordWhen(condition.Condition):
             "descriptive_list_of_nested_maps",
             {
                 "M": {
-                    k0: {"L": [{"N": wire.decimal_to_n(v1)} for v1 in v0]}
+                    k0: {
+                        "L": [
+                            {
+                                "N": wire.decimal_to_n(
+                                    v1,
+                                    "CustomerRelationshipRecord.descriptive_list_of_nested_maps",
+                                ),
+                            }
+                            for v1 in v0
+                        ],
+                    }
                     for k0, v0 in member.items()
                 },
             },
@@ -564,7 +659,12 @@ class CustomerRelationshipRecordWhen(condition.Condition):
             "#c_optional_reviewed_at_timestamp",
             "reviewed_at",
             op,
-            {"S": wire.datetime_to_s(value)},
+            {
+                "S": wire.datetime_to_s(
+                    value,
+                    "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
+                ),
+            },
         )
         return self
 
@@ -577,8 +677,18 @@ class CustomerRelationshipRecordWhen(condition.Condition):
         self._between(
             "#c_optional_reviewed_at_timestamp",
             "reviewed_at",
-            {"S": wire.datetime_to_s(low)},
-            {"S": wire.datetime_to_s(high)},
+            {
+                "S": wire.datetime_to_s(
+                    low,
+                    "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
+                ),
+            },
+            {
+                "S": wire.datetime_to_s(
+                    high,
+                    "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
+                ),
+            },
         )
         return self
 
@@ -776,11 +886,19 @@ class CustomerRelationshipRecordsTable:
         returning: Literal["new", "old", "none"] = "new",
         when: CustomerRelationshipRecordWhen | None = None,
         old_on_failure: bool = False,
+        retry_safe: bool = False,
     ) -> CustomerRelationshipRecord | None:
         """Apply ``changes`` to the stored CustomerRelationshipRecord in one request.
 
         NotFound if there is no such item; ConditionFailed if ``when`` fails.
         Returns the item after ("new") or before ("old") the update, or None ("none").
+
+        ``retry_safe=True`` sends the update as a one-action transaction with a client
+        request token, so that a resend is never applied twice. Use it for changes that
+        are not safe to repeat (an append_), which are otherwise not resent once a
+        request may have reached DynamoDB. It costs two write units per KB instead of
+        one; "new" is then read back separately, consistently (another writer may have
+        changed the item since), and "old" is refused.
         """
         item = update.apply(
             self.handle,
@@ -796,6 +914,7 @@ class CustomerRelationshipRecordsTable:
             returning=returning,
             when=when,
             old_on_failure=old_on_failure,
+            retry_safe=retry_safe,
         )
         return None if item is None else CustomerRelationshipRecord.from_item(item)
 
@@ -986,6 +1105,15 @@ class CustomerRelationshipRecordsTable:
         cursor: str | None = None,
     ) -> Page[CustomerRelationshipRecord]:
         """One page of CustomerRelationshipRecord items by access pattern for_organisation_created_between."""
+        if type(organisation_identifier) is not str or "#" in organisation_identifier:
+            wire.check_key_text(
+                "CustomerRelationshipRecord.organisation_identifier",
+                organisation_identifier,
+                "#",
+                "ORGANISATION#{organisation_identifier}#REGION#{region_code}",
+            )
+        if region_code not in _CUSTOMER_RELATIONSHIP_RECORD_REGION_CODE_VALUES:
+            raise wire.violation("CustomerRelationshipRecord.region_code", "enum")
         items, next_cursor = self.handle.query(
             {
                 **_CUSTOMER_RELATIONSHIP_RECORD_FOR_ORGANISATION_CREATED_BETWEEN,
@@ -994,13 +1122,18 @@ class CustomerRelationshipRecordsTable:
                         "S": f"ORGANISATION#{organisation_identifier}#REGION#{region_code}",
                     },
                     ":sk0": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from)}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from, 'CustomerRelationshipRecord.record_creation_timestamp')}",
                     },
                     ":sk1": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to)}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to, 'CustomerRelationshipRecord.record_creation_timestamp')}",
                     },
                     ":et": {"S": "CustomerRelationshipRecord"},
-                    ":f0": {"S": wire.datetime_to_s(reviewed_since)},
+                    ":f0": {
+                        "S": wire.datetime_to_s(
+                            reviewed_since,
+                            "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
+                        ),
+                    },
                 },
             },
             entity="CustomerRelationshipRecord",
@@ -1054,6 +1187,15 @@ class CustomerRelationshipRecordsTable:
         reviewed_since: datetime,
     ) -> int:
         """How many CustomerRelationshipRecord items access pattern for_organisation_created_between finds (every page)."""
+        if type(organisation_identifier) is not str or "#" in organisation_identifier:
+            wire.check_key_text(
+                "CustomerRelationshipRecord.organisation_identifier",
+                organisation_identifier,
+                "#",
+                "ORGANISATION#{organisation_identifier}#REGION#{region_code}",
+            )
+        if region_code not in _CUSTOMER_RELATIONSHIP_RECORD_REGION_CODE_VALUES:
+            raise wire.violation("CustomerRelationshipRecord.region_code", "enum")
         return self.handle.count(
             {
                 **_CUSTOMER_RELATIONSHIP_RECORD_FOR_ORGANISATION_CREATED_BETWEEN,
@@ -1062,13 +1204,18 @@ class CustomerRelationshipRecordsTable:
                         "S": f"ORGANISATION#{organisation_identifier}#REGION#{region_code}",
                     },
                     ":sk0": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from)}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from, 'CustomerRelationshipRecord.record_creation_timestamp')}",
                     },
                     ":sk1": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to)}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to, 'CustomerRelationshipRecord.record_creation_timestamp')}",
                     },
                     ":et": {"S": "CustomerRelationshipRecord"},
-                    ":f0": {"S": wire.datetime_to_s(reviewed_since)},
+                    ":f0": {
+                        "S": wire.datetime_to_s(
+                            reviewed_since,
+                            "CustomerRelationshipRecord.optional_reviewed_at_timestamp",
+                        ),
+                    },
                 },
             },
             entity="CustomerRelationshipRecord",
