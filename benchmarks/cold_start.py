@@ -17,8 +17,8 @@ What each case does, and how nothing is sent:
   imports no http.client and its ``email`` package, and can come in under this floor.)
 - **dynamorm-gen fast**: ``import generated_examples.payment``, ``LambdaDatabase(transport=
   "fast")``, ``db.table(PaymentsTable)``, a Payment, ``to_item()``, ``put_request`` (the
-  version condition ``put_payment`` sends), then ``FastClient.prepare``: the JSON body and
-  the SigV4-signed HTTP request, as bytes. ``prepare`` is what ``FastClient._send`` signs with;
+  version condition ``put_payment`` sends), then ``FastTransport.prepare``: the JSON body and
+  the SigV4-signed HTTP request, as bytes. ``prepare`` is what ``FastTransport.exchange`` signs with;
   only the socket write is left out.
 - **dynamorm-gen botocore**, **boto3.client**, **boto3.resource**, **PynamoDB**: the botocore
   client is created and ``put_item``/``Model.save()`` runs through botocore's whole request
@@ -150,9 +150,9 @@ def stub(client):
 
 def _ours(transport: str) -> str:
     sign = (
-        'signed = client.prepare("PutItem", request)'
+        'signed = client.transport.prepare("PutItem", request)'
         if transport == "fast"
-        else "stub(client)\nclient.put_item(**request)"
+        else 'stub(client.transport.client)\nclient.call("PutItem", request, "conditional")'
     )
     return "\n".join(
         (

@@ -24,16 +24,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
+from dynamorm_gen.runtime import client as clients
 from dynamorm_gen.runtime import hooks
+from dynamorm_gen.runtime.client import TRANSPORT_ENV, Client
 from dynamorm_gen.runtime.deadline import Deadline, bind
 from dynamorm_gen.runtime.errors import ConfigurationError
 from dynamorm_gen.runtime.sigv4 import Credentials
-from dynamorm_gen.runtime.table import (
-    ENDPOINT_ENV,
-    TRANSPORT_ENV,
-    Connection,
-    _create_client,
-)
+from dynamorm_gen.runtime.table import ENDPOINT_ENV, Connection
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -307,9 +304,11 @@ class LambdaDatabase:
                 self._connections[key] = found
         return found
 
-    def _client(self, region: str | None, credentials: CredentialsSource | None) -> Any:
+    def _client(
+        self, region: str | None, credentials: CredentialsSource | None
+    ) -> Client:
         t = self.tuning
-        return _create_client(
+        return clients.create(
             region,
             self.endpoint_url,
             None,
@@ -342,9 +341,7 @@ class LambdaDatabase:
         if not self._connections:
             self.connection()
         for connection in list(self._connections.values()):
-            warm = getattr(connection.client, "prewarm", None)
-            if warm is not None:
-                warm()
+            connection.client.prewarm()
 
     @contextmanager
     def invocation(self, context: object = None) -> Iterator[Invocation]:
@@ -375,6 +372,4 @@ class LambdaDatabase:
         for observer in self._observers:
             hooks.remove_hook(observer)
         for connection in self._connections.values():
-            close = getattr(connection.client, "close", None)
-            if close is not None:
-                close()
+            connection.client.close()

@@ -1,5 +1,11 @@
 """Batch reads and writes: chunked to DynamoDB's limits, unprocessed parts retried, and what
-still could not be done handed back to the caller instead of being silently lost."""
+still could not be done handed back to the caller instead of being silently lost.
+
+Each request goes through the client's retry loop like any other (a batch write holds only
+unconditional puts and deletes, so resending it is safe). What DynamoDB leaves unprocessed
+is sent again after a pause of the client's retry policy, with throttling's longer base,
+while the bound deadline leaves time for it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from dynamorm_gen.runtime.deadline import current as current_deadline
 from dynamorm_gen.runtime.errors import DeadlineExceeded, ValidationFailed
+from dynamorm_gen.runtime.retry import IDEMPOTENT, READ, RetryPolicy
 from dynamorm_gen.runtime.table import TableHandle
 from dynamorm_gen.runtime.types import Item, Key
 
@@ -15,9 +22,7 @@ T = TypeVar("T")
 
 GET_CHUNK = 100  # BatchGetItem's limit
 WRITE_CHUNK = 25  # BatchWriteItem's limit
-MAX_RETRIES = 8
-BACKOFF_BASE = 0.05  # seconds
-BACKOFF_CAP = 2.0
+MAX_RETRIES = 8  # rounds of unprocessed items sent again, per chunk
 
 
 class BatchGet(Generic[T]):
@@ -57,17 +62,15 @@ def _unique(handle: TableHandle, keys: list[Key], operation: str, entity: str) -
         seen.add(ident)
 
 
-def _pause(attempt: int) -> bool:
-    """Exponential backoff with full jitter; False, without waiting, when the bound deadline
-    leaves no time to wait and send again."""
-    import random
-    import time
-
-    pause = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+def _pause(policy: RetryPolicy, attempt: int) -> bool:
+    """The policy's backoff before sending unprocessed items again (DynamoDB leaves them
+    when the table is short of capacity, so throttling's base applies); False, without
+    waiting, when the bound deadline leaves no time to wait and send again."""
+    pause = policy.delay(attempt, throttled=True)
     deadline = current_deadline()
     if deadline is not None and deadline.remaining() <= pause:
         return False
-    time.sleep(pause)
+    policy.sleep(pause)
     return True
 
 
@@ -77,6 +80,7 @@ def get_many(
     """Items for ``keys`` in key order (None where absent) and the keys left unprocessed:
     after the retries, or, under a deadline, every key not read when time ran out."""
     _unique(handle, keys, "BatchGetItem", entity)
+    policy = handle.connection.client.policy
     found: dict[tuple[Hashable, ...], Item] = {}
     unprocessed: list[Key] = []
     for start in range(0, len(keys), GET_CHUNK):
@@ -88,7 +92,7 @@ def get_many(
                 spec["ConsistentRead"] = True
             request = {"RequestItems": {handle.name: spec}}
             try:
-                response = handle._call("BatchGetItem", request, entity)
+                response = handle._call("BatchGetItem", request, entity, READ)
             except DeadlineExceeded:
                 unprocessed += [*pending, *keys[start + GET_CHUNK :]]
                 return [found.get(identity(handle, k)) for k in keys], unprocessed
@@ -99,7 +103,7 @@ def get_many(
             )
             if pending:
                 attempt += 1
-                if attempt > MAX_RETRIES or not _pause(attempt):
+                if attempt > MAX_RETRIES or not _pause(policy, attempt - 1):
                     unprocessed.extend(pending)
                     break
     return [found.get(identity(handle, k)) for k in keys], unprocessed
@@ -112,6 +116,7 @@ def write_many(
     after the retries, or, under a deadline, every write not confirmed when time ran out
     (puts and deletes are idempotent, so sending one of them again is safe)."""
     _unique(handle, [*puts, *deletes], "BatchWriteItem", entity)
+    policy = handle.connection.client.policy
     requests: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in puts]
     requests += [{"DeleteRequest": {"Key": key}} for key in deletes]
     left: list[dict[str, Any]] = []
@@ -121,7 +126,10 @@ def write_many(
         while pending:
             try:
                 response = handle._call(
-                    "BatchWriteItem", {"RequestItems": {handle.name: pending}}, entity
+                    "BatchWriteItem",
+                    {"RequestItems": {handle.name: pending}},
+                    entity,
+                    IDEMPOTENT,
                 )
             except DeadlineExceeded:
                 left += [*pending, *requests[start + WRITE_CHUNK :]]
@@ -129,7 +137,7 @@ def write_many(
             pending = response.get("UnprocessedItems", {}).get(handle.name, [])
             if pending:
                 attempt += 1
-                if attempt > MAX_RETRIES or not _pause(attempt):
+                if attempt > MAX_RETRIES or not _pause(policy, attempt - 1):
                     left.extend(pending)
                     break
     return _split(left)

@@ -60,9 +60,12 @@ class NotFound(ConditionFailed):
 
 class TransactionCancelled(DynamormError):
     """A transaction was cancelled; ``reasons`` holds (action index, entity, reason code) for
-    each action that caused it, e.g. (1, "Payment", "ConditionalCheckFailed")."""
+    each action that caused it, e.g. (1, "Payment", "ConditionalCheckFailed"). ``items``
+    holds, per action, the stored item an action that asked for it
+    (``ReturnValuesOnConditionCheckFailure``) got back, else None."""
 
     reasons: list[tuple[int, str, str]]
+    items: list[Item | None]
 
 
 class Throttled(DynamormError):
@@ -165,5 +168,42 @@ class DeadlineExceeded(DynamormError):
         self.cursor: str | None = None
 
 
+class OutcomeUnknownAtDeadline(DeadlineExceeded, OutcomeUnknown):
+    """The deadline ended a write that may have been applied: both a DeadlineExceeded (with
+    ``sent`` True) and an OutcomeUnknown, so that handlers of either see it."""
+
+
 class RuntimeIncompatible(ImportError):
     """A generated module needs a newer runtime than the one installed."""
+
+
+# The typed error for each service or client code; anything else is a plain DynamormError
+# that keeps its code.
+_BY_CODE: dict[str, type[DynamormError]] = {
+    "ConditionalCheckFailedException": ConditionFailed,
+    "TransactionCanceledException": TransactionCancelled,
+    "ProvisionedThroughputExceededException": Throttled,
+    "ThrottlingException": Throttled,
+    "RequestLimitExceeded": Throttled,
+    "ValidationException": ValidationFailed,
+    "SerializationException": ValidationFailed,
+    "ResourceNotFoundException": TableNotFound,
+    "AccessDeniedException": AccessDenied,
+    "UnrecognizedClientException": AccessDenied,
+    "InvalidSignatureException": AccessDenied,
+    "MissingAuthenticationTokenException": AccessDenied,
+    "ExpiredTokenException": AccessDenied,
+}
+
+
+def for_code(
+    code: str, *, operation: str = "", table: str = "", entity: str = ""
+) -> DynamormError:
+    """The typed error for ``code``; its message is the code (the service's own message may
+    quote values: callers keep it in ``server_message``)."""
+    cls = _BY_CODE.get(code, DynamormError)
+    error = cls(code, operation=operation, table=table, entity=entity, code=code)
+    if isinstance(error, TransactionCancelled):
+        error.reasons = []
+        error.items = []
+    return error

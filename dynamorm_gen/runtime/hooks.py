@@ -41,9 +41,10 @@ CAPACITY_OPERATIONS = _READS | _WRITES
 
 
 class CallInfo:
-    """One request as hooks see it. ``latency_ms``, ``retries``, ``consumed`` and ``error``
-    are filled in before ``after_call``; ``state`` is for hooks to keep what they need
-    between the two calls (e.g. a tracing span), keyed by anything of their own."""
+    """One request as hooks see it. ``latency_ms``, ``consumed`` and ``error`` are filled in
+    before ``after_call``; ``resends`` gains the reason (an error code) of each resend
+    before ``on_resend``, and ``retries`` counts them; ``state`` is for hooks to keep what
+    they need between calls (e.g. a tracing span), keyed by anything of their own."""
 
     __slots__ = (
         "consumed",
@@ -51,6 +52,7 @@ class CallInfo:
         "error",
         "latency_ms",
         "operation",
+        "resends",
         "retries",
         "state",
         "table",
@@ -62,6 +64,7 @@ class CallInfo:
         self.entity = entity
         self.latency_ms = 0.0
         self.retries = 0
+        self.resends: list[str] = []
         self.consumed: list[dict[str, Any]] = []
         self.error: str | None = None
         self.state: dict[object, Any] = {}
@@ -96,7 +99,8 @@ def _units(consumed: dict[str, Any], kind: str, default_kind: bool) -> float:
 
 class Hook(Protocol):
     """What a hook implements. ``wants_capacity``: ask DynamoDB to report consumed capacity
-    (``ReturnConsumedCapacity=TOTAL``) on requests that take it."""
+    (``ReturnConsumedCapacity=TOTAL``) on requests that take it. ``on_resend``, called
+    before each resend of a request (``call.resends[-1]`` says why), is optional."""
 
     wants_capacity: bool
 
@@ -139,8 +143,11 @@ def notify(hooks: tuple[Hook, ...], method: str, call: CallInfo) -> None:
     """Run one side of every hook. A failing hook is logged, never raised: observability
     must not fail a payment."""
     for hook in hooks:
+        function = getattr(hook, method, None)
+        if function is None:
+            continue  # an optional method this hook does not implement
         try:
-            getattr(hook, method)(call)
+            function(call)
         except Exception:
             import logging
 
@@ -282,6 +289,7 @@ class StructuredLog:
             "entity": call.entity,
             "latency_ms": round(call.latency_ms, 3),
             "retries": call.retries,
+            "resends": call.resends,
             "read_units": call.read_units,
             "write_units": call.write_units,
             "error": call.error,

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 __all__ = [
+    "BrokenBody",
     "HTTPConnection",
     "IncompleteResponse",
     "ProtocolError",
@@ -87,6 +88,19 @@ class IncompleteResponse(ConnectionError):
 
 class RemoteDisconnected(ConnectionError):
     """The server closed the connection before sending any byte of a response."""
+
+
+class BrokenBody(Exception):
+    """The status line and headers arrived, then the body could not be read whole: the
+    connection closed or broke, time ran out, or its framing was malformed. ``status`` says
+    what the server answered, which decides whether a write was applied."""
+
+    def __init__(self, status: int, cause: BaseException) -> None:
+        super().__init__(
+            f"the response body could not be read ({type(cause).__name__})"
+        )
+        self.status = status
+        self.timed_out = isinstance(cause, TimeoutError)
 
 
 def build_request(
@@ -204,29 +218,35 @@ class HTTPConnection:
 
         Raises ``OSError`` (``TimeoutError``, ``ConnectionError``...) from the socket,
         ``RemoteDisconnected`` if the server closed without answering, ``IncompleteResponse``
-        if it closed mid-response, and ``ProtocolError`` for a malformed response. After any
-        of these the connection must be closed.
+        if it closed in the response headers, ``ProtocolError`` for malformed headers, and
+        ``BrokenBody`` for anything that went wrong once the headers were read. After any of
+        these the connection must be closed.
         """
+        if self.sock is None:
+            self.connect()
         self.send(request)
         return self.read_response()
 
     def send(self, request: bytes, cap: float | None = None) -> None:
-        """Send ``request``, connecting first if needed. ``cap`` (seconds, from a deadline)
-        bounds this exchange: connecting, sending, and all of reading the response."""
+        """Send ``request`` on the open connection. ``cap`` (seconds, from a deadline) bounds
+        this exchange: sending, and all of reading the response.
+
+        Connecting is a separate step (``connect``) because the two fail differently: a
+        request that never connected cannot have reached the server, while one whose sending
+        failed may have, in part or whole.
+        """
+        sock = self.sock
+        if sock is None:
+            raise RemoteDisconnected("not connected")
         self._until = None if cap is None else time.monotonic() + cap
-        if self.sock is None:
-            self.connect(cap)
-        elif cap is not None and (
-            self._read_timeout is None or cap < self._read_timeout
-        ):
-            self.sock.settimeout(cap)
+        if cap is not None and (self._read_timeout is None or cap < self._read_timeout):
+            sock.settimeout(cap)
             self._capped = True
         elif self._capped:
             # read_timeout is the tighter bound again (settimeout costs syscalls: only then).
-            self.sock.settimeout(self._read_timeout)
+            sock.settimeout(self._read_timeout)
             self._capped = False
-        assert self.sock is not None
-        self.sock.sendall(request)
+        sock.sendall(request)
 
     def read_response(self) -> Response:
         if self.sock is None:
@@ -255,49 +275,59 @@ class HTTPConnection:
                 )
         if status in _NO_BODY or status < 200:
             return status, headers, b"", will_close or bool(rest)
-        coding = headers.get("transfer-encoding")
-        if coding is not None:
-            codings = [c.strip().lower() for c in coding.split(",")]
-            if codings[-1] != "chunked":
-                # Only a close can end such a body (RFC 9112 6.3); content codings such as
-                # gzip are not decoded, as Accept-Encoding: identity was asked for.
-                if any(c not in ("", "identity") for c in codings):
-                    raise ProtocolError("unsupported Transfer-Encoding in the response")
-                return status, headers, _read_to_close(sock, rest), True
-            if any(c not in ("", "identity", "chunked") for c in codings[:-1]):
+        try:
+            body, close = _read_body(sock, headers, rest, will_close)
+        except (OSError, ProtocolError) as exc:
+            raise BrokenBody(status, exc) from exc
+        return status, headers, body, close
+
+
+def _read_body(
+    sock: _Receiver, headers: dict[str, str], rest: bytes, will_close: bool
+) -> tuple[bytes, bool]:
+    """The body after the headers (``rest`` holds its first bytes), and whether the
+    connection must be closed after it."""
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        codings = [c.strip().lower() for c in coding.split(",")]
+        if codings[-1] != "chunked":
+            # Only a close can end such a body (RFC 9112 6.3); content codings such as
+            # gzip are not decoded, as Accept-Encoding: identity was asked for.
+            if any(c not in ("", "identity") for c in codings):
                 raise ProtocolError("unsupported Transfer-Encoding in the response")
-            body, extra = _read_chunked(sock, bytearray(rest))
-            # With both headers, Content-Length is wrong or a smuggling attempt: do not reuse.
-            reuse_unsafe = extra or "content-length" in headers
-            return status, headers, body, will_close or reuse_unsafe
-        length_text = headers.get("content-length")
-        if length_text is None:
-            return status, headers, _read_to_close(sock, rest), True
-        length = _content_length(length_text)
-        have = len(rest)
-        if have >= length:
-            # Bytes beyond the body answer nothing we sent: the connection is out of step.
-            return status, headers, rest[:length], will_close or have > length
-        if length > _MAX_PREALLOCATE:
-            # Not trusted for an allocation up front: grows only as the bytes arrive.
-            grown = bytearray(rest)
-            while len(grown) < length:
-                more = sock.recv(min(_RECV_SIZE, length - len(grown)))
-                if not more:
-                    raise IncompleteResponse(
-                        "the connection closed in the response body"
-                    )
-                grown += more
-            return status, headers, bytes(grown), will_close
-        buffer = bytearray(length)
-        buffer[:have] = rest
-        view = memoryview(buffer)
-        while have < length:
-            got = sock.recv_into(view[have:])
-            if not got:
+            return _read_to_close(sock, rest), True
+        if any(c not in ("", "identity", "chunked") for c in codings[:-1]):
+            raise ProtocolError("unsupported Transfer-Encoding in the response")
+        body, extra = _read_chunked(sock, bytearray(rest))
+        # With both headers, Content-Length is wrong or a smuggling attempt: do not reuse.
+        reuse_unsafe = extra or "content-length" in headers
+        return body, will_close or reuse_unsafe
+    length_text = headers.get("content-length")
+    if length_text is None:
+        return _read_to_close(sock, rest), True
+    length = _content_length(length_text)
+    have = len(rest)
+    if have >= length:
+        # Bytes beyond the body answer nothing we sent: the connection is out of step.
+        return rest[:length], will_close or have > length
+    if length > _MAX_PREALLOCATE:
+        # Not trusted for an allocation up front: grows only as the bytes arrive.
+        grown = bytearray(rest)
+        while len(grown) < length:
+            more = sock.recv(min(_RECV_SIZE, length - len(grown)))
+            if not more:
                 raise IncompleteResponse("the connection closed in the response body")
-            have += got
-        return status, headers, bytes(buffer), will_close
+            grown += more
+        return bytes(grown), will_close
+    buffer = bytearray(length)
+    buffer[:have] = rest
+    view = memoryview(buffer)
+    while have < length:
+        got = sock.recv_into(view[have:])
+        if not got:
+            raise IncompleteResponse("the connection closed in the response body")
+        have += got
+    return bytes(buffer), will_close
 
 
 def _capped(timeout: float | None, cap: float | None) -> float | None:

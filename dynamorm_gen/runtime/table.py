@@ -1,141 +1,60 @@
-"""Table handles over a reused botocore client: put, get, delete and paginated query.
+"""Table handles: put, get, delete, update, query and scan on one table, through a client.
 
-One client per (region, endpoint, profile) is created on first use and kept for the life of the
-process (a Lambda container), so every invocation after the first reuses its connections.
-botocore is imported then, not when this module is imported.
+Each request is sent through ``Connection.client`` (``client.py``) with its kind (see
+``retry.py``): what sending it twice would do. Writes that may be resent and whose condition
+could then fail because of their own earlier attempt are settled here, where the item is
+known: after a resend, a conditional put that finds its own item stored, or a conditional
+delete that finds the item gone, has succeeded.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
 
-from dynamorm_gen.runtime import hooks
+from dynamorm_gen.runtime import client as clients
+from dynamorm_gen.runtime.client import TRANSPORT_ENV, TRANSPORTS, Client
 from dynamorm_gen.runtime.condition import Condition, merge
 from dynamorm_gen.runtime.cursor import decode_cursor, encode_cursor, query_context
-from dynamorm_gen.runtime.deadline import Deadline
-from dynamorm_gen.runtime.deadline import current as current_deadline
 from dynamorm_gen.runtime.errors import (
-    AccessDenied,
     ConditionFailed,
-    ConfigurationError,
     DeadlineExceeded,
     DynamormError,
     NotFound,
-    TableNotFound,
-    Throttled,
-    TransactionCancelled,
+    ResponseLost,
     ValidationFailed,
+)
+from dynamorm_gen.runtime.retry import (
+    CONDITIONAL,
+    IDEMPOTENT,
+    READ,
+    UNCERTAIN,
+    UNSAFE,
+    Kind,
 )
 from dynamorm_gen.runtime.types import Item, Key
 
-if TYPE_CHECKING:
-    from dynamorm_gen.runtime.sigv4 import Credentials
+__all__ = [
+    "TRANSPORTS",
+    "TRANSPORT_ENV",
+    "Connection",
+    "Page",
+    "TableDefinition",
+    "TableHandle",
+    "reset_clients",
+]
 
 T = TypeVar("T")
 
 ENDPOINT_ENV = "DYNAMORM_ENDPOINT_URL"
 PREFIX_ENV = "DYNAMORM_TABLE_PREFIX"
-TRANSPORT_ENV = "DYNAMORM_TRANSPORT"
-TRANSPORTS = ("botocore", "fast")
-
-_clients: dict[tuple[str | None, str | None, str | None, str], Any] = {}
-_clients_lock = threading.Lock()
-
-
-def shared_client(
-    region: str | None,
-    endpoint_url: str | None,
-    profile: str | None,
-    transport: str = "botocore",
-) -> Any:
-    """The process-wide DynamoDB client for this (region, endpoint, profile, transport)."""
-    key = (region, endpoint_url, profile, transport)
-    client = _clients.get(key)
-    if client is not None:
-        return client
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _create_client(region, endpoint_url, profile, transport)
-            _clients[key] = client
-    return client
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests, or after changing credentials in-process)."""
-    with _clients_lock:
-        _clients.clear()
-        _default_connection._client = None
-
-
-def _create_client(
-    region: str | None,
-    endpoint_url: str | None,
-    profile: str | None,
-    transport: str = "botocore",
-    *,
-    credentials: Credentials | Callable[[], Credentials] | None = None,
-    connect_timeout: float = 2.0,
-    read_timeout: float = 10.0,
-    max_attempts: int = 4,
-    max_pool_connections: int = 16,
-) -> Any:
-    if transport == "fast":
-        # The standard-library client (fast.py): no botocore import on the Lambda path.
-        from dynamorm_gen.runtime.fast import FastClient
-
-        return FastClient(
-            region,
-            endpoint_url,
-            credentials,
-            profile=profile,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_retries=max_attempts - 1,
-            max_idle_connections=max_pool_connections,
-        )
-    if transport != "botocore":
-        raise ConfigurationError(
-            f"unknown transport {transport!r} (expected one of {', '.join(TRANSPORTS)};"
-            f" see Connection(transport=...) and {TRANSPORT_ENV})"
-        )
-    import botocore.session
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
-
-    config = Config(
-        # Generated code builds well-formed requests; validating them again costs ~10-20% CPU.
-        parameter_validation=False,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        # Attempts in all, first included: the fast transport's 1 + max_retries.
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
-        max_pool_connections=max_pool_connections,
-        tcp_keepalive=True,
-    )
-    try:
-        session = botocore.session.Session(profile=profile)
-        if credentials is not None:
-            if callable(credentials):
-                raise ConfigurationError(
-                    "refreshing credentials need the fast transport; give the botocore"
-                    " transport a Credentials value, or a profile"
-                )
-            session.set_credentials(
-                credentials.access_key, credentials.secret_key, credentials.token
-            )
-        return session.create_client(
-            "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config
-        )
-    except BotoCoreError as exc:
-        raise ConfigurationError(
-            f"cannot create a DynamoDB client: {type(exc).__name__}"
-            " (set AWS_DEFAULT_REGION, or pass Connection(region=...))"
-        ) from None
+    """Forget the process-wide clients (tests, or after changing credentials in-process)."""
+    clients.forget_shared()
+    _default_connection._client = None
 
 
 class Connection:
@@ -143,7 +62,9 @@ class Connection:
 
     ``DYNAMORM_ENDPOINT_URL`` points every connection without an explicit endpoint at a local
     engine (moto server, dynalite) for development and tests. ``transport`` (else
-    ``DYNAMORM_TRANSPORT``, else ``"botocore"``) picks the client: ``"botocore"`` or ``"fast"``.
+    ``DYNAMORM_TRANSPORT``, else ``"botocore"``) picks the transport: ``"botocore"`` or
+    ``"fast"``. ``client`` may be a ``Client``, a transport, or a botocore DynamoDB client made
+    with one attempt per call (``Config(retries={"total_max_attempts": 1})``).
     """
 
     __slots__ = ("_client", "endpoint_url", "profile", "region", "transport")
@@ -161,14 +82,16 @@ class Connection:
         self.endpoint_url = endpoint_url
         self.profile = profile
         self.transport = transport
-        self._client = client
+        self._client: Client | None = None if client is None else clients.adopt(client)
 
     @property
-    def client(self) -> Any:
+    def client(self) -> Client:
         if self._client is None:
             endpoint = self.endpoint_url or os.environ.get(ENDPOINT_ENV) or None
             transport = self.transport or os.environ.get(TRANSPORT_ENV) or "botocore"
-            self._client = shared_client(self.region, endpoint, self.profile, transport)
+            self._client = clients.shared(
+                self.region, endpoint, self.profile, transport
+            )
         return self._client
 
 
@@ -206,10 +129,17 @@ class TableDefinition:
 
     def physical_name(self) -> str:
         """The table's name: ``$<name_env>``, else ``$DYNAMORM_TABLE_PREFIX`` + logical name."""
-        return (
-            os.environ.get(self.name_env)
-            or os.environ.get(PREFIX_ENV, "") + self.logical_name
-        )
+        return self.physical_name_and_source()[0]
+
+    def physical_name_and_source(self) -> tuple[str, str]:
+        """The table's name and where it came from, for error messages."""
+        name = os.environ.get(self.name_env)
+        if name:
+            return name, f"${self.name_env}"
+        prefix = os.environ.get(PREFIX_ENV, "")
+        if prefix:
+            return prefix + self.logical_name, f"${PREFIX_ENV} + {self.logical_name!r}"
+        return self.logical_name, f"table {self.logical_name!r} of the schema"
 
 
 class Page(Generic[T]):
@@ -234,7 +164,7 @@ class Page(Generic[T]):
 class TableHandle:
     """The operations generated table classes call; requests arrive fully built."""
 
-    __slots__ = ("_name", "connection", "definition")
+    __slots__ = ("_name", "_name_checked", "connection", "definition")
 
     def __init__(
         self,
@@ -246,92 +176,40 @@ class TableHandle:
         self.definition = definition
         self.connection = connection or _default_connection
         self._name = name
+        self._name_checked = False
 
     @property
     def name(self) -> str:
-        if self._name is None:
-            self._name = self.definition.physical_name()
+        """The physical table name, checked against DynamoDB's naming rules once."""
+        if not self._name_checked:
+            from dynamorm_gen.runtime.limits import check_table_name
+
+            if self._name is None:
+                self._name, source = self.definition.physical_name_and_source()
+            else:
+                source = "the table name given to the table class"
+            check_table_name(self._name, source)
+            self._name_checked = True
+        assert self._name is not None
         return self._name
 
-    def _call(self, operation: str, request: dict[str, Any], entity: str) -> Any:
-        """Send one request: within the bound deadline, seen by the registered hooks, with
-        the client's exceptions mapped to typed errors."""
-        deadline = current_deadline()
-        if deadline is not None:
-            deadline.require(operation, table=self.name, entity=entity)
-        observers = hooks.active()
-        if observers:
-            return self._observed_call(observers, operation, request, entity, deadline)
-        try:
-            return getattr(self.connection.client, _METHODS[operation])(**request)
-        except DynamormError:
-            raise
-        except Exception as exc:
-            raise self._error(exc, operation, entity, deadline) from None
+    def _call(
+        self, operation: str, request: dict[str, Any], entity: str, kind: Kind
+    ) -> dict[str, Any]:
+        """Send one request of ``kind`` (see retry.py) through the connection's client."""
+        return self.connection.client.call(
+            operation, request, kind, table=self.name, entity=entity
+        )
 
-    def _observed_call(
-        self,
-        observers: tuple[hooks.Hook, ...],
-        operation: str,
-        request: dict[str, Any],
-        entity: str,
-        deadline: Deadline | None,
-    ) -> Any:
-        call = hooks.CallInfo(operation, self.name, entity)
-        if (
-            hooks.wants_capacity()
-            and operation in hooks.CAPACITY_OPERATIONS
-            and "ReturnConsumedCapacity" not in request
-        ):
-            request = {**request, "ReturnConsumedCapacity": "TOTAL"}
-        hooks.notify(observers, "before_call", call)
-        started = time.perf_counter()
-        try:
-            response = getattr(self.connection.client, _METHODS[operation])(**request)
-        except Exception as exc:
-            call.latency_ms = (time.perf_counter() - started) * 1000
-            details = getattr(exc, "response", None)
-            if isinstance(details, dict):
-                call.retries = int(
-                    details.get("ResponseMetadata", {}).get("RetryAttempts", 0)
-                )
-            error = (
-                exc
-                if isinstance(exc, DynamormError)
-                else self._error(exc, operation, entity, deadline)
-            )
-            call.error = error.code or type(error).__name__
-            hooks.notify(observers, "after_call", call)
-            raise error from None
-        call.latency_ms = (time.perf_counter() - started) * 1000
-        call.retries = int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
-        consumed = response.get("ConsumedCapacity")
-        if consumed:
-            call.consumed = consumed if isinstance(consumed, list) else [consumed]
-        hooks.notify(observers, "after_call", call)
-        return response
+    def _stored(self, failure: ConditionFailed, key: Key, entity: str) -> Item | None:
+        """The stored item a condition failed on: the one it returned, else read now."""
+        if failure.item is not None:
+            return failure.item
+        return self.get_item(key, entity=entity, consistent=True)
 
-    def _error(
-        self, exc: Exception, operation: str, entity: str, deadline: Deadline | None
-    ) -> DynamormError:
-        error = map_error(exc, operation, self.name, entity)
-        if (
-            deadline is not None
-            and error.code in _NETWORK_ERRORS
-            and deadline.remaining() <= 0
-        ):
-            # The deadline capped the socket waits: say so, and whether the request left.
-            late = DeadlineExceeded(
-                "the request ran out of time before the deadline",
-                operation=operation,
-                table=self.name,
-                entity=entity,
-                code=error.code,
-                sent=error.code not in _UNSENT_ERRORS,
-            )
-            late.server_message = error.server_message
-            return late
-        return error
+    def key_of(self, item: Item) -> Key:
+        """The primary key of ``item`` (or of a key)."""
+        return {name: item[name] for name in self.definition.key_names}
 
     def put_request(
         self,
@@ -368,6 +246,9 @@ class TableHandle:
         when: Condition | None = None,
         old_on_failure: bool = False,
     ) -> None:
+        """Write ``item``. Unconditional puts are resent freely; a conditional put that fails
+        its condition after a resend, while the stored item is exactly ``item``, has
+        succeeded: its earlier attempt was applied."""
         request = self.put_request(
             item,
             if_not_exists=if_not_exists,
@@ -375,9 +256,20 @@ class TableHandle:
             expected_version=expected_version,
             when=when,
         )
+        if "ConditionExpression" not in request:
+            self._call("PutItem", request, entity, IDEMPOTENT)
+            return
         if old_on_failure:
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        self._call("PutItem", request, entity)
+        try:
+            self._call("PutItem", request, entity, CONDITIONAL)
+        except ConditionFailed as failure:
+            if failure.after_uncertain:
+                from dynamorm_gen.runtime.compare import same_item
+
+                if same_item(self._stored(failure, self.key_of(item), entity), item):
+                    return
+            raise
 
     def get_item(
         self, key: Key, *, entity: str, consistent: bool = False
@@ -385,7 +277,7 @@ class TableHandle:
         request: dict[str, Any] = {"TableName": self.name, "Key": key}
         if consistent:
             request["ConsistentRead"] = True
-        response = self._call("GetItem", request, entity)
+        response = self._call("GetItem", request, entity, READ)
         item: Item | None = response.get("Item")
         return item
 
@@ -430,8 +322,14 @@ class TableHandle:
         when: Condition | None = None,
         old_on_failure: bool = False,
     ) -> Item | None:
-        """Delete by key; ConditionFailed if ``must_exist`` and there is no item, or if
-        ``expected_version`` is given and the stored ``version`` attribute differs."""
+        """Delete by key; NotFound if ``must_exist`` and there is no item, ConditionFailed if
+        ``expected_version`` is given and the stored ``version`` attribute differs.
+
+        Resent after an attempt whose outcome is unknown: a conditional delete that then
+        finds the item gone has succeeded (the item is gone, whichever attempt removed it).
+        The old item of a resent delete is trusted only from the attempt that removed it;
+        when that cannot be known, ResponseLost.
+        """
         request = self.key_request(
             key,
             must_exist=must_exist,
@@ -443,11 +341,41 @@ class TableHandle:
             request["ReturnValues"] = "ALL_OLD"
         if old_on_failure:
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        conditional = "ConditionExpression" in request
         only_existence = must_exist and expected_version is None and not when
-        response = call_expecting_item(
-            self, "DeleteItem", request, entity, only_existence=only_existence
-        )
-        old: Item | None = response.get("Attributes") if return_old else None
+        try:
+            response = call_expecting_item(
+                self,
+                "DeleteItem",
+                request,
+                entity,
+                only_existence=only_existence,
+                kind=CONDITIONAL if conditional else IDEMPOTENT,
+            )
+        except ConditionFailed as failure:
+            if failure.after_uncertain and self._stored(failure, key, entity) is None:
+                if return_old:
+                    raise ResponseLost(
+                        "the item was deleted, but the old item was lost with the"
+                        " attempt that deleted it",
+                        operation="DeleteItem",
+                        table=self.name,
+                        entity=entity,
+                    ) from None
+                return None
+            raise
+        if not return_old:
+            return None
+        old: Item | None = response.get("Attributes")
+        if old is None and response["ResponseMetadata"].get(UNCERTAIN):
+            # The resend found nothing to delete: an earlier attempt may have deleted it.
+            raise ResponseLost(
+                "the item is deleted, but an earlier attempt may have deleted it and"
+                " its old values were lost with that attempt",
+                operation="DeleteItem",
+                table=self.name,
+                entity=entity,
+            )
         return old
 
     def query(
@@ -473,7 +401,7 @@ class TableHandle:
             context = query_context(request.get("ExpressionAttributeValues", {}))
             request["ExclusiveStartKey"] = decode_cursor(cursor, pattern, context)
         try:
-            response = self._call(operation, request, entity)
+            response = self._call(operation, request, entity, READ)
         except DeadlineExceeded as exc:
             exc.cursor = cursor  # a read has no effect: this page again, next time
             raise
@@ -505,7 +433,7 @@ class TableHandle:
             }
         total = 0
         while True:
-            response = self._call(operation, request, entity)
+            response = self._call(operation, request, entity, READ)
             total += int(response.get("Count", 0))
             last = response.get("LastEvaluatedKey")
             if not last:
@@ -548,14 +476,12 @@ class TableHandle:
     def create(self, *, ttl: bool = True) -> None:
         """Create the table as declared (and its TTL); for development, tests and examples.
 
-        ``ttl=False`` skips UpdateTimeToLive, for engines without it (dynalite).
+        ``ttl=False`` skips UpdateTimeToLive, for engines without it (dynalite). Neither
+        request is resent once sent: repeating it would fail on its own earlier success.
         """
         request = {"TableName": self.name, **self.definition.create_table}
-        self._call("CreateTable", request, "")
-        client = self.connection.client
-        client.get_waiter("table_exists").wait(
-            TableName=self.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
-        )
+        self._call("CreateTable", request, "", UNSAFE)
+        self._wait_until_active()
         if ttl and self.definition.ttl_attribute:
             self._call(
                 "UpdateTimeToLive",
@@ -567,58 +493,28 @@ class TableHandle:
                     },
                 },
                 "",
+                UNSAFE,
             )
+
+    def _wait_until_active(self, attempts: int = 100, pause: float = 0.2) -> None:
+        client = self.connection.client
+        for _ in range(attempts):
+            described = self._call("DescribeTable", {"TableName": self.name}, "", READ)
+            if described.get("Table", {}).get("TableStatus") == "ACTIVE":
+                return
+            client.policy.sleep(pause)
+        raise DynamormError(
+            f"the table did not become ACTIVE within {attempts * pause:.0f} s",
+            operation="DescribeTable",
+            table=self.name,
+        )
 
     def drop(self) -> None:
         """Delete the table; for development and tests."""
-        self._call("DeleteTable", {"TableName": self.name}, "")
+        self._call("DeleteTable", {"TableName": self.name}, "", UNSAFE)
 
 
 MAX_SEGMENTS = 1_000_000  # DynamoDB's limit on TotalSegments
-
-_METHODS = {
-    "PutItem": "put_item",
-    "GetItem": "get_item",
-    "DeleteItem": "delete_item",
-    "Query": "query",
-    "Scan": "scan",
-    "CreateTable": "create_table",
-    "DeleteTable": "delete_table",
-    "UpdateTimeToLive": "update_time_to_live",
-    "UpdateItem": "update_item",
-    "TransactWriteItems": "transact_write_items",
-    "TransactGetItems": "transact_get_items",
-    "BatchGetItem": "batch_get_item",
-    "BatchWriteItem": "batch_write_item",
-}
-
-# Client errors of the exchange itself; the first two mean the request never left.
-_UNSENT_ERRORS = frozenset(("ConnectTimeoutError", "EndpointConnectionError"))
-_NETWORK_ERRORS = _UNSENT_ERRORS | {
-    "ReadTimeoutError",
-    "ConnectionClosedError",
-    "ProtocolError",
-}
-
-_ERRORS: dict[str, type[DynamormError]] = {
-    "DeadlineExceeded": DeadlineExceeded,
-    "ConditionalCheckFailedException": ConditionFailed,
-    "TransactionCanceledException": TransactionCancelled,
-    "ProvisionedThroughputExceededException": Throttled,
-    "ThrottlingException": Throttled,
-    "RequestLimitExceeded": Throttled,
-    "ValidationException": ValidationFailed,
-    "SerializationException": ValidationFailed,
-    "ResourceNotFoundException": TableNotFound,
-    "AccessDeniedException": AccessDenied,
-    "UnrecognizedClientException": AccessDenied,
-    "InvalidSignatureException": AccessDenied,
-    "MissingAuthenticationTokenException": AccessDenied,
-    "ExpiredTokenException": AccessDenied,
-    "NoCredentialsError": ConfigurationError,
-    "NoRegionError": ConfigurationError,
-    "PartialCredentialsError": ConfigurationError,
-}
 
 
 def call_expecting_item(
@@ -628,11 +524,12 @@ def call_expecting_item(
     entity: str,
     *,
     only_existence: bool,
-) -> Any:
+    kind: Kind,
+) -> dict[str, Any]:
     """Send a write that requires the item to exist; a failed condition becomes NotFound when
     the item's absence is certain: it was the only condition, or the old item came back empty."""
     try:
-        return handle._call(operation, request, entity)
+        return handle._call(operation, request, entity, kind)
     except ConditionFailed as exc:
         asked_for_old = request.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
         if only_existence or (asked_for_old and exc.item is None):
@@ -644,28 +541,6 @@ def call_expecting_item(
                 code=exc.code,
             )
             missing.server_message = exc.server_message
+            missing.after_uncertain = exc.after_uncertain
             raise missing from None
         raise
-
-
-def map_error(exc: Exception, operation: str, table: str, entity: str) -> DynamormError:
-    """A typed error for a client exception, without the server's message (it may hold values)."""
-    response = getattr(exc, "response", None)
-    code = type(exc).__name__
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code", code)
-    cls = _ERRORS.get(code, DynamormError)
-    error = cls(code, operation=operation, table=table, entity=entity, code=code)
-    if isinstance(response, dict):
-        error.server_message = str(response.get("Error", {}).get("Message", ""))
-        # Transactions: one reason per action, "None" for the actions that were fine.
-        reasons = response.get("CancellationReasons")
-        if isinstance(error, ConditionFailed):
-            error.item = response.get("Item")
-        if isinstance(error, TransactionCancelled):
-            error.reasons = [
-                (i, "", str(r.get("Code", "Unknown")))
-                for i, r in enumerate(reasons or [])
-                if r.get("Code") not in (None, "None")
-            ]
-    return error

@@ -3,8 +3,9 @@ entities of one account and region, all applied or none.
 
 Generated table classes add actions with ``tx_put_<entity>``, ``tx_update_<entity>``,
 ``tx_delete_<entity>`` and ``tx_check_<entity>``; ``commit`` sends them in one
-TransactWriteItems request with a client request token, so retrying the same transaction
-object (for example after a timeout) cannot apply it twice within DynamoDB's 10-minute window.
+TransactWriteItems request with a client request token, so resending it (the runtime does
+after a failure whose outcome is unknown) or committing the same transaction object again
+(for example after a timeout) cannot apply it twice within DynamoDB's 10-minute window.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dynamorm_gen.runtime.errors import TransactionCancelled, ValidationFailed
+from dynamorm_gen.runtime.retry import IDEMPOTENT, READ
 from dynamorm_gen.runtime.table import TableHandle
 from dynamorm_gen.runtime.types import Item, Key
 
@@ -98,7 +100,7 @@ class TransactWrite:
             "ClientRequestToken": self._token,
         }
         try:
-            self._handle._call("TransactWriteItems", request, "transaction")
+            self._handle._call("TransactWriteItems", request, "transaction", IDEMPOTENT)
         except TransactionCancelled as exc:
             raise self._explained(exc) from None
         self.committed = True
@@ -122,6 +124,7 @@ class TransactWrite:
             code=exc.code,
         )
         error.reasons = reasons
+        error.items = exc.items
         error.server_message = exc.server_message
         return error
 
@@ -164,7 +167,7 @@ class TransactGet:
         if self._handle is None:
             return []
         response = self._handle._call(
-            "TransactGetItems", {"TransactItems": self._requests}, "transaction"
+            "TransactGetItems", {"TransactItems": self._requests}, "transaction", READ
         )
         results = []
         for (_, decode), response_item in zip(

@@ -23,10 +23,12 @@ from dynamorm_gen.runtime.errors import (
     ConditionFailed,
     DynamormError,
     NotFound,
+    OutcomeUnknown,
     ResponseLost,
     TransactionCancelled,
     ValidationFailed,
 )
+from dynamorm_gen.runtime.retry import CONDITIONAL, IDEMPOTENT, UNCERTAIN, UNSAFE
 from dynamorm_gen.runtime.table import TableHandle, call_expecting_item
 from dynamorm_gen.runtime.types import AttributeValue, Item, Key
 
@@ -274,9 +276,13 @@ def apply(
 ) -> Item | None:
     """Send the update; returns the item as ``returning`` asks ("new", "old" or "none").
 
-    ``retry_safe`` sends it as a one-action TransactWriteItems with a client request token,
-    which DynamoDB applies at most once however often the same request is resent within ten
-    minutes (see ``_apply_once``).
+    How it may be resent (see retry.py) follows from what it does: with ``expected_version``
+    only one attempt can apply it (conditional); an update that adds to a number, appends to
+    a list, or increments a version without checking it applies again when repeated, so it is
+    never resent once it may have arrived (unsafe: OutcomeUnknown), unless ``retry_safe``
+    sends it as a one-action TransactWriteItems with a client request token, which DynamoDB
+    applies at most once however often it is resent within ten minutes (``_apply_once``).
+    Any other update sets values, and repeating it changes nothing (idempotent).
     """
     if returning not in _RETURN_VALUES:
         raise ValueError(f"returning must be one of {', '.join(_RETURN_VALUES)}")
@@ -311,11 +317,118 @@ def apply(
     built["ReturnValues"] = _RETURN_VALUES[returning]
     if old_on_failure:
         built["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    response = call_expecting_item(
-        handle, "UpdateItem", built, entity, only_existence=only_existence
-    )
+    if expected_version is not None:
+        kind = CONDITIONAL
+    elif changes.accumulates or version is not None:
+        kind = UNSAFE
+    else:
+        kind = IDEMPOTENT
+    try:
+        response = call_expecting_item(
+            handle,
+            "UpdateItem",
+            built,
+            entity,
+            only_existence=only_existence,
+            kind=kind,
+        )
+    except ConditionFailed as failure:
+        if not failure.after_uncertain:
+            raise
+        stored = handle._stored(failure, key, entity)
+        settled = _settled(
+            changes, stored, touched, version, expected_version, failure, entity
+        )
+        if not settled:
+            raise
+        # An earlier attempt applied this update: the stored item is its result.
+        if returning == "old":
+            raise _old_lost(handle, entity) from None
+        return stored if returning == "new" else None
+    if returning == "old" and response["ResponseMetadata"].get(UNCERTAIN):
+        # A resend after an attempt that may have landed: what it replaced may be that
+        # attempt's own result, not the item before this update.
+        raise _old_lost(handle, entity)
     attributes: Item | None = response.get("Attributes")
     return attributes
+
+
+def _settled(
+    changes: Update,
+    stored: Item | None,
+    touched: dict[str, AttributeValue],
+    version: str | None,
+    expected_version: int | None,
+    failure: ConditionFailed,
+    entity: str,
+) -> bool:
+    """Whether ``stored``, the item a resent update's condition failed on, is that update's
+    own result: an earlier attempt was applied. Every change whose result can be seen must
+    show (the values set, the attributes removed, the set members added or deleted, the index
+    keys and the ``auto: update`` timestamps written), and the version must be the expected
+    one plus one. An ADD to a number or a list append cannot be seen in the item: then only a
+    timestamp this call wrote (unique to it) tells; without one, OutcomeUnknown."""
+    from dynamorm_gen.runtime.compare import contains_values, same_value
+
+    if stored is None:
+        return False  # an update never deletes: the item was not there to update
+    if version is not None and expected_version is not None:
+        held = stored.get(version)
+        if held is None or not same_value(held, {"N": str(expected_version + 1)}):
+            return False
+    expected: dict[str, AttributeValue | None] = {**changes._keys, **touched}
+    for name, (action, value) in changes._changes.items():
+        if action == SET:
+            expected[name] = value
+        elif action == REMOVE:
+            expected[name] = None
+        elif action == SET_IF_ABSENT and name not in stored:
+            return False
+        elif action in (ADD, DELETE) and value is not None and "N" not in value:
+            members_show = _members_show(stored.get(name), value, action == ADD)
+            if not members_show:
+                return False
+    if not contains_values(stored, expected):
+        return False
+    if changes.accumulates and not touched:
+        raise OutcomeUnknown(
+            "the update may or may not have been applied: a resend found the item"
+            " changed, and adding to a number or appending to a list leaves no trace to"
+            " tell whose change it was",
+            operation="UpdateItem",
+            table=failure.table,
+            entity=entity,
+            code=failure.code,
+        )
+    return True
+
+
+def _members_show(
+    stored: AttributeValue | None, members: AttributeValue, added: bool
+) -> bool:
+    """Whether the set members of an ADD (``added``) are all in the stored set, or those of a
+    DELETE all out of it."""
+    from dynamorm_gen.runtime.compare import same_value
+
+    ((tag, wanted),) = members.items()
+    held = list(stored.get(tag, [])) if stored is not None else []
+
+    def present(member: Any) -> bool:
+        return any(same_value({tag: [member]}, {tag: [h]}) for h in held)
+
+    if added:
+        return all(present(m) for m in wanted)
+    return not any(present(m) for m in wanted)
+
+
+def _old_lost(handle: TableHandle, entity: str) -> ResponseLost:
+    return ResponseLost(
+        "the update was applied, but the item it replaced was lost with an earlier"
+        " attempt; read the item for its current values",
+        operation="UpdateItem",
+        table=handle.name,
+        entity=entity,
+    )
 
 
 def _apply_once(
@@ -329,8 +442,9 @@ def _apply_once(
     only_existence: bool,
 ) -> Item | None:
     """The update as the only action of a TransactWriteItems with a client request token: a
-    resend of this request within DynamoDB's ten-minute window is never applied twice. A
-    transaction returns no item, so "new" is read back afterwards, consistently."""
+    resend of this request within DynamoDB's ten-minute window is never applied twice, so the
+    retry loop may resend it after any failure. A transaction returns no item, so "new" is
+    read back afterwards, consistently."""
     import uuid  # deferred: only retry-safe updates pay for it
 
     if old_on_failure:
@@ -340,33 +454,22 @@ def _apply_once(
         "ClientRequestToken": str(uuid.uuid4()),
     }
     try:
-        handle._call("TransactWriteItems", transaction, entity)
+        handle._call("TransactWriteItems", transaction, entity, IDEMPOTENT)
     except TransactionCancelled as exc:
-        codes = [code for _, _, code in getattr(exc, "reasons", [])]
-        if codes != ["ConditionalCheckFailed"]:
+        if [code for _, _, code in exc.reasons] != ["ConditionalCheckFailed"]:
             raise
         # The same errors as the plain update's (call_expecting_item): NotFound when the
         # item's absence is certain, else ConditionFailed, with the stored item if asked for.
-        reason = _cancellation_reason(exc)
-        item: Item | None = (reason.get("Item") or None) if reason else None
-        error: ConditionFailed
-        if only_existence or (old_on_failure and reason is not None and item is None):
-            error = NotFound(
-                "no such item",
-                operation="TransactWriteItems",
-                table=handle.name,
-                entity=entity,
-                code="ConditionalCheckFailed",
-            )
-        else:
-            error = ConditionFailed(
-                "ConditionalCheckFailed",
-                operation="TransactWriteItems",
-                table=handle.name,
-                entity=entity,
-                code="ConditionalCheckFailed",
-            )
-            error.item = item
+        item = exc.items[0] if exc.items else None
+        missing = only_existence or (old_on_failure and item is None)
+        error = (NotFound if missing else ConditionFailed)(
+            "no such item" if missing else "ConditionalCheckFailed",
+            operation="TransactWriteItems",
+            table=handle.name,
+            entity=entity,
+            code="ConditionalCheckFailed",
+        )
+        error.item = item
         error.server_message = exc.server_message
         raise error from None
     if returning != "new":
@@ -381,22 +484,4 @@ def _apply_once(
             table=handle.name,
             entity=entity,
             code=exc.code or type(exc).__name__,
-        ) from exc
-
-
-def _cancellation_reason(exc: TransactionCancelled) -> dict[str, Any] | None:
-    """The only action's cancellation reason as DynamoDB sent it (with ``Item`` when the
-    action asked for ``ReturnValuesOnConditionCheckFailure: ALL_OLD`` and there is one), or
-    None when it cannot be read.
-
-    TransactionCancelled keeps the reasons' codes only, so the reason is read from the client
-    error it was raised for (its ``response``, in botocore's shape on both transports).
-    """
-    response = getattr(exc.__context__, "response", None)
-    if not isinstance(response, dict):
-        return None
-    reasons = response.get("CancellationReasons")
-    if not isinstance(reasons, list) or len(reasons) != 1:
-        return None
-    reason = reasons[0]
-    return reason if isinstance(reason, dict) else None
+        ) from None

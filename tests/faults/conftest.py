@@ -15,13 +15,7 @@ from typing import Any
 
 import pytest
 
-# The dynalite fixtures live with the integration tests; importing them here makes them visible
-# to tests/faults/ (a session that runs both directories starts dynalite once for each).
-from tests.integration.conftest import (  # noqa: F401
-    _reset_dynalite,
-    dynalite_admin,
-    dynalite_endpoint,
-)
+from tests.conftest import reset_dynalite
 
 from .proxy import FaultProxy
 
@@ -34,9 +28,8 @@ def fault_proxy(moto_server: str) -> Iterator[FaultProxy]:
 
 @pytest.fixture
 def dynalite_fault_proxy(
-    dynalite_endpoint: str,  # noqa: F811 (the fixture imported above)
-    dynalite_admin: Any,  # noqa: F811
+    dynalite_endpoint: str, dynalite_admin: Any
 ) -> Iterator[FaultProxy]:
-    _reset_dynalite(dynalite_admin)
+    reset_dynalite(dynalite_admin)
     with FaultProxy(dynalite_endpoint) as proxy:
         yield proxy

@@ -17,13 +17,18 @@ from dynamorm_gen.runtime import (
     ConditionFailed,
     ConstraintViolation,
     DeadlineExceeded,
+    TransactGet,
+    TransactionCancelled,
+    TransactWrite,
     ValidationFailed,
     set_field_encryptor,
 )
 from dynamorm_gen.runtime.deadline import Deadline, bind
+from dynamorm_gen.runtime.retry import READ
 from dynamorm_gen.runtime.table import Connection
 from generated_examples import basic, payment
 from tests.clock import StepClock, step_clock
+from tests.unit.test_transactions import ledger_entry
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +70,7 @@ class ReversingEncryptor:
 @pytest.fixture
 def connection(engine: str) -> Connection:
     connection = Connection(region="us-east-1")
-    assert connection.client.meta.endpoint_url == engine
+    assert connection.client.endpoint_url == engine
     return connection
 
 
@@ -297,8 +302,9 @@ def test_items_over_400_kb_are_rejected(payments: payment.PaymentsTable) -> None
 
 @pytest.mark.needs("ttl")
 def test_ttl_is_enabled_on_create(payments: payment.PaymentsTable) -> None:
-    client = payments.handle.connection.client
-    description = client.describe_time_to_live(TableName="payments")
+    description = payments.handle.connection.client.call(
+        "DescribeTimeToLive", {"TableName": "payments"}, READ
+    )
     spec = description["TimeToLiveDescription"]
     assert spec["TimeToLiveStatus"] in ("ENABLED", "ENABLING")
     assert spec["AttributeName"] == "expires_at"
@@ -367,3 +373,80 @@ def test_batch_stops_in_time_with_the_remainder(
     assert len(list(payments.iter_payment_by_merchant(merchant_id="m1"))) == 5
     assert payments.batch_delete_payment(left) == []
     assert list(payments.iter_payment_by_merchant(merchant_id="m1")) == []
+
+
+# --- transactions and old items on failure, over HTTP ------------------------------------------
+
+
+@pytest.mark.needs("transactions")
+def test_transaction_commits_every_action(payments: payment.PaymentsTable) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    tx = TransactWrite()
+    payments.tx_update_payment(
+        tx,
+        payment.PaymentUpdate().add_amount(-100),
+        merchant_id="m1",
+        payment_id=p.payment_id,
+        expected_version=1,
+    )
+    payments.tx_put_transaction(tx, ledger_entry(p.payment_id, 1), if_not_exists=True)
+    fresh = make_payment(2)
+    payments.tx_put_payment(tx, fresh)
+    tx.commit()
+    assert fresh.version == 1 and tx.committed
+    stored = payments.get_payment(
+        merchant_id="m1", payment_id=p.payment_id, consistent=True
+    )
+    assert stored is not None and stored.amount == 0 and stored.version == 2
+    txg = TransactGet()
+    payments.tx_get_payment(txg, merchant_id="m1", payment_id=fresh.payment_id)
+    payments.tx_get_transaction(
+        txg, merchant_id="m1", payment_id=p.payment_id, sequence=1
+    )
+    payments.tx_get_payment(txg, merchant_id="m1", payment_id="absent")
+    got_fresh, got_entry, missing = txg.fetch()
+    assert got_fresh == fresh and missing is None
+    assert isinstance(got_entry, payment.Transaction) and got_entry.sequence == 1
+
+
+@pytest.mark.needs("transactions", "return_old_on_condition_failure")
+def test_cancelled_transaction_names_the_action_and_applies_nothing(
+    payments: payment.PaymentsTable,
+) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    tx = TransactWrite()
+    payments.tx_put_transaction(tx, ledger_entry(p.payment_id, 1))
+    payments.tx_check_payment(
+        tx, merchant_id="m1", payment_id=p.payment_id, expected_version=9
+    )
+    with pytest.raises(TransactionCancelled) as failure:
+        tx.commit()
+    assert failure.value.reasons == [(1, "Payment", "ConditionalCheckFailed")]
+    assert "tok_" not in str(failure.value)
+    assert (
+        payments.get_transaction(merchant_id="m1", payment_id=p.payment_id, sequence=1)
+        is None
+    )
+
+
+@pytest.mark.needs("return_old_on_condition_failure")
+def test_a_failed_condition_returns_the_stored_item_when_asked(
+    payments: payment.PaymentsTable,
+) -> None:
+    p = make_payment(1)
+    payments.put_payment(p)
+    stale = make_payment(1, payment_id=p.payment_id, amount=999)
+    with pytest.raises(ConditionFailed) as failure:
+        payments.put_payment(stale, old_on_failure=True)  # version 0: must not exist
+    assert failure.value.item is not None
+    assert payment.Payment.from_item(failure.value.item) == p
+    with pytest.raises(ConditionFailed) as failure:
+        payments.delete_payment(
+            merchant_id="m1",
+            payment_id=p.payment_id,
+            expected_version=7,
+            old_on_failure=True,
+        )
+    assert failure.value.item is not None and failure.value.after_uncertain is False

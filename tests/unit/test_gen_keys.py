@@ -92,10 +92,19 @@ def branch(library: ModuleType) -> Iterator[Any]:
 
 
 class NoRequests:
-    """A client that fails the test on any request: checks must come first."""
+    """A transport that fails the test on any request: checks must come first."""
 
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"a request was sent: {name}")
+    endpoint_url = "http://no-requests.invalid"
+    region = "us-east-1"
+
+    def exchange(self, operation: str, *args: Any) -> dict[str, Any]:
+        raise AssertionError(f"a request was sent: {operation}")
+
+    def prewarm(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _offline(library: ModuleType) -> Any:

@@ -16,6 +16,7 @@ from dynamorm_gen.runtime import (
     Throttled,
     ValidationFailed,
 )
+from dynamorm_gen.runtime.retry import IDEMPOTENT, Kind
 from dynamorm_gen.runtime.table import TableHandle
 from generated_examples import payment
 from tests.unit.payments import make_payment
@@ -30,10 +31,18 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sent]:
     original = TableHandle._call
 
     def recording(
-        self: TableHandle, operation: str, request: dict[str, Any], entity: str
+        self: TableHandle,
+        operation: str,
+        request: dict[str, Any],
+        entity: str,
+        kind: Kind,
     ) -> Any:
         calls.append((operation, request))
-        return original(self, operation, request, entity)
+        if operation == "TransactWriteItems":
+            # A transaction with a client request token is applied at most once, so the
+            # retry loop may always resend it.
+            assert kind == IDEMPOTENT
+        return original(self, operation, request, entity, kind)
 
     monkeypatch.setattr(TableHandle, "_call", recording)
     yield calls

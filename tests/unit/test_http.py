@@ -22,14 +22,18 @@ from pathlib import Path
 
 import pytest
 
-from dynamorm_gen.runtime.fast import FastClient, FastClientError
+from dynamorm_gen.runtime import DynamormError, OutcomeUnknown
+from dynamorm_gen.runtime.client import Client
+from dynamorm_gen.runtime.fast import FastTransport
 from dynamorm_gen.runtime.http import (
+    BrokenBody,
     HTTPConnection,
     IncompleteResponse,
     ProtocolError,
     RemoteDisconnected,
     build_request,
 )
+from dynamorm_gen.runtime.retry import READ, UNSAFE, RetryPolicy
 
 # An item value that must never reach an error message.
 SECRET_VALUE = "4111-1111-1111-1111"
@@ -159,8 +163,21 @@ def _connection(server: RawServer) -> HTTPConnection:
     return HTTPConnection("127.0.0.1", server.port, connect_timeout=2, read_timeout=5)
 
 
-def _client(server: RawServer, **options: object) -> FastClient:
-    return FastClient("us-east-1", server.url, backoff_base=0.001, **options)  # type: ignore[arg-type]
+def _client(server: RawServer) -> Client:
+    policy = RetryPolicy(sleep=lambda seconds: None)
+    return Client(FastTransport("us-east-1", server.url), policy)
+
+
+def _query(client: Client) -> dict[str, object]:
+    return client.call("Query", {"TableName": "cards"}, READ)
+
+
+ADD_ONE = {
+    "TableName": "cards",
+    "Key": {"pk": {"S": SECRET_VALUE}},
+    "UpdateExpression": "ADD n :one",
+    "ExpressionAttributeValues": {":one": {"N": "1"}},
+}
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -175,7 +192,7 @@ def test_request_is_one_prebuilt_message() -> None:
 
 
 def test_fast_client_sends_the_headers_in_one_write(server: RawServer) -> None:
-    _client(server).get_item(TableName="cards", Key={})
+    _client(server).call("GetItem", {"TableName": "cards", "Key": {}}, READ)
     head, _, body = server.requests[0].partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     assert lines[0] == "POST / HTTP/1.1"
@@ -230,7 +247,7 @@ def test_headers_and_body_split_across_reads(server: RawServer, split: int) -> N
 def test_fast_client_reads_a_response_written_byte_by_byte(server: RawServer) -> None:
     body = json.dumps({"Count": 1, "Items": [{"pk": {"S": "k"}}]}).encode()
     server.script.append(Answer(bytewise(response(body)), pause=0.0005))
-    got = _client(server).query(TableName="cards")
+    got = _query(_client(server))
     assert got["Count"] == 1 and got["Items"] == [{"pk": {"S": "k"}}]
 
 
@@ -257,7 +274,7 @@ def test_chunked_body_with_extensions_and_trailers(server: RawServer) -> None:
 def test_fast_client_reads_chunked_bodies(server: RawServer) -> None:
     body = json.dumps({"Count": 4}).encode()
     server.script.append(Answer([chunked(body, 3)]))
-    assert _client(server).query(TableName="cards")["Count"] == 4
+    assert _query(_client(server))["Count"] == 4
 
 
 def test_large_bodies(server: RawServer) -> None:
@@ -273,7 +290,7 @@ def test_large_bodies(server: RawServer) -> None:
     value = "v" * (1 << 20)
     item_body = json.dumps({"Item": {"pk": {"S": value}}}).encode()
     server.script.append(Answer([response(item_body)]))
-    got = _client(server).get_item(TableName="cards", Key={})
+    got = _client(server).call("GetItem", {"TableName": "cards", "Key": {}}, READ)
     assert got["Item"]["pk"]["S"] == value
 
 
@@ -286,8 +303,8 @@ def test_connection_close_is_honoured(server: RawServer) -> None:
     assert conn.exchange(REQUEST)[3] is True
     client = _client(server)
     server.script.append(Answer([response(headers=("Connection: close",))], close=True))
-    client.query(TableName="cards")
-    client.query(TableName="cards")
+    _query(client)
+    _query(client)
     assert server.connections == 3  # the closed one was not reused
     assert sum(b"DynamoDB_20120810.Query" in r for r in server.requests) == 2
 
@@ -299,7 +316,7 @@ def test_body_until_close(server: RawServer) -> None:
     server.script.append(Answer([data[:30], data[30:]], close=True))
     status, _, got, will_close = _connection(server).exchange(REQUEST)
     assert (status, got, will_close) == (200, body, True)
-    assert _client(server).query(TableName="cards")["Count"] == 9
+    assert _query(_client(server))["Count"] == 9
 
 
 def test_http_1_0_closes_unless_keep_alive(server: RawServer) -> None:
@@ -324,20 +341,27 @@ def test_bytes_after_the_body_stop_reuse(server: RawServer) -> None:
 def test_idle_connection_closed_by_server_is_replaced(server: RawServer) -> None:
     client = _client(server)
     server.script.append(Answer([response(b'{"Count": 1}')], close=True))
-    assert client.query(TableName="cards")["Count"] == 1
+    assert _query(client)["Count"] == 1
     assert server.closed.acquire(timeout=5)  # the keep-alive connection is now closed
-    got = client.query(TableName="cards")
-    assert got["ResponseMetadata"]["RetryAttempts"] == 0
+    got = _query(client)
+    assert got["ResponseMetadata"] == {
+        "HTTPStatusCode": 200,
+        "RequestId": "",
+        "RetryAttempts": 0,
+    }
     assert server.connections == 2 and len(server.requests) == 2
 
 
-def test_reused_connection_dropped_without_answer_is_resent(server: RawServer) -> None:
+def test_reused_connection_dropped_without_answer_is_resent_for_a_read(
+    server: RawServer,
+) -> None:
     client = _client(server)
-    client.query(TableName="cards")
+    _query(client)
     server.script += [Answer(drop=True), Answer([response(b'{"Count": 5}')])]
-    # Checked and found open; the server closes as the request arrives.
-    got = client.query(TableName="cards")
-    assert got["Count"] == 5 and got["ResponseMetadata"]["RetryAttempts"] == 0
+    # Checked and found open; the server closes as the request arrives. It was written,
+    # so it counts as a resend (a read may be sent again; an ADD would not be).
+    got = _query(client)
+    assert got["Count"] == 5 and got["ResponseMetadata"]["RetryAttempts"] == 1
     assert server.connections == 2 and len(server.requests) == 3
 
 
@@ -346,9 +370,10 @@ def test_new_connection_closed_without_answer(server: RawServer) -> None:
     with pytest.raises(RemoteDisconnected):
         _connection(server).exchange(REQUEST)
     server.script.append(Answer(drop=True))
-    with pytest.raises(FastClientError) as caught:
-        _client(server).put_item(TableName="cards", Item={"pk": {"S": SECRET_VALUE}})
-    assert caught.value.response["Error"]["Code"] == "ConnectionClosedError"
+    with pytest.raises(OutcomeUnknown) as caught:
+        _client(server).call("UpdateItem", ADD_ONE, UNSAFE)
+    assert caught.value.code == "ConnectionClosedError"
+    assert SECRET_VALUE not in str(caught.value)
     assert len(server.requests) == 2  # not sent again: it may have been processed
 
 
@@ -385,27 +410,42 @@ MALFORMED = {
 }
 
 
+# Malformed in how the body is framed, after a valid status line: the status still tells
+# what the server did (a 2xx write was applied), so it comes with the error.
+_IN_THE_BODY = frozenset(
+    (
+        "chunk size",
+        "chunk end",
+        "coding",
+        "content-length",
+        "negative length",
+        "two lengths",
+    )
+)
+
+
 @pytest.mark.parametrize("name", sorted(MALFORMED))
 def test_malformed_response_is_a_clean_error(server: RawServer, name: str) -> None:
     server.script.append(Answer([MALFORMED[name]], close=True))
-    with pytest.raises(ProtocolError) as caught:
+    expected = BrokenBody if name in _IN_THE_BODY else ProtocolError
+    with pytest.raises(expected) as caught:
         _connection(server).exchange(REQUEST)
-    assert SECRET_VALUE not in str(caught.value) and "in the response" in str(
-        caught.value
-    )
+    assert SECRET_VALUE not in str(caught.value)
+    if isinstance(caught.value, BrokenBody):
+        assert caught.value.status == 200 and not caught.value.timed_out
+    else:
+        assert "in the response" in str(caught.value)
 
 
-def test_fast_client_reports_a_malformed_response_without_retrying(
+def test_a_malformed_response_leaves_an_unsafe_write_unknown(
     server: RawServer,
 ) -> None:
     server.script.append(Answer([MALFORMED["header line"]], close=True))
-    with pytest.raises(FastClientError) as caught:
-        _client(server).put_item(TableName="cards", Item={"pk": {"S": SECRET_VALUE}})
-    error = caught.value.response["Error"]
-    assert error["Code"] == "ProtocolError"
-    assert (
-        SECRET_VALUE not in str(caught.value) and SECRET_VALUE not in error["Message"]
-    )
+    with pytest.raises(OutcomeUnknown) as caught:
+        _client(server).call("UpdateItem", ADD_ONE, UNSAFE)
+    assert caught.value.code == "ResponseMalformed"
+    assert SECRET_VALUE not in str(caught.value)
+    assert SECRET_VALUE not in caught.value.server_message
     assert len(server.requests) == 1
 
 
@@ -423,17 +463,32 @@ def test_connection_closed_mid_response(server: RawServer) -> None:
         Answer([data[:20]], close=True),
         Answer([chunked(b"abcdef", 2)[:-10]], close=True),
     ]
-    for _ in range(3):
-        with pytest.raises(IncompleteResponse):
-            _connection(server).exchange(REQUEST)
+    with pytest.raises(BrokenBody) as cut:  # in the body: the status is known
+        _connection(server).exchange(REQUEST)
+    assert cut.value.status == 200
+    with pytest.raises(IncompleteResponse):  # in the headers
+        _connection(server).exchange(REQUEST)
+    with pytest.raises(BrokenBody):
+        _connection(server).exchange(REQUEST)
     huge = b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999999999\r\n\r\n{}"
     server.script.append(Answer([huge], close=True))
-    with pytest.raises(IncompleteResponse):  # nothing allocated for the claimed length
+    with pytest.raises(BrokenBody):  # nothing allocated for the claimed length
         _connection(server).exchange(REQUEST)
+    # A 2xx cut short: a read is asked again.
+    server.script += [Answer([data[:-3]], close=True), Answer([data])]
+    got = _query(_client(server))
+    assert got["Count"] == 1 and got["ResponseMetadata"]["RetryAttempts"] == 1
+    # An ADD that the server answered 2xx was applied: success, nothing sent again.
+    requests = len(server.requests)
     server.script.append(Answer([data[:-3]], close=True))
-    with pytest.raises(FastClientError) as caught:
-        _client(server).query(TableName="cards")
-    assert caught.value.response["Error"]["Code"] == "ConnectionClosedError"
+    _client(server).call("UpdateItem", ADD_ONE, UNSAFE)
+    assert len(server.requests) == requests + 1
+    # A 5xx cut short may have been applied: an ADD is unknown.
+    failed = response(b'{"__type": "x#InternalServerError"}', status="500 Oops")
+    server.script.append(Answer([failed[:-5]], close=True))
+    with pytest.raises(OutcomeUnknown) as caught:
+        _client(server).call("UpdateItem", ADD_ONE, UNSAFE)
+    assert caught.value.code == "ResponseIncomplete"
 
 
 # --- TLS ---------------------------------------------------------------------------------------
@@ -493,21 +548,21 @@ def test_fast_client_over_tls_checks_the_host_name(
     tls_server: RawServer, certificate: tuple[Path, Path]
 ) -> None:
     context = ssl.create_default_context(cafile=str(certificate[0]))
-    client = FastClient(
-        "us-east-1", f"https://localhost:{tls_server.port}", backoff_base=0.001
-    )
-    client._ssl_context = context  # trust the test certificate
+    transport = FastTransport("us-east-1", f"https://localhost:{tls_server.port}")
+    transport._ssl_context = context  # trust the test certificate
+    client = Client(transport, RetryPolicy(sleep=lambda seconds: None))
     tls_server.script.append(Answer([response(b'{"Count": 2}')]))
-    assert client.query(TableName="cards")["Count"] == 2
-    client.query(TableName="cards")
+    assert _query(client)["Count"] == 2
+    _query(client)
     assert tls_server.connections == 1
     # The certificate names localhost, not 127.0.0.1: SNI and the host name check use
     # the endpoint's host, so this connection is refused before anything is sent.
-    other = FastClient(
-        "us-east-1", f"https://127.0.0.1:{tls_server.port}", backoff_base=0.001
-    )
+    other = FastTransport("us-east-1", f"https://127.0.0.1:{tls_server.port}")
     other._ssl_context = context
-    with pytest.raises(FastClientError) as caught:
-        other.query(TableName="cards")
-    assert caught.value.response["Error"]["Code"] == "EndpointConnectionError"
+    with pytest.raises(DynamormError) as caught:
+        Client(other, RetryPolicy(sleep=lambda seconds: None)).call(
+            "UpdateItem", ADD_ONE, UNSAFE
+        )
+    assert caught.value.code == "EndpointConnectionError"
+    assert not isinstance(caught.value, OutcomeUnknown)  # never sent
     assert len(tls_server.requests) == 2

@@ -68,7 +68,7 @@ payment = Payment(merchant_id="m-1", customer_id="c-1", amount=100, currency="EU
 item = payment.to_item()
 item["version"] = {"N": "1"}
 request = payments.handle.put_request(item, version="version", expected_version=0)
-signed = payments.handle.connection.client.prepare("PutItem", request)
+signed = payments.handle.connection.client.transport.prepare("PutItem", request)
 assert signed.startswith(b"POST / HTTP/1.1\\r\\n"), signed[:40]
 assert b"\\r\\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/" in signed
 assert b"\\r\\nX-Amz-Target: DynamoDB_20120810.PutItem\\r\\n" in signed

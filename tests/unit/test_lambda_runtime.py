@@ -24,8 +24,9 @@ from dynamorm_gen.runtime import (
     hooks,
 )
 from dynamorm_gen.runtime.aws_lambda import LambdaDatabase, Tuning, detect
+from dynamorm_gen.runtime.botocore_transport import BotocoreTransport
 from dynamorm_gen.runtime.deadline import Deadline, bind
-from dynamorm_gen.runtime.fast import Credentials, FastClient
+from dynamorm_gen.runtime.fast import Credentials, FastTransport
 from dynamorm_gen.runtime.hooks import CallInfo, CapacityMeter, PriceTable
 from generated_examples import payment
 from tests.clock import StepClock, step_clock
@@ -205,12 +206,15 @@ def test_consumed_capacity_is_asked_for_only_when_a_hook_wants_it(
     payments: payment.PaymentsTable,
 ) -> None:
     seen: list[dict[str, Any]] = []
-    client = payments.handle.connection.client
+    transport = payments.handle.connection.client.transport
+    assert isinstance(transport, BotocoreTransport)
 
     def record(params: dict[str, Any], **_: Any) -> None:
         seen.append(params)
 
-    client.meta.events.register("provide-client-params.dynamodb.GetItem", record)
+    transport.client.meta.events.register(
+        "provide-client-params.dynamodb.GetItem", record
+    )
     payments.get_payment(merchant_id="m1", payment_id="none")
     meter = CapacityMeter()
     hooks.add_hook(meter)
@@ -388,9 +392,10 @@ def test_memory_tuning_reaches_the_client(
         env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(memory)
     db = LambdaDatabase(environment=detect(env), transport="fast")
     try:
-        client = db.connection().client
-        assert isinstance(client, FastClient)
-        assert client._max_idle == pool and client._connect_timeout == connect
+        transport = db.connection().client.transport
+        assert isinstance(transport, FastTransport)
+        assert transport.max_idle_connections == pool
+        assert transport.connect_timeout == connect
         assert db.tuning.safety_margin == margin
         with db.invocation(FakeContext(10_000)) as inv:
             assert inv.deadline is not None
@@ -415,9 +420,13 @@ def test_botocore_transport_gets_the_tuning_too() -> None:
         tuning=Tuning(read_timeout=3.0, max_idle_connections=3, max_retries=1),
     )
     try:
-        config = db.connection().client.meta.config
+        client = db.connection().client
+        assert isinstance(client.transport, BotocoreTransport)
+        config = client.transport.client.meta.config
         assert config.read_timeout == 3.0 and config.max_pool_connections == 3
-        assert config.retries["total_max_attempts"] == 2
+        # botocore makes one attempt; the runtime's policy decides about resending.
+        assert config.retries["total_max_attempts"] == 1
+        assert client.policy.max_attempts == 2
     finally:
         db.close()
 
@@ -482,8 +491,9 @@ def test_one_connection_per_account_and_region() -> None:
         # Later asks reuse it, with or without the credentials.
         assert db.connection(account="210987654321") is theirs
         assert db.connection("eu-west-1", account="210987654321") is not theirs
-        client = db.connection("eu-west-1", account="210987654321").client
-        assert client._credentials().access_key == "AKIAOTHERACCOUNT"
+        transport = db.connection("eu-west-1", account="210987654321").client.transport
+        assert isinstance(transport, FastTransport)
+        assert transport._credentials().access_key == "AKIAOTHERACCOUNT"
         table = db.table(payment.PaymentsTable, account="210987654321")
         assert table.handle.connection is theirs
         with pytest.raises(ConfigurationError, match="no credentials for account 1234"):
@@ -495,7 +505,9 @@ def test_one_connection_per_account_and_region() -> None:
             return Credentials("AKIAROLE", "secret", "token")
 
         role = db.connection(account="111122223333", credentials=assume_role).client
-        assert role._credentials().access_key == "AKIAROLE" and refreshed == [1]
+        assert isinstance(role.transport, FastTransport)
+        assert role.transport._credentials().access_key == "AKIAROLE"
+        assert refreshed == [1]
     finally:
         db.close()
 
@@ -503,10 +515,12 @@ def test_one_connection_per_account_and_region() -> None:
 def test_botocore_transport_takes_static_account_credentials() -> None:
     db = LambdaDatabase(transport="botocore", region="us-east-1")
     try:
-        client = db.connection(
+        transport = db.connection(
             account="210987654321", credentials=Credentials("AKIASTATIC", "secret")
-        ).client
-        assert client._request_signer._credentials.access_key == "AKIASTATIC"
+        ).client.transport
+        assert isinstance(transport, BotocoreTransport)
+        signer = transport.client._request_signer
+        assert signer._credentials.access_key == "AKIASTATIC"
         with pytest.raises(ConfigurationError, match="need the fast transport"):
             db.connection(
                 account="111122223333",

@@ -15,7 +15,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
 from dynamorm_gen.runtime import sigv4
-from dynamorm_gen.runtime.fast import _encode_binary, _host_header
+from dynamorm_gen.runtime.codec import _encode_binary
+from dynamorm_gen.runtime.fast import _host_header
 from dynamorm_gen.runtime.sigv4 import Credentials, dynamodb_headers, sign
 
 OPERATIONS = (

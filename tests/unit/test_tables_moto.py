@@ -18,6 +18,7 @@ from dynamorm_gen.runtime import (
     set_field_encryptor,
 )
 from dynamorm_gen.runtime.cursor import set_cursor_key
+from dynamorm_gen.runtime.retry import READ
 from dynamorm_gen.runtime.table import Connection, reset_clients
 from generated_examples import basic, payment
 from tests.unit.payments import make_payment
@@ -32,8 +33,8 @@ def test_put_get_delete_round_trip(payments: payment.PaymentsTable) -> None:
     )
     assert got == p
     assert got is not None and got.card_token == "tok_1" and got.metadata == p.metadata
-    raw = payments.handle.connection.client.get_item(
-        TableName="payments-test", Key=p.key()
+    raw = payments.handle.connection.client.call(
+        "GetItem", {"TableName": "payments-test", "Key": p.key()}, READ
     )
     assert raw["Item"]["card_token"]["B"] != b"tok_1"  # stored encrypted
     assert raw["Item"]["_et"] == {"S": "Payment"}

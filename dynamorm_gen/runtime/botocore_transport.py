@@ -1,0 +1,236 @@
+"""The botocore transport: one exchange per call through a botocore DynamoDB client.
+
+botocore is imported only here, and this module only when the first botocore client is made.
+The client's own retries are off (one attempt in all), so that ``retry.py`` decides about
+resending for both transports alike. Each exception botocore raises is translated once into
+an ``ExchangeError`` that says whether the request may have reached the server.
+
+botocore does not check a response's integrity once its own retries are off (the CRC32
+check lives in its retry handler), and it reads bodies without enforcing Content-Length and
+parses a body that is not JSON as an error message: a cut-short 2xx body would read as an
+empty GetItem or Query. A ``before-parse`` handler checks every response first: the length
+against Content-Length, the CRC32, and that a 2xx body is a JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from dynamorm_gen.runtime.errors import ConfigurationError
+from dynamorm_gen.runtime.transport import (
+    CHECKSUM_MISMATCH,
+    CONNECT_TIMEOUT,
+    CONNECTION_CLOSED,
+    ENDPOINT_CONNECTION_ERROR,
+    READ_TIMEOUT,
+    RESPONSE_INCOMPLETE,
+    RESPONSE_MALFORMED,
+    ExchangeError,
+)
+
+# botocore's method for each operation the runtime sends.
+_METHODS = {
+    "PutItem": "put_item",
+    "GetItem": "get_item",
+    "DeleteItem": "delete_item",
+    "UpdateItem": "update_item",
+    "Query": "query",
+    "Scan": "scan",
+    "BatchGetItem": "batch_get_item",
+    "BatchWriteItem": "batch_write_item",
+    "TransactGetItems": "transact_get_items",
+    "TransactWriteItems": "transact_write_items",
+    "CreateTable": "create_table",
+    "DeleteTable": "delete_table",
+    "DescribeTable": "describe_table",
+    "ListTables": "list_tables",
+    "UpdateTimeToLive": "update_time_to_live",
+    "DescribeTimeToLive": "describe_time_to_live",
+}
+
+# Raised before anything was sent: the endpoint could not be reached.
+_UNSENT = {
+    "EndpointConnectionError": ENDPOINT_CONNECTION_ERROR,
+    "ConnectTimeoutError": CONNECT_TIMEOUT,
+    "ProxyConnectionError": ENDPOINT_CONNECTION_ERROR,
+}
+# Raised once the request may have been written.
+_SENT = {
+    "ReadTimeoutError": READ_TIMEOUT,
+    "ConnectionClosedError": CONNECTION_CLOSED,
+}
+# The request could not be made at all: configuration, not the network.
+_CONFIGURATION = frozenset(
+    (
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "NoRegionError",
+        "UnknownServiceError",
+        "ProfileNotFound",
+        "InvalidRegionError",
+    )
+)
+
+
+class _BrokenResponse(Exception):
+    """Raised by the before-parse check; translated into an ExchangeError below."""
+
+    def __init__(self, code: str, status: int) -> None:
+        super().__init__(code)
+        self.code = code
+        self.status = status
+
+
+def check_response(response_dict: Mapping[str, Any], **_: Any) -> None:
+    """botocore's ``before-parse`` event: refuse a response that did not arrive whole."""
+    status = int(response_dict.get("status_code") or 0)
+    body = response_dict.get("body") or b""
+    headers = response_dict.get("headers") or {}
+    if not isinstance(body, bytes | bytearray):
+        return  # a streaming body: DynamoDB has none
+    length = headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) != len(body):
+        raise _BrokenResponse(RESPONSE_INCOMPLETE, status)
+    crc = headers.get("x-amz-crc32")
+    if crc is not None and (not crc.isdigit() or int(crc) != zlib.crc32(body)):
+        raise _BrokenResponse(CHECKSUM_MISMATCH, status)
+    if 200 <= status < 300 and body:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            raise _BrokenResponse(RESPONSE_MALFORMED, status) from None
+        if not isinstance(parsed, dict):
+            raise _BrokenResponse(RESPONSE_MALFORMED, status)
+
+
+def make_client(
+    region: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+    *,
+    credentials: Any = None,
+    connect_timeout: float,
+    read_timeout: float,
+    max_pool_connections: int,
+) -> Any:
+    """A botocore DynamoDB client with one attempt per call and the response check on."""
+    import botocore.session
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+
+    config = Config(
+        # Generated code builds well-formed requests; validating them again costs ~10-20% CPU.
+        parameter_validation=False,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        # One attempt in all: resending is retry.py's decision, the same for both transports.
+        retries={"mode": "standard", "total_max_attempts": 1},
+        max_pool_connections=max_pool_connections,
+        tcp_keepalive=True,
+    )
+    try:
+        session = botocore.session.Session(profile=profile)
+        if credentials is not None:
+            session.set_credentials(
+                credentials.access_key, credentials.secret_key, credentials.token
+            )
+        return session.create_client(
+            "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config
+        )
+    except BotoCoreError as exc:
+        raise ConfigurationError(
+            f"cannot create a DynamoDB client: {type(exc).__name__}"
+            " (set AWS_DEFAULT_REGION, or pass Connection(region=...))"
+        ) from None
+
+
+def _single_attempt(client: Any) -> bool:
+    retries = getattr(client.meta.config, "retries", None) or {}
+    if "total_max_attempts" in retries:
+        return bool(retries["total_max_attempts"] == 1)
+    return retries.get("max_attempts") == 0  # legacy form: retries after the first
+
+
+class BotocoreTransport:
+    """A botocore DynamoDB client as a transport: one exchange per call."""
+
+    def __init__(self, client: Any) -> None:
+        if not _single_attempt(client):
+            raise ConfigurationError(
+                "a botocore client given to dynamorm-gen must make one attempt per call, so"
+                " that only the runtime resends (it knows which writes are safe to resend):"
+                " create it with Config(retries={'total_max_attempts': 1}), or let"
+                " Connection(...) create it"
+            )
+        self.client = client
+        self.endpoint_url: str = client.meta.endpoint_url
+        self.region: str = client.meta.region_name
+        client.meta.events.register_first("before-parse.dynamodb", check_response)
+
+    def __repr__(self) -> str:
+        return f"BotocoreTransport({self.endpoint_url}, {self.region})"
+
+    def exchange(
+        self,
+        operation: str,
+        params: Mapping[str, Any],
+        body: bytes,
+        timeout: float | None,
+    ) -> dict[str, Any]:
+        """Call botocore once. ``body`` is not used (botocore serialises ``params``) and
+        ``timeout`` cannot bound its socket waits: its connect and read timeouts do."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        method = getattr(self.client, _METHODS[operation])
+        # Errors are made outside the except blocks: an error raised inside one keeps the
+        # botocore exception as its context, and with it the response and its socket.
+        failure: ExchangeError | ConfigurationError
+        try:
+            response: dict[str, Any] = method(**params)
+        except ClientError as exc:
+            failure = _service_error(exc.response)
+        except _BrokenResponse as exc:
+            failure = ExchangeError(exc.code, sent=True, status=exc.status)
+        except BotoCoreError as exc:
+            failure = _translated(type(exc).__name__)
+        else:
+            return response
+        raise failure
+
+    def prewarm(self) -> None:
+        """Nothing to open ahead: botocore connects on the first request."""
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _translated(name: str) -> ExchangeError | ConfigurationError:
+    """The failure for a botocore exception other than a service error, by class name."""
+    if name in _CONFIGURATION:
+        return ConfigurationError(
+            f"cannot send the request: {name} (set AWS credentials and AWS_DEFAULT_REGION,"
+            " or pass them to Connection)"
+        )
+    if name in _UNSENT:
+        return ExchangeError(_UNSENT[name], sent=False)
+    # Anything else happened on the way out or back: it may have been received.
+    return ExchangeError(_SENT.get(name, CONNECTION_CLOSED), sent=True)
+
+
+def _service_error(response: Mapping[str, Any]) -> ExchangeError:
+    error = response.get("Error", {})
+    metadata = response.get("ResponseMetadata", {})
+    status = metadata.get("HTTPStatusCode")
+    reasons = response.get("CancellationReasons")
+    item = response.get("Item")
+    return ExchangeError(
+        str(error.get("Code") or status or "Unknown"),
+        sent=True,
+        status=int(status) if status else None,
+        server_message=str(error.get("Message", "")),
+        item=item if isinstance(item, dict) else None,
+        reasons=reasons if isinstance(reasons, list) else None,
+    )
