@@ -327,6 +327,7 @@ def run(
                 # Sending it again could only fail its condition or apply it twice.
                 if wants_values(params):
                     raise _lost(failure, where)
+                quota.give_back(taken or quota.refill)  # it succeeded
                 return {"ResponseMetadata": {"RetryAttempts": resends}}
         elif outcome == "unknown":
             uncertain = True
