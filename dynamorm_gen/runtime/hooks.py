@@ -344,6 +344,7 @@ class XRay:
             "dynamodb",
             {
                 "retries": call.retries,
+                "resends": call.resends,
                 "read_units": call.read_units,
                 "write_units": call.write_units,
             },
