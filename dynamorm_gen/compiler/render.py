@@ -10,7 +10,7 @@ from functools import cache
 
 import jinja2
 
-from dynamorm_gen.compiler import layout, pycode
+from dynamorm_gen.compiler import fit, layout, pycode
 from dynamorm_gen.compiler.layout import Atom, Group
 from dynamorm_gen.compiler.model import Collection, Entity, Module, Table, TypeRef
 
@@ -36,7 +36,7 @@ def environment() -> jinja2.Environment:
 
 def render_module(module: Module) -> str:
     template = environment().get_template("module.py.j2")
-    return _tidy(template.render(m=module, ctx=ModuleContext(module)))
+    return _tidy(fit.fit_module(template.render(m=module, ctx=ModuleContext(module))))
 
 
 def render_package_init(modules: list[Module]) -> str:
