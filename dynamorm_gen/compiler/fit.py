@@ -55,7 +55,7 @@ def fit_module(source: str) -> str:
             end = _closing_line(lines, i, _indent(line))
             block = lines[i - 1 : end + 1]
             i = end + 1
-            if not block[-2].rstrip().endswith(","):
+            if len(block) > 2 and not block[-2].rstrip().endswith(","):
                 out.extend(block)  # a multi-line form the fitter would not write: kept
                 continue
             line = _join(block)
