@@ -21,6 +21,7 @@ import io
 import keyword
 import tokenize
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dynamorm_gen.compiler import layout
 from dynamorm_gen.compiler.layout import Atom, Group, Node, Pair
@@ -106,15 +107,14 @@ def fit_line(line: str) -> list[str]:
 # --- reading a line -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     kind: int  # a tokenize token type; STRING for a whole f-string
     text: str
     start: int
     end: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Bracket:
     opening: _Token
     children: list[_Piece]
@@ -185,7 +185,7 @@ def _text(code: str, pieces: list[_Piece]) -> str:
 
 
 def _is(piece: _Piece, *texts: str) -> bool:
-    return isinstance(piece, _Token) and piece.text in texts
+    return type(piece) is _Token and piece.text in texts
 
 
 def _is_name(piece: _Piece) -> bool:

@@ -30,6 +30,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
         auto_reload=False,  # templates are package data: no need to stat them on every use
+        bytecode_cache=_bytecode_cache(),
     )
     env.globals.update(facts=facts, fits=fits, runtime_api=RUNTIME_API, header=HEADER)
     env.filters.update(
@@ -40,6 +41,17 @@ def environment() -> jinja2.Environment:
         fstring_text=fstring_text,
     )
     return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates, kept between runs in Jinja's per-user cache folder (created private
+    to the user, in the temporary folder): compiling the templates takes most of a build's
+    time, loading them a few milliseconds. A template whose text changed is compiled again.
+    None when that folder cannot be made safely."""
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
 
 
 def render_module(module: Module) -> str:
