@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
 
+from dynamorm_gen.compiler import fit
 from dynamorm_gen.compiler.fit import fit_line, fit_module
 
 
@@ -289,3 +291,55 @@ def test_ruff_keeps_what_the_fitter_writes(line: str, tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_f_strings_split_into_tokens_are_read_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.12 and later tokenize an f-string into parts (FSTRING_START, the tokens of
+    its fields, FSTRING_END); the fitter reads it as one string, as 3.11's one token."""
+    start, middle, end = 1001, 1002, 1003
+    code = 'x = f("a", f"{y:>3}" + f"{f\'{z}\'}")'
+    op, name = tokenize.OP, tokenize.NAME
+
+    def token(kind: int, text: str) -> tokenize.TokenInfo:
+        at = code.index(text, token.position)  # type: ignore[attr-defined]
+        token.position = at + len(text)  # type: ignore[attr-defined]
+        return tokenize.TokenInfo(kind, text, (1, at), (1, at + len(text)), code)
+
+    token.position = 0  # type: ignore[attr-defined]
+    tokens = [
+        token(name, "x"),
+        token(op, "="),
+        token(name, "f"),
+        token(op, "("),
+        token(tokenize.STRING, '"a"'),
+        token(op, ","),
+        token(start, 'f"'),
+        token(op, "{"),
+        token(name, "y"),
+        token(op, ":"),
+        token(middle, ">3"),
+        token(op, "}"),
+        token(end, '"'),
+        token(op, "+"),
+        token(start, 'f"'),
+        token(op, "{"),
+        token(start, "f'"),
+        token(op, "{"),
+        token(name, "z"),
+        token(op, "}"),
+        token(end, "'"),
+        token(op, "}"),
+        token(end, '"'),
+        token(op, ")"),
+    ]
+    monkeypatch.setattr(fit, "_FSTRING_START", start)
+    monkeypatch.setattr(fit, "_FSTRING_END", end)
+    monkeypatch.setattr(fit.tokenize, "generate_tokens", lambda readline: iter(tokens))
+    pieces = fit._parse(code)
+    assert pieces is not None
+    call = pieces[3]
+    assert isinstance(call, fit._Bracket)
+    texts = [p.text for p in call.children if isinstance(p, fit._Token)]
+    assert texts == ['"a"', ",", 'f"{y:>3}"', "+", "f\"{f'{z}'}\""]
