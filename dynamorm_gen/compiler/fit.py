@@ -43,16 +43,22 @@ def fit_module(source: str) -> str:
     while i < len(lines):
         line = lines[i]
         i += 1
-        # Docstrings are the only triple-quoted strings in generated code, and their text
-        # never holds three double quotes (see the docstring filter of render.py).
-        if line.count('"""') % 2:
-            in_docstring = not in_docstring
+        # Docstrings are the only triple-quoted strings in generated code; one that spans
+        # lines starts a line with three double quotes, and its text never holds them
+        # (see the docstring filter of render.py).
+        if in_docstring:
+            in_docstring = '"""' not in line
             out.append(line)
             continue
-        if in_docstring or line.lstrip().startswith("#"):
+        stripped = line.lstrip()
+        if stripped.startswith('"""') and stripped.count('"""') == 1:
+            in_docstring = True
             out.append(line)
             continue
-        if line.endswith(_OPENERS):
+        if stripped.startswith("#"):
+            out.append(line)
+            continue
+        if line.endswith(_OPENERS) and _opens_bracket(line):
             end = _closing_line(lines, i, _indent(line))
             block = lines[i - 1 : end + 1]
             i = end + 1
@@ -62,6 +68,19 @@ def fit_module(source: str) -> str:
             line = _join(block)
         out.extend(fit_line(line))
     return "\n".join(out)
+
+
+def _opens_bracket(line: str) -> bool:
+    """Whether a line ending with a bracket leaves it open: not when it ends a comment (an
+    attribute's doc after its annotation)."""
+    if "#" not in line:
+        return True
+    try:
+        for _ in tokenize.generate_tokens(io.StringIO(line.strip() + "\n").readline):
+            pass
+    except tokenize.TokenError:
+        return True
+    return False
 
 
 def _indent(line: str) -> int:

@@ -343,3 +343,16 @@ def test_f_strings_split_into_tokens_are_read_whole(
     assert isinstance(call, fit._Bracket)
     texts = [p.text for p in call.children if isinstance(p, fit._Token)]
     assert texts == ['"a"', ",", 'f"{y:>3}"', "+", "f\"{f'{z}'}\""]
+
+
+def test_comments_ending_with_a_bracket_or_holding_quotes_are_only_comments() -> None:
+    source = """
+class Payment:
+    amount: int  # Minor units (see the currency's exponent) [
+    note: str | None  # Written as \"\"\"quoted\"\"\" text
+    currency: str
+    def f(self) -> None:
+        return {"MERCHANT#": x, "PAYMENT#": y, "CUSTOMER#": z, "DISPUTE#": w, "REFUND#": v}
+"""
+    assert _fit(source).splitlines()[1:4] == source.strip("\n").splitlines()[1:4]
+    assert _fit(source).splitlines()[-1] == "        }"
