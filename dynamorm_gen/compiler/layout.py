@@ -1,8 +1,10 @@
-"""A tiny layout engine so generated code is already in `ruff format` style.
+"""The layout engine of the line fitter (``fit``): how a statement that does not fit is split.
 
-Expressions are trees of atoms and bracketed groups. A group is written on one line when the line
-fits; otherwise it is exploded one item per line with a trailing comma (a "magic trailing comma",
-which the formatter keeps), and its items are laid out the same way, recursively.
+Expressions are trees of atoms and bracketed groups, which ``fit`` reads from the code. A group
+is written on one line when the line fits; otherwise it is exploded one item per line with a
+trailing comma (a "magic trailing comma", which ``ruff format`` keeps), and its items are laid
+out the same way, recursively. The other functions split statements the way ruff splits them:
+``and``/``or`` chains, conditional expressions, values that need parentheses.
 """
 
 from __future__ import annotations
@@ -47,20 +49,6 @@ def py_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def call(function: str, *args: Node | str) -> Group:
-    return Group(f"{function}(", tuple(_node(a) for a in args), ")")
-
-
-def dict_(entries: Sequence[tuple[str, Node | str]]) -> Group:
-    return Group(
-        "{", tuple(Pair(f"{key}: ", _node(value)) for key, value in entries), "}"
-    )
-
-
-def _node(value: Node | str) -> Node:
-    return Atom(value) if isinstance(value, str) else value
-
-
 def flat(node: Node) -> str:
     if isinstance(node, Atom):
         return node.text
@@ -70,9 +58,8 @@ def flat(node: Node) -> str:
     return node.head + separator.join(flat(i) for i in node.items) + node.tail
 
 
-def lay(node: Node | str, indent: int, prefix: str = "", suffix: str = "") -> list[str]:
+def lay(node: Node, indent: int, prefix: str = "", suffix: str = "") -> list[str]:
     """Lines for ``prefix + node + suffix`` at ``indent`` spaces, exploded only where needed."""
-    node = _node(node)
     pad = " " * indent
     line = pad + prefix + flat(node) + suffix
     if len(line) <= LINE_LENGTH or isinstance(node, Atom):
@@ -87,7 +74,7 @@ def lay(node: Node | str, indent: int, prefix: str = "", suffix: str = "") -> li
     return lines
 
 
-def block(node: Node | str, indent: int, prefix: str = "", suffix: str = "") -> str:
+def block(node: Node, indent: int, prefix: str = "", suffix: str = "") -> str:
     return "\n".join(lay(node, indent, prefix, suffix))
 
 

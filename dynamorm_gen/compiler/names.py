@@ -3,13 +3,13 @@
 Distinct schema names can generate the same Python name (entities ``AB`` and ``Ab`` both give
 ``put_ab``; attribute ``kind`` of ``AB`` gives the alias ``ABKind``, which may be an entity's
 name; attributes ``a`` and ``a_if_absent`` both give the builder method ``set_a_if_absent``).
-The names come from the same pycode functions the templates call. A collision would silently replace one definition with another, so it is an error,
+The names come from the same facts functions the templates call. A collision would silently replace one definition with another, so it is an error,
 located at the schema element that generated the second name.
 """
 
 from __future__ import annotations
 
-from dynamorm_gen.compiler import pycode
+from dynamorm_gen.compiler import facts
 from dynamorm_gen.compiler.errors import Diagnostic
 from dynamorm_gen.compiler.load import PathKey, SchemaFile
 from dynamorm_gen.compiler.model import Module
@@ -53,20 +53,20 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
             if a.type.kind == "enum" or (a.type.of and a.type.of.kind == "enum"):
                 path: PathKey = ("types", obj.name, "fields", a.name)
                 top.add(
-                    pycode.values_constant(obj.name, a),
+                    facts.values_constant(obj.name, a),
                     f"field {obj.name}.{a.name}",
                     path,
                 )
     for entity in module.entities:
         top.add(entity.name, f"entity '{entity.name}'", ("entities", entity.name))
         top.add(
-            pycode.when_class(entity),
+            facts.when_class(entity),
             f"entity '{entity.name}'",
             ("entities", entity.name),
         )
-        if pycode.has_update_builder(entity):
+        if facts.has_update_builder(entity):
             top.add(
-                pycode.update_class(entity),
+                facts.update_class(entity),
                 f"entity '{entity.name}'",
                 ("entities", entity.name),
             )
@@ -74,19 +74,19 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
             path = ("entities", entity.name, "attributes", a.name)
             origin = f"attribute {entity.name}.{a.name}"
             if a.type.kind == "enum":
-                top.add(pycode.enum_alias(entity.name, a), origin, path)
+                top.add(facts.enum_alias(entity.name, a), origin, path)
             if a.type.kind == "enum" or (a.type.of and a.type.of.kind == "enum"):
-                top.add(pycode.values_constant(entity.name, a), origin, path)
+                top.add(facts.values_constant(entity.name, a), origin, path)
         for p in entity.access_patterns:
             path = ("entities", entity.name, "access_patterns", p.name)
             origin = f"access pattern {entity.name}.{p.name}"
-            top.add(pycode.pattern_const(entity, p), origin, path)
+            top.add(facts.pattern_const(entity, p), origin, path)
             if p.projection:
-                top.add(pycode.view_name(entity, p), origin, path)
+                top.add(facts.view_name(entity, p), origin, path)
     for collection in module.collections:
         origin = f"collection '{collection.name}'"
         top.add(
-            pycode.collection_const(collection),
+            facts.collection_const(collection),
             origin,
             ("collections", collection.name),
         )
@@ -94,21 +94,21 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
     for entity in module.entities:
         # The builder's methods, from the list update.py.j2 renders: attributes ``a`` and
         # ``a_if_absent`` would both give ``set_a_if_absent``.
-        builder = _Names(sf, f"methods of {pycode.update_class(entity)}")
-        for a, verb in pycode.update_verbs(entity):
+        builder = _Names(sf, f"methods of {facts.update_class(entity)}")
+        for a, verb in facts.update_verbs(entity):
             builder.add(
-                pycode.update_method_name(verb, a),
+                facts.update_method_name(verb, a),
                 f"attribute {entity.name}.{a.name}",
                 ("entities", entity.name, "attributes", a.name),
             )
         diagnostics += builder.diagnostics
     for table in module.tables:
         origin = f"table '{table.name}'"
-        top.add(pycode.upper(table.name), origin, ("tables", table.name))
-        top.add(pycode.table_class(table), origin, ("tables", table.name))
-        methods = _Names(sf, f"methods of {pycode.table_class(table)}")
+        top.add(facts.upper(table.name), origin, ("tables", table.name))
+        top.add(facts.table_class(table), origin, ("tables", table.name))
+        methods = _Names(sf, f"methods of {facts.table_class(table)}")
         for entity in (e for e in module.entities if e.table == table.name):
-            var = pycode.snake(entity.name)
+            var = facts.snake(entity.name)
             path = ("entities", entity.name)
             # The per-entity methods table_entity.py.j2 writes, under the same conditions.
             verbs = [
@@ -121,10 +121,8 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
                 "iter_scan",
             ]
             verbs += ["tx_put", "tx_delete", "tx_check", "tx_get"]
-            verbs += [] if pycode.has_version(entity) else ["batch_put"]
-            verbs += (
-                ["update", "tx_update"] if pycode.has_update_builder(entity) else []
-            )
+            verbs += [] if facts.version(entity) is not None else ["batch_put"]
+            verbs += ["update", "tx_update"] if facts.has_update_builder(entity) else []
             for verb in verbs:
                 methods.add(f"{verb}_{var}", f"entity '{entity.name}'", path)
             for p in entity.access_patterns:

@@ -1,0 +1,99 @@
+"""What dynamorm_gen/compiler/facts.py tells the templates about a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from dynamorm_gen.compiler import facts, model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _module(path: Path) -> model.Module:
+    data = yaml.safe_load(path.read_text())
+    return model.build_module(path.name, "0" * 64, path.stem, data)
+
+
+TASKS = _module(ROOT / "tests/golden/cases/index_updates/schemas/tasks.yaml")
+PAYMENTS = _module(ROOT / "schemas/payment.yaml")
+
+
+def _entity(module: model.Module, name: str) -> model.Entity:
+    return next(e for e in module.entities if e.name == name)
+
+
+def test_constraint_checks_in_order_cheapest_type_test_first() -> None:
+    merchant = _entity(PAYMENTS, "Merchant")
+    fee_bps = merchant.attribute("fee_bps")  # integer, min 0, max 10000
+    checks = facts.constraint_checks(
+        "Merchant", fee_bps, "self.fee_bps", optional=False
+    )
+    assert [c.kind for c in checks] == ["int", "between"]
+    assert (checks[1].low, checks[1].high, checks[1].rule) == (
+        0,
+        10000,
+        "min 0, max 10000",
+    )
+    amount = _entity(PAYMENTS, "Payment").attribute("amount")  # integer, min 0 only
+    kinds = [
+        c.kind for c in facts.constraint_checks("Payment", amount, "v", optional=False)
+    ]
+    assert kinds == ["int", "min", "int_range"]
+
+
+def test_key_text_checks_name_every_separator_and_template() -> None:
+    payment = _entity(PAYMENTS, "Payment")
+    keys = facts.record_keys(payment)
+    (check,) = facts.key_text_check(
+        "Payment.merchant_id", "self.merchant_id", keys.templates["merchant_id"]
+    )
+    assert check.separators == "#"
+    assert check.templates == (
+        "MERCHANT#{merchant_id}",
+        "MERCHANT#{merchant_id}#STATUS",
+    )
+
+
+def test_index_update_names_the_keys_it_rebuilds_and_what_they_also_need() -> None:
+    task = _entity(TASKS, "Task")
+    change = facts.index_update(task, task.attribute("state"))
+    assert [c.name for c in change.co_attributes] == ["assignee", "rank", "lane"]
+    assert change.indexes == "GSI1 and LSI1"
+    assert change.key_count == 3
+    assert change.sparse  # GSI1 holds the item only while assignee and rank are set
+    assert [r.optional for r in change.rebuilds] == [("assignee", "rank"), ()]
+
+
+def test_update_verbs_rebuild_index_keys_with_set_and_remove_only() -> None:
+    task = _entity(TASKS, "Task")
+    verbs = [(a.name, v) for a, v in facts.update_verbs(task)]
+    assert ("rank", "set") in verbs and ("rank", "remove") in verbs
+    assert ("rank", "set_if_absent") not in verbs and ("rank", "add") not in verbs
+
+
+def test_a_between_query_takes_both_ends_of_its_last_placeholder() -> None:
+    txn = _entity(PAYMENTS, "Transaction")
+    pattern = next(p for p in txn.access_patterns if p.name == "between_sequences")
+    table = PAYMENTS.tables[0]
+    query = facts.entity_query(table, txn, pattern)
+    assert query.key_condition() == "#pk = :pk AND #sk BETWEEN :sk0 AND :sk1"
+    assert query.sort_values() == [
+        (":sk0", {"sequence": "sequence_from"}),
+        (":sk1", {"sequence": "sequence_to"}),
+    ]
+    assert [name for name, _ in query.params()] == [
+        "merchant_id",
+        "payment_id",
+        "sequence_from",
+        "sequence_to",
+    ]
+
+
+def test_slots_sort_digits_as_numbers() -> None:
+    def attribute(name: str) -> model.Attribute:
+        return model.build_attribute(name, {"type": "string"}, set())
+
+    names = ["a10", "a2", "b", "a1"]
+    assert facts.slot_names([attribute(n) for n in names]) == ["a1", "a2", "a10", "b"]
