@@ -66,6 +66,13 @@ def lay(node: Node, indent: int, prefix: str = "", suffix: str = "") -> list[str
         return [line]
     if isinstance(node, Pair):
         return lay(node.value, indent, prefix + node.lead, suffix)
+    if node.comprehension:
+        # The formatter first tries the whole comprehension on one line of its own inside
+        # the brackets; only when that does not fit does it put each clause on a line. (A
+        # comprehension has no trailing comma to keep it exploded, so this must match.)
+        inner = pad + "    " + " ".join(flat(item) for item in node.items)
+        if len(inner) <= LINE_LENGTH:
+            return [pad + prefix + node.head, inner, pad + node.tail + suffix]
     lines = [pad + prefix + node.head]
     item_suffix = "" if node.comprehension else ","
     for item in node.items:
