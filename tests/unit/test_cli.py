@@ -213,3 +213,29 @@ def test_config_file_problems(project: Path) -> None:
     )  # empty: the defaults (schemas/, generated/)
     code, out, _ = run("build")
     assert code == 0 and "into generated" in out
+
+
+def test_a_file_over_the_size_limit_is_refused_before_parsing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dynamorm_gen.compiler import load
+
+    line = "- a value that is not a schema\n"
+    big = project / "schemas" / "big.yaml"
+    big.write_text(line * (5 * 1024 * 1024 // len(line)))
+
+    parser = load._Loader
+
+    def small_only(text: str, display: str) -> object:
+        assert len(text) <= load.MAX_FILE_BYTES, f"{display} was parsed"
+        return parser(text, display)
+
+    monkeypatch.setattr(load, "_Loader", small_only)
+    code, _, err = run("validate", "-s", "schemas/big.yaml")
+    assert code == 2
+    assert err == (
+        "schemas/big.yaml:1:1: error[DG008] file is 5,242,875 bytes; the limit is"
+        " 1,048,576 bytes (1 MiB)\n"
+        "  hint: split the schema into several files\n"
+        "1 error in 1 file\n"
+    )
