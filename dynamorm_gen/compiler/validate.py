@@ -188,7 +188,17 @@ def _from_schema_error(sf: SchemaFile, error: ValidationError) -> Iterator[Diagn
     elif kind == "maxProperties":
         yield sf.diagnostic(path, "DG105", f"{where}: give exactly one condition")
     elif kind == "uniqueItems":
-        yield sf.diagnostic(path, "DG105", f"{where}: items must be unique")
+        items: list[Any] = error.instance if isinstance(error.instance, list) else []
+        repeats = _repeats(items)
+        for i in repeats:
+            yield sf.diagnostic(
+                (*path, i),
+                "DG105",
+                f"{where}: {_describe(items[i])} is listed more than once",
+                "remove the repeat",
+            )
+        if not repeats:  # equal only by JSON Schema's rules (1 and 1.0)
+            yield sf.diagnostic(path, "DG105", f"{where}: items must be unique")
     elif kind == "minimum":
         yield sf.diagnostic(
             path, "DG105", f"{where}: must be at least {error.validator_value}"
@@ -201,6 +211,18 @@ def _from_schema_error(sf: SchemaFile, error: ValidationError) -> Iterator[Diagn
         )
     else:  # a keyword the format does not use today; still located and readable
         yield sf.diagnostic(path, "DG100", f"{where}: {error.message}")
+
+
+def _repeats(items: list[Any]) -> list[int]:
+    """Indexes of the items equal to an earlier one (as JSON: true is not 1)."""
+    seen: set[str] = set()
+    repeats = []
+    for i, item in enumerate(items):
+        text = json.dumps(item, sort_keys=True)
+        if text in seen:
+            repeats.append(i)
+        seen.add(text)
+    return repeats
 
 
 class _FileChecker:
@@ -742,6 +764,25 @@ class _FileChecker:
                     f"set 'ttl: {aspec.get('stored_as', aname)}' on table '{table.name}'"
                     if table.ttl is None
                     else f"use stored_as: {table.ttl}",
+                )
+            elif (
+                table.ttl is not None
+                and aspec.get("stored_as", aname) == table.ttl
+                and aspec["type"] not in ("ttl", "integer")
+                and self.is_type(aspec["type"])  # an unknown one is DG202
+            ):
+                # DynamoDB ignores a ttl attribute that is not a number: items never expire.
+                kind = aspec["type"]
+                whole = kind in ("decimal", "float", "version")
+                self.error(
+                    (*path, "attributes", aname, "type"),
+                    "DG215",
+                    f"'{aname}' is the table's ttl attribute, so it holds seconds since"
+                    f" the epoch: type ttl or integer, not {kind}",
+                    "a ttl is whole seconds; use type: ttl"
+                    if whole
+                    else "DynamoDB expires only items whose ttl attribute is a number;"
+                    " use type: ttl",
                 )
         self.check_entity_key(
             path, ("key",), spec["key"], table, None, attributes, table_key=True
