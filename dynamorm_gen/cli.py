@@ -1,6 +1,7 @@
 """The ``dynamorm-gen`` command: build [--check], validate, init.
 
-Exit status: 0 success, 1 generated code is stale (``build --check``), 2 bad input or usage.
+Exit status: 0 success, 1 generated code is stale (``build --check``), 2 bad input, usage or
+an output that cannot be written, 3 an internal error (a bug; the traceback is printed).
 """
 
 from __future__ import annotations
@@ -102,10 +103,14 @@ def build(
         return
     try:
         written, removed = write.write(project.output, outputs)
-    except OSError as exc:
-        where = f" {exc.filename}" if exc.filename else ""
+    except write.WriteError as exc:
+        done = (
+            f"already written: {', '.join(f'{shown_out}/{p}' for p in exc.written)}"
+            if exc.written
+            else "nothing changed"
+        )
         click.echo(
-            f"error: cannot write{where}: {exc.strerror or exc}; nothing changed",
+            f"error: cannot write {project.shown(exc.path)}: {exc.reason}; {done}",
             err=True,
         )
         sys.exit(EXIT_BAD_INPUT)

@@ -3,11 +3,17 @@
 Scalars are resolved the YAML 1.2 way (only true/false are booleans, so `NO` or `on` stay strings)
 and mapping keys are always strings. The standard tags !!str, !!int, !!float, !!bool, !!null,
 !!map and !!seq are honoured; duplicate keys, merge keys and any other tag are errors.
+
+No input can make loading slow or large: a file over MAX_FILE_BYTES is refused before it is
+parsed, and conversion stops once the data holds more than MAX_NODES keys and values (an alias
+counting as a copy of what it names each time it is used, so an alias bomb stops early) or
+nests deeper than MAX_DEPTH levels.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +24,14 @@ import yaml
 from dynamorm_gen.compiler.errors import CompileError, Diagnostic
 
 PathKey = tuple[str | int, ...]
+
+# Far above any real schema (the payment example is 5 KB, about 1,000 keys and values, 7 levels
+# deep), low enough that the worst input loads in about three seconds and 100 MB.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NODES = 100_000
+# Every later stage recurses over nested data; 50 levels stay far from Python's recursion limit
+# and from its limit on nested brackets in the generated converters.
+MAX_DEPTH = 50
 
 _INT = re.compile(r"[-+]?[0-9]+\Z")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
@@ -53,9 +67,82 @@ _CONTEXTS = (
 )
 
 try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+    from yaml._yaml import CParser as _Parser  # libyaml's parser
+except ImportError:  # PyYAML built without libyaml: its parser in Python
+
+    class _Parser(  # type: ignore[no-redef]
+        yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser
+    ):
+        def __init__(self, text: str) -> None:
+            yaml.reader.Reader.__init__(self, text)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+
+
+_COLLECTION_STARTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+# An alias written in the file: its anchor's name, and the line and column of the alias.
+_Alias = tuple[str, int, int]
+
+
+class _TooLarge(Exception):
+    """Loading stops at the first limit passed; the diagnostic says which."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+class _Loader(yaml.composer.Composer, _Parser, yaml.resolver.Resolver):
+    """PyYAML's composer in Python over the events of libyaml's parser (whose own composer
+    cannot be extended), noting where each alias is written, since the composed tree keeps
+    only the node it names, and stopping at MAX_DEPTH before its recursion could overflow."""
+
+    def __init__(self, text: str, display: str) -> None:
+        _Parser.__init__(self, text)
+        yaml.composer.Composer.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self.display = display
+        self.depth = 0
+        # (id of the parent node, index of an item or id of a value's key node) -> alias
+        self.aliases: dict[tuple[int, int], _Alias] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if parent is not None and index is not None:  # keys are single scalars
+                child = index if isinstance(index, int) else id(index)
+                alias = (str(event.anchor), *_position(event.start_mark))
+                self.aliases[(id(parent), child)] = alias
+            return super().compose_node(parent, index)
+        if not isinstance(event, _COLLECTION_STARTS):
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _TooLarge(_too_deep(self.display, _position(event.start_mark), None))
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _position(mark: Any) -> tuple[int, int]:
+    """A parser mark (libyaml's or PyYAML's) as a 1-based (line, column)."""
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
+def _too_deep(
+    display: str, position: tuple[int, int], alias: _Alias | None
+) -> Diagnostic:
+    line, column = alias[1:] if alias else position
+    what = f"YAML alias '*{alias[0]}' nests" if alias else "the file nests"
+    return Diagnostic(
+        display,
+        line,
+        column,
+        "DG008",
+        f"{what} keys and values more than {MAX_DEPTH} levels deep",
+        "a schema needs far fewer levels; flatten the data",
+    )
 
 
 @dataclass(frozen=True)
@@ -95,13 +182,7 @@ class SchemaFile:
 def load_file(path: Path, display: str, *, config: bool = False) -> SchemaFile:
     """Load one schema file (or, with ``config``, the project config) or raise CompileError
     with located diagnostics."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise CompileError(
-            [Diagnostic(display, 1, 1, "DG001", f"cannot read file: {reason}")]
-        ) from None
+    raw = _read(path, display, config=config)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -124,11 +205,16 @@ def load_file(path: Path, display: str, *, config: bool = False) -> SchemaFile:
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
+    loader = _Loader(text, display)
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = loader.get_single_node()
+    except _TooLarge as exc:
+        raise CompileError([exc.diagnostic]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        tab = mark is not None and _at(text, mark) == "\t"
+        problem = _tab_problem(text, mark) if tab and mark else _syntax_problem(exc)
         raise CompileError(
             [
                 Diagnostic(
@@ -136,7 +222,8 @@ def load_file(path: Path, display: str, *, config: bool = False) -> SchemaFile:
                     line,
                     column,
                     "DG003",
-                    f"YAML syntax error: {_syntax_problem(exc)}",
+                    f"YAML syntax error: {problem}",
+                    "indent with spaces" if tab else "",
                 )
             ]
         ) from None
@@ -148,6 +235,8 @@ def load_file(path: Path, display: str, *, config: bool = False) -> SchemaFile:
                 )
             ]
         ) from None
+    finally:
+        loader.dispose()
     if node is None:
         raise CompileError(
             [
@@ -163,8 +252,11 @@ def load_file(path: Path, display: str, *, config: bool = False) -> SchemaFile:
                 )
             ]
         )
-    builder = _Builder(display)
-    data = builder.build(node, ())
+    builder = _Builder(display, loader.aliases)
+    try:
+        data = builder.build(node, ())
+    except _TooLarge as exc:
+        raise CompileError([*builder.diagnostics, exc.diagnostic]) from None
     if builder.diagnostics:
         raise CompileError(builder.diagnostics)
     if not isinstance(data, dict):
@@ -190,6 +282,52 @@ def load_file(path: Path, display: str, *, config: bool = False) -> SchemaFile:
         value_positions=builder.value_positions,
         key_positions=builder.key_positions,
     )
+
+
+def _read(path: Path, display: str, *, config: bool) -> bytes:
+    """The file's bytes; a file over MAX_FILE_BYTES is refused before it is read whole, let
+    alone parsed (a 5 MB list would otherwise cost seconds and hundreds of MB to reject)."""
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CompileError(
+            [Diagnostic(display, 1, 1, "DG001", f"cannot read file: {reason}")]
+        ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        # A pipe or device reports no size; then only the bytes read are known.
+        shown = f"{size:,} bytes" if size > MAX_FILE_BYTES else "larger than that"
+        raise CompileError(
+            [
+                Diagnostic(
+                    display,
+                    1,
+                    1,
+                    "DG008",
+                    f"file is {shown}; the limit is {MAX_FILE_BYTES:,} bytes (1 MiB)",
+                    "" if config else "split the schema into several files",
+                )
+            ]
+        )
+    return raw
+
+
+def _at(text: str, mark: yaml.Mark) -> str:
+    """The character at a parser mark, or '' past the end."""
+    lines = text.split("\n")
+    if mark.line >= len(lines):
+        return ""
+    return lines[mark.line][mark.column : mark.column + 1]
+
+
+def _tab_problem(text: str, mark: yaml.Mark) -> str:
+    """The parser says only that a tab "cannot start any token"; say what the rule is."""
+    before = text.split("\n")[mark.line][: mark.column]
+    if before.strip(" \t-") == "":
+        return "YAML does not allow tabs for indentation"
+    return "YAML does not allow a tab here"
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError) -> str:
@@ -242,12 +380,57 @@ def _explicit_tag(node: yaml.Node) -> str | None:
 class _Builder:
     """Turns a composed YAML node tree into dicts, lists and scalars, recording positions."""
 
-    def __init__(self, display: str) -> None:
+    def __init__(self, display: str, aliases: dict[tuple[int, int], _Alias]) -> None:
         self.display = display
         self.diagnostics: list[Diagnostic] = []
         self.value_positions: dict[PathKey, tuple[int, int]] = {}
         self.key_positions: dict[PathKey, tuple[int, int]] = {}
         self._active: set[int] = set()
+        self._aliases = aliases
+        self._nodes = 0
+        # The alias written in the file that the conversion is inside of, if any: an alias
+        # within what it names is a copy too, so limits passed there are reported at it.
+        self._alias: _Alias | None = None
+
+    def _child(
+        self, parent: yaml.Node, where: int, node: yaml.Node, path: PathKey
+    ) -> Any:
+        """Convert an item or a mapping value, noting whether it is an alias written here."""
+        alias = self._aliases.get((id(parent), where)) if self._alias is None else None
+        if alias is None:
+            return self.build(node, path)
+        self._alias = alias
+        try:
+            return self.build(node, path)
+        finally:
+            self._alias = None
+
+    def _count(self, node: yaml.Node) -> None:
+        self._nodes += 1
+        if self._nodes <= MAX_NODES:
+            return
+        line, column = self._alias[1:] if self._alias else _position(node.start_mark)
+        if self._alias:
+            message = f"YAML alias '*{self._alias[0]}' makes the file exceed"
+            hint = (
+                "each use of an alias counts as a copy of what it names,"
+                " so nested aliases multiply"
+            )
+        else:
+            message, hint = (
+                "the file has more than",
+                "split the schema into several files",
+            )
+        raise _TooLarge(
+            Diagnostic(
+                self.display,
+                line,
+                column,
+                "DG008",
+                f"{message} {MAX_NODES:,} keys and values",
+                hint,
+            )
+        )
 
     def _error(self, node: yaml.Node, code: str, message: str, hint: str = "") -> None:
         mark = node.start_mark
@@ -258,6 +441,10 @@ class _Builder:
         )
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self._count(node)
+        if len(path) >= MAX_DEPTH and not isinstance(node, yaml.ScalarNode):
+            where = _position(node.start_mark)
+            raise _TooLarge(_too_deep(self.display, where, self._alias))
         self.value_positions[path] = (
             node.start_mark.line + 1,
             node.start_mark.column + 1,
@@ -282,7 +469,8 @@ class _Builder:
                 return self._mapping(node, path)
             if isinstance(node, yaml.SequenceNode):
                 return [
-                    self.build(item, (*path, i)) for i, item in enumerate(node.value)
+                    self._child(node, i, item, (*path, i))
+                    for i, item in enumerate(node.value)
                 ]
             assert isinstance(node, yaml.ScalarNode)
             if tag is None:
@@ -316,6 +504,7 @@ class _Builder:
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            self._count(key_node)
             if not isinstance(key_node, yaml.ScalarNode):
                 self._error(key_node, "DG007", "mapping keys must be plain names")
                 continue
@@ -342,7 +531,7 @@ class _Builder:
                 key_node.start_mark.line + 1,
                 key_node.start_mark.column + 1,
             )
-            result[key] = self.build(value_node, child)
+            result[key] = self._child(node, id(key_node), value_node, child)
         return result
 
 

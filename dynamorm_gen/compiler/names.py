@@ -3,8 +3,12 @@
 Distinct schema names can generate the same Python name (entities ``AB`` and ``Ab`` both give
 ``put_ab``; attribute ``kind`` of ``AB`` gives the alias ``ABKind``, which may be an entity's
 name; attributes ``a`` and ``a_if_absent`` both give the builder method ``set_a_if_absent``).
-The names come from the same facts functions the templates call. A collision would silently replace one definition with another, so it is an error,
-located at the schema element that generated the second name.
+The names come from the same facts functions the templates call. A collision would silently
+replace one definition with another, so it is an error, located at the schema element that
+generated the second name. So is a generated name that generated code itself uses: an import
+(``TableHandle`` from entity ``Table`` and its enum attribute ``handle``), one of Python's
+builtins (``TypeError``), or a parameter of the methods an entity's snake_case name is a
+parameter of (entity ``When`` gives ``put_when(self, when: When, *, when=...)``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,15 @@ from dynamorm_gen.compiler import facts
 from dynamorm_gen.compiler.errors import Diagnostic
 from dynamorm_gen.compiler.load import PathKey, SchemaFile
 from dynamorm_gen.compiler.model import Module
+from dynamorm_gen.compiler.validate import (
+    BUILTINS,
+    ENTITY_PARAMETER_NAMES,
+    METHOD_NAME_PREFIXES,
+    RESERVED_CLASS_NAMES,
+)
+
+# The origin of the names generated code itself uses (imports, Python's builtins).
+GENERATED = "generated code"
 
 
 class _Names:
@@ -35,8 +48,12 @@ class _Names:
             self.sf.diagnostic(
                 path,
                 "DG217",
-                f"{origin} and {first} both generate {', '.join(names)} ({self.scope})",
-                "rename one of them",
+                f"{origin} generates {', '.join(names)}, a name generated code already"
+                f" uses ({self.scope})"
+                if first == GENERATED
+                else f"{origin} and {first} both generate {', '.join(names)}"
+                f" ({self.scope})",
+                "rename it" if first == GENERATED else "rename one of them",
                 key=True,
             )
             for (path, origin, first), names in self.collisions.items()
@@ -47,6 +64,8 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
     """Module-level names, table-class methods and update-builder methods, each defined
     once."""
     top = _Names(sf, "module level")
+    for name in sorted(RESERVED_CLASS_NAMES | BUILTINS):
+        top.add(name, GENERATED, ())
     for obj in module.object_types:
         top.add(obj.name, f"type '{obj.name}'", ("types", obj.name))
         for a in obj.fields:
@@ -110,6 +129,18 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
         for entity in (e for e in module.entities if e.table == table.name):
             var = facts.snake(entity.name)
             path = ("entities", entity.name)
+            if var in ENTITY_PARAMETER_NAMES or var.startswith(METHOD_NAME_PREFIXES):
+                # put_<var>(self, <var>: Entity, ...) would hide or repeat a name it uses.
+                diagnostics.append(
+                    sf.diagnostic(
+                        path,
+                        "DG217",
+                        f"entity '{entity.name}' generates the parameter '{var}' of"
+                        f" put_{var}, a name generated code already uses",
+                        "rename it",
+                        key=True,
+                    )
+                )
             # The per-entity methods table_entity.py.j2 writes, under the same conditions.
             verbs = [
                 "put",

@@ -17,28 +17,29 @@ CONFIG_NAME = "dynamorm.yaml"
 _CONFIG_KEYS = {"schemas", "output"}
 
 
+# A place in a file for diagnostics: (file as shown, line, column).
+Place = tuple[str, int, int]
+_INIT_HINT = "`dynamorm-gen init` creates dynamorm.yaml and an example schema"
+
+
 @dataclass(frozen=True)
 class Project:
     root: Path  # paths in messages and headers are relative to this
     schemas: tuple[Path, ...]  # folders or files
     output: Path
+    # Where the config file names each entry of ``schemas`` (for the default, the file's
+    # start), so that an error about an entry points there; empty for the command line's.
+    named_at: tuple[Place, ...] = ()
+    # The config file's ``schemas`` value; None when the entries do not come from a config.
+    schemas_at: Place | None = None
+    # No config file, and no --schemas: only `init` can help with a missing folder.
+    bare: bool = False
 
     def shown(self, path: Path) -> str:
         try:
             return path.resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             return path.as_posix()
-
-    def schema_files(self) -> list[Path]:
-        files: set[Path] = set()
-        for entry in self.schemas:
-            if entry.is_dir():
-                files.update(
-                    p for p in entry.iterdir() if p.suffix in (".yaml", ".yml")
-                )
-            else:
-                files.add(entry)
-        return sorted(files, key=lambda p: self.shown(p))
 
 
 def load_project(
@@ -48,6 +49,7 @@ def load_project(
     path = config or Path(CONFIG_NAME)
     data: dict[str, Any] = {}
     root = path.parent if config else Path.cwd()
+    sf: SchemaFile | None = None
     if path.exists() and path.stat().st_size == 0:
         pass  # an empty config file marks the project root and keeps the defaults
     elif path.exists():
@@ -83,47 +85,101 @@ def load_project(
             raise CompileError(problems)
     elif config is not None:
         raise CompileError(
-            [Diagnostic(path.as_posix(), 1, 1, "DG001", "config file not found")]
+            [
+                Diagnostic(
+                    path.as_posix(), 1, 1, "DG001", "config file not found", _INIT_HINT
+                )
+            ]
         )
     # Paths from the command line are relative to where it runs; those in the config file are
     # relative to the config file.
     configured = data.get("schemas", "schemas")
+    entries = [configured] if isinstance(configured, str) else configured
+    named_at: tuple[Place, ...] = ()
+    schemas_at: Place | None = None
     if schemas:
         schema_paths = tuple(Path(s) for s in schemas)
     else:
-        entries = [configured] if isinstance(configured, str) else configured
         schema_paths = tuple(root / s for s in entries)
+        if path.exists():
+            shown = path.as_posix()
+            schemas_at = (shown, 1, 1)  # the default, named nowhere in the file
+            if sf is not None and "schemas" in data:
+                schemas_at = (shown, *sf.position(("schemas",)))
+            named_at = tuple(
+                (shown, *sf.position(("schemas", i)))
+                if sf is not None and isinstance(configured, list)
+                else schemas_at
+                for i in range(len(entries))
+            )
     return Project(
         root=root,
         schemas=schema_paths,
         output=Path(output) if output else root / data.get("output", "generated"),
+        named_at=named_at,
+        schemas_at=schemas_at,
+        bare=not schemas and not path.exists(),
     )
+
+
+def schema_files(project: Project) -> tuple[list[Path], list[Diagnostic]]:
+    """The schema files of the project in order, and one diagnostic per entry of
+    ``schemas`` that is missing or cannot be listed, at the place that names it."""
+    files: set[Path] = set()
+    diagnostics = []
+    for i, entry in enumerate(project.schemas):
+        place = project.named_at[i] if project.named_at else None
+        try:
+            if entry.is_dir():
+                files.update(
+                    p for p in entry.iterdir() if p.suffix in (".yaml", ".yml")
+                )
+                continue
+            if entry.exists():
+                files.add(entry)
+                continue
+            problem = "no such file or folder"
+        except OSError as exc:
+            problem = f"cannot read folder: {exc.strerror or type(exc).__name__}"
+        shown = project.shown(entry)
+        if place is not None:
+            diagnostics.append(
+                Diagnostic(*place, "DG001", f"schemas: {problem}: {shown}")
+            )
+        else:
+            hint = (
+                f"there is no {CONFIG_NAME} here; {_INIT_HINT}" if project.bare else ""
+            )
+            diagnostics.append(Diagnostic(shown, 1, 1, "DG001", problem, hint))
+    return sorted(files, key=lambda p: project.shown(p)), diagnostics
 
 
 def compile_project(project: Project) -> tuple[list[model.Module], list[OutputFile]]:
     """Every schema file compiled in memory; CompileError with all diagnostics if any fail."""
-    diagnostics: list[Diagnostic] = []
     files: list[SchemaFile] = []
-    paths = project.schema_files()
-    for entry in project.schemas:
-        if not entry.exists():
-            diagnostics.append(
-                Diagnostic(
-                    project.shown(entry), 1, 1, "DG001", "no such file or folder"
-                )
-            )
+    paths, diagnostics = schema_files(project)
     if not paths and not diagnostics:
         shown = ", ".join(project.shown(s) for s in project.schemas)
-        diagnostics.append(
-            Diagnostic(
-                shown,
-                1,
-                1,
-                "DG001",
-                "no schema files (*.yaml, *.yml) found",
-                "run `dynamorm-gen init`",
+        if project.schemas_at is not None:
+            diagnostics.append(
+                Diagnostic(
+                    *project.schemas_at,
+                    "DG001",
+                    f"schemas: no schema files (*.yaml, *.yml) in {shown}",
+                    "run `dynamorm-gen init`",
+                )
             )
-        )
+        else:
+            diagnostics.append(
+                Diagnostic(
+                    shown,
+                    1,
+                    1,
+                    "DG001",
+                    "no schema files (*.yaml, *.yml) found",
+                    "run `dynamorm-gen init`",
+                )
+            )
     for path in paths:
         try:
             files.append(load_file(path, project.shown(path)))

@@ -6,6 +6,7 @@ file only once its structure is valid, so they can trust the shapes they read.
 
 from __future__ import annotations
 
+import builtins
 import json
 import keyword
 import math
@@ -25,30 +26,61 @@ from dynamorm_gen.compiler.load import PathKey, SchemaFile
 SNAKE = re.compile(r"[a-z][a-z0-9_]*\Z")
 PASCAL = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
 TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*\Z")
-# Names generated code already uses: members of entity classes, and the parameters and locals of
-# generated methods (attribute names become keyword parameters of get_/query_/iter_ methods).
+# Names generated code uses, which a schema name must not hide or repeat. Which ones a name must
+# avoid depends on where it ends up in the generated module; tests/unit/test_reserved_names.py
+# checks these lists against what the templates write.
+#
+# Members of entity and object classes.
 RESERVED_MEMBERS = frozenset(
     {"to_item", "from_item", "key", "make_key", "to_map", "from_map", "self", "cls"}
 )
+# Parameters and locals of generated methods that take attributes as parameters; refused for
+# every attribute and field since the first versions of the format.
 RESERVED_PARAMETERS = frozenset(
     {"self", "cls", "limit", "cursor", "consistent", "if_not_exists", "page", "items"}
     | {"next_cursor", "result", "item", "tag"}
 )
-# Names a generated module imports or defines at the top level, and `wire`, which a method
-# parameter named after an entity (snake_case) would shadow.
-RESERVED_CLASS_NAMES = frozenset(
-    {
-        "Any",
-        "AttributeValue",
-        "Connection",
-        "Decimal",
-        "Item",
-        "Iterator",
-        "Key",
-        "Literal",
-    }
-    | {"Page", "TableDefinition", "TableHandle", "Wire"}
+# Every attribute and field is a class-level name of its class and a parameter of its
+# __init__. Named like a builtin or module the class uses there, it hides it: after
+# `str: str` the class's other annotations name the attribute (mypy and get_type_hints fail),
+# and `wire` breaks __init__'s `wire.new_ulid()`.
+CLASS_SCOPE_NAMES = frozenset(
+    {"bool", "bytes", "dict", "float", "int", "list", "object", "set", "str"}
+    | {"staticmethod", "date", "datetime", "wire"}
 )
+# An attribute written into a key template or a sort key condition, and a filter parameter,
+# are parameters of table and update-builder methods too, which use these names besides: a
+# parameter `type` breaks their `type(value) is not str`, one named `when` repeats theirs (a
+# SyntaxError).
+METHOD_NAMES = frozenset(
+    CLASS_SCOPE_NAMES
+    | RESERVED_PARAMETERS
+    | {"type", "len", "update", "value", "changes", "committed", "expected", "now"}
+    | {"expected_version", "must_exist", "old_on_failure", "page_size", "request"}
+    | {"retry_safe", "return_old", "returning", "tx", "txg", "when"}
+)
+# put_ methods save the old value of each `auto: update` attribute in a local `previous_<name>`.
+METHOD_NAME_PREFIXES = ("previous_",)
+# put_<entity> and tx_put_<entity> take the entity as a parameter named by its snake_case name
+# (entity `When` would give `put_when(self, when: When, *, when=...)`), and use these besides.
+ENTITY_PARAMETER_NAMES = frozenset(
+    {"self", "item", "expected", "now", "committed", "request", "str", "wire"}
+    | {"if_not_exists", "when", "old_on_failure", "tx"}
+)
+# Names a generated module imports or defines at the top level: an entity or object type
+# class named like one would replace it. (Python's builtins are refused as well.)
+RESERVED_CLASS_NAMES = frozenset(
+    {"Any", "AttributeValue", "BatchGet", "Comparison", "Connection", "Decimal"}
+    | {"Equality", "Item", "Iterable", "Iterator", "Key", "Literal", "Page"}
+    | {"Sequence", "TableDefinition", "TableHandle", "TransactGet", "TransactWrite"}
+)
+BUILTINS = frozenset(dir(builtins))
+# DynamoDB's naming rules: table and index names, key attribute names (and the names an index
+# projects), and every other attribute name.
+MAX_TABLE_NAME = 255
+MIN_TABLE_NAME = 3
+MAX_KEY_ATTRIBUTE_NAME = 255  # characters
+MAX_ATTRIBUTE_NAME_BYTES = 65535  # UTF-8 bytes: "less than 64 KB"
 MAX_GLOBAL_INDEXES = 20
 MAX_LOCAL_INDEXES = 5
 
@@ -188,7 +220,17 @@ def _from_schema_error(sf: SchemaFile, error: ValidationError) -> Iterator[Diagn
     elif kind == "maxProperties":
         yield sf.diagnostic(path, "DG105", f"{where}: give exactly one condition")
     elif kind == "uniqueItems":
-        yield sf.diagnostic(path, "DG105", f"{where}: items must be unique")
+        items: list[Any] = error.instance if isinstance(error.instance, list) else []
+        repeats = _repeats(items)
+        for i in repeats:
+            yield sf.diagnostic(
+                (*path, i),
+                "DG105",
+                f"{where}: {_describe(items[i])} is listed more than once",
+                "remove the repeat",
+            )
+        if not repeats:  # equal only by JSON Schema's rules (1 and 1.0)
+            yield sf.diagnostic(path, "DG105", f"{where}: items must be unique")
     elif kind == "minimum":
         yield sf.diagnostic(
             path, "DG105", f"{where}: must be at least {error.validator_value}"
@@ -201,6 +243,18 @@ def _from_schema_error(sf: SchemaFile, error: ValidationError) -> Iterator[Diagn
         )
     else:  # a keyword the format does not use today; still located and readable
         yield sf.diagnostic(path, "DG100", f"{where}: {error.message}")
+
+
+def _repeats(items: list[Any]) -> list[int]:
+    """Indexes of the items equal to an earlier one (as JSON: true is not 1)."""
+    seen: set[str] = set()
+    repeats = []
+    for i, item in enumerate(items):
+        text = json.dumps(item, sort_keys=True)
+        if text in seen:
+            repeats.append(i)
+        seen.add(text)
+    return repeats
 
 
 class _FileChecker:
@@ -261,12 +315,42 @@ class _FileChecker:
             return False
         return True
 
+    def check_class_name(self, path: PathKey, name: str, what: str) -> None:
+        """Entities and object types are classes of the generated module."""
+        if name in RESERVED_CLASS_NAMES:
+            self.error(
+                path,
+                "DG201",
+                f"{what} name '{name}' is used by generated code",
+                key=True,
+            )
+        elif name in BUILTINS:
+            # A module-level class would hide the builtin from all of the module's code.
+            self.error(
+                path,
+                "DG201",
+                f"{what} name '{name}' is a Python builtin",
+                "generated code uses Python's builtins; rename it",
+                key=True,
+            )
+
     # --- tables ------------------------------------------------------------------------------
 
     def check_table(self, name: str, spec: dict[str, Any]) -> None:
         path: PathKey = ("tables", name)
-        self.check_name(path, name, TABLE_NAME, "table")
+        if self.check_name(path, name, TABLE_NAME, "table") and not (
+            MIN_TABLE_NAME <= len(name) <= MAX_TABLE_NAME
+        ):
+            # The logical name is the physical one unless a prefix or name_env says otherwise.
+            self.error(
+                path,
+                "DG201",
+                f"table name {_long_name(name)} must be {MIN_TABLE_NAME} to"
+                f" {MAX_TABLE_NAME} characters",
+                key=True,
+            )
         table = model.build_table(name, spec)
+        self.check_key_names(path, spec)
         key_types: dict[str, str] = {table.pk.name: table.pk.type}
         if table.sk is not None:
             if table.sk.name == table.pk.name:
@@ -384,6 +468,47 @@ class _FileChecker:
                         f"'{inc}' is a key attribute and is always projected; remove it",
                     )
 
+    def check_key_names(self, path: PathKey, spec: dict[str, Any]) -> None:
+        """DynamoDB's limits on the attribute names a table definition holds."""
+        names: list[tuple[PathKey, Any, str]] = [
+            ((*path, "keys", r), spec["keys"].get(r), "key") for r in ("pk", "sk")
+        ]
+        for iname, ispec in spec.get("indexes", {}).items():
+            ipath: PathKey = (*path, "indexes", iname)
+            names += [
+                ((*ipath, "keys", r), ispec["keys"].get(r), "key") for r in ("pk", "sk")
+            ]
+            projection = ispec.get("projection")
+            if isinstance(projection, dict):
+                includes = enumerate(projection["include"])
+                names += [
+                    ((*ipath, "projection", "include", i), n, "projected")
+                    for i, n in includes
+                ]
+        for npath, spec_or_name, what in names:
+            if spec_or_name is None:
+                continue
+            name = model.key_attribute(spec_or_name).name
+            if len(name) > MAX_KEY_ATTRIBUTE_NAME:
+                self.error(
+                    npath if isinstance(spec_or_name, str) else (*npath, "name"),
+                    "DG201",
+                    f"{what} attribute name {_long_name(name)} is over"
+                    f" {MAX_KEY_ATTRIBUTE_NAME} characters",
+                    "DynamoDB allows 255 characters for the names of key and projected"
+                    " attributes",
+                )
+        for option in ("ttl", "entity_type_attribute"):
+            value = spec.get(option, "")
+            if len(value.encode("utf-8")) > MAX_ATTRIBUTE_NAME_BYTES:
+                self.error(
+                    (*path, option),
+                    "DG201",
+                    f"{option}: name {_long_name(value)} is over"
+                    f" {MAX_ATTRIBUTE_NAME_BYTES:,} bytes in UTF-8",
+                    "DynamoDB attribute names are less than 64 KB",
+                )
+
     # --- attributes and object types ---------------------------------------------------------
 
     def check_object_type(self, name: str, spec: dict[str, Any]) -> None:
@@ -393,12 +518,8 @@ class _FileChecker:
             self.error(
                 path, "DG201", f"type name '{name}' shadows a builtin type", key=True
             )
-        elif (
-            self.check_name(path, name, PASCAL, "type") and name in RESERVED_CLASS_NAMES
-        ):
-            self.error(
-                path, "DG201", f"type name '{name}' is used by generated code", key=True
-            )
+        elif self.check_name(path, name, PASCAL, "type"):
+            self.check_class_name(path, name, "type")
         stored: dict[str, str] = {}
         for fname, fspec in spec["fields"].items():
             fpath: PathKey = (*path, "fields", fname)
@@ -496,14 +617,32 @@ class _FileChecker:
         self, path: PathKey, name: str, spec: dict[str, Any], *, in_object: bool = False
     ) -> None:
         what = "field" if in_object else "attribute"
-        if self.check_name(path, name, SNAKE, what) and name in (
-            RESERVED_MEMBERS | RESERVED_PARAMETERS
-        ):
+        if self.check_name(path, name, SNAKE, what):
+            if name in RESERVED_MEMBERS | RESERVED_PARAMETERS:
+                self.error(
+                    path,
+                    "DG201",
+                    f"{what} name '{name}' is reserved by generated code",
+                    key=True,
+                )
+            elif name in CLASS_SCOPE_NAMES:
+                self.error(
+                    path,
+                    "DG201",
+                    f"{what} name '{name}' is reserved by generated code",
+                    f"generated classes use {_used_as(name)}; {_rename(name)}",
+                    key=True,
+                )
+        stored_as = spec.get("stored_as", name)
+        if len(stored_as.encode("utf-8")) > MAX_ATTRIBUTE_NAME_BYTES:
+            renamed = "stored_as" in spec
             self.error(
-                path,
+                (*path, "stored_as") if renamed else path,
                 "DG201",
-                f"{what} name '{name}' is reserved by generated code",
-                key=True,
+                f"{'stored' if renamed else what} name {_long_name(stored_as)} is over"
+                f" {MAX_ATTRIBUTE_NAME_BYTES:,} bytes in UTF-8",
+                "DynamoDB attribute names are less than 64 KB",
+                key=not renamed,
             )
         kind = spec["type"]
         if not self.check_type_name((*path, "type"), kind):
@@ -672,16 +811,8 @@ class _FileChecker:
         self, name: str, spec: dict[str, Any], tables: dict[str, model.Table]
     ) -> None:
         path: PathKey = ("entities", name)
-        if (
-            self.check_name(path, name, PASCAL, "entity")
-            and name in RESERVED_CLASS_NAMES
-        ):
-            self.error(
-                path,
-                "DG201",
-                f"entity name '{name}' is used by generated code",
-                key=True,
-            )
+        if self.check_name(path, name, PASCAL, "entity"):
+            self.check_class_name(path, name, "entity")
         if name in self.object_types:
             self.error(
                 path, "DG201", f"entity '{name}' has the name of a type", key=True
@@ -700,6 +831,7 @@ class _FileChecker:
                 "DG203",
                 "an entity has at most one version attribute",
             )
+        self.check_parameter_names(path, spec)
         table = tables.get(spec["table"])
         if table is None:
             self.error(
@@ -743,6 +875,25 @@ class _FileChecker:
                     if table.ttl is None
                     else f"use stored_as: {table.ttl}",
                 )
+            elif (
+                table.ttl is not None
+                and aspec.get("stored_as", aname) == table.ttl
+                and aspec["type"] not in ("ttl", "integer")
+                and self.is_type(aspec["type"])  # an unknown one is DG202
+            ):
+                # DynamoDB ignores a ttl attribute that is not a number: items never expire.
+                kind = aspec["type"]
+                whole = kind in ("decimal", "float", "version")
+                self.error(
+                    (*path, "attributes", aname, "type"),
+                    "DG215",
+                    f"'{aname}' is the table's ttl attribute, so it holds seconds since"
+                    f" the epoch: type ttl or integer, not {kind}",
+                    "a ttl is whole seconds; use type: ttl"
+                    if whole
+                    else "DynamoDB expires only items whose ttl attribute is a number;"
+                    " use type: ttl",
+                )
         self.check_entity_key(
             path, ("key",), spec["key"], table, None, attributes, table_key=True
         )
@@ -769,6 +920,33 @@ class _FileChecker:
         for pname, pspec in spec.get("access_patterns", {}).items():
             self.check_access_pattern(path, name, pname, pspec, spec, table, attributes)
         self.check_touched_index_keys(path, name, spec, table)
+
+    def check_parameter_names(self, path: PathKey, spec: dict[str, Any]) -> None:
+        """Attributes written into keys are parameters of generated methods (get_, query_,
+        update builders...), which use more names than classes do."""
+        templates = [spec["key"].get(r) for r in ("pk", "sk")]
+        templates += [
+            i.get(r) for i in spec.get("indexes", {}).values() for r in ("pk", "sk")
+        ]
+        templates += [
+            text
+            for pattern in spec.get("access_patterns", {}).values()
+            for text in pattern.get("sk", {}).values()
+        ]
+        parameters = {n for t in map(_parsed, templates) if t for n in t.names}
+        for name in spec["attributes"]:
+            if name not in parameters or not _is_method_name(name):
+                continue
+            if name in RESERVED_MEMBERS | RESERVED_PARAMETERS | CLASS_SCOPE_NAMES:
+                continue  # reported for every attribute
+            self.error(
+                (*path, "attributes", name),
+                "DG201",
+                f"attribute name '{name}' is reserved by generated code",
+                f"written into a key, it is a parameter of generated methods, which use"
+                f" {_used_as(name)}; {_rename(name)}",
+                key=True,
+            )
 
     def check_touched_index_keys(
         self, path: PathKey, entity: str, spec: dict[str, Any], table: model.Table
@@ -1223,7 +1401,7 @@ class _FileChecker:
                 )
             names = [f"{param}_from", f"{param}_to"] if op == "between" else [param]
             for pname in names:
-                if pname in params or pname in RESERVED_PARAMETERS:
+                if pname in params or _is_method_name(pname):
                     self.error(
                         ppath,
                         "DG211",
@@ -1351,6 +1529,32 @@ class _FileChecker:
                 "DG212",
                 f"entities of a collection must share one partition key template ({listing})",
             )
+
+
+def _is_method_name(name: str) -> bool:
+    return name in METHOD_NAMES or name.startswith(METHOD_NAME_PREFIXES)
+
+
+def _used_as(name: str) -> str:
+    """How generated code uses a reserved name, for hints."""
+    if name in BUILTINS:
+        return f"Python's builtin '{name}'"
+    if name in ("date", "datetime"):
+        return f"the class datetime.{name}"
+    if name in ("wire", "update"):
+        return f"the runtime module '{name}'"
+    return f"'{name}' for a parameter or variable of their own"
+
+
+def _rename(name: str) -> str:
+    return f"rename it, and keep its DynamoDB name with stored_as: {name}"
+
+
+def _long_name(name: str) -> str:
+    """A name for a message: whole if short, else its start and its length."""
+    if len(name) <= 40:
+        return f"'{name}'"
+    return f"'{name[:32]}...' ({len(name):,} characters)"
 
 
 def _and_quoted(chars: list[str]) -> str:

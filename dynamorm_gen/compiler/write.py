@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,13 @@ def check(out_dir: Path, outputs: list[OutputFile], shown_dir: str) -> list[Drif
         if not target.exists():
             drift.append(Drift("MISSING", shown))
             continue
-        current = target.read_text("utf-8", errors="replace")
+        try:
+            current = target.read_text("utf-8", errors="replace")
+        except OSError as exc:  # a folder in its place, say: not what a build writes
+            drift.append(
+                Drift("CHANGED", shown, f"cannot read {shown}: {_reason(exc)}")
+            )
+            continue
         if current != output.content:
             diff = "".join(
                 difflib.unified_diff(
@@ -77,14 +84,27 @@ def check(out_dir: Path, outputs: list[OutputFile], shown_dir: str) -> list[Drif
     return sorted(drift, key=lambda d: d.path)
 
 
+class WriteError(Exception):
+    """An output file could not be written; ``written`` lists those already in place."""
+
+    def __init__(self, path: Path, reason: str, written: list[str]) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+        self.written = written
+
+
 def write(out_dir: Path, outputs: list[OutputFile]) -> tuple[list[str], list[str]]:
     """Write every output that changed, then remove stale generated files.
 
     All new contents go to temporary files in their target folders first and are renamed into
-    place only once every one was written, so a failure leaves the previous output as it was.
-    Returns (written, removed) relative paths.
+    place only once every one was written, so a failure leaves the previous output as it was
+    (WriteError). A file gets the mode it had, or a new one the mode any program's new files
+    get (0666 less the umask), not the 0600 of the temporary file. Returns (written, removed)
+    relative paths.
     """
     pending: list[tuple[str, Path]] = []
+    target = out_dir
     try:
         for output in outputs:
             target = out_dir / output.path
@@ -105,16 +125,42 @@ def write(out_dir: Path, outputs: list[OutputFile]) -> tuple[list[str], list[str
                 raise
             with handle:
                 handle.write(output.content)
-    except BaseException:
+            os.chmod(temp, _mode_for(target))
+    except BaseException as exc:
         for temp, _ in pending:
             Path(temp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise WriteError(target, _reason(exc), []) from exc
         raise
-    written = []
-    for temp, target in pending:
-        os.replace(temp, target)
+    written: list[str] = []
+    for i, (temp, target) in enumerate(pending):
+        try:
+            os.replace(temp, target)
+        except OSError as exc:
+            for left, _ in pending[i:]:
+                Path(left).unlink(missing_ok=True)
+            raise WriteError(target, _reason(exc), written) from exc
         written.append(target.relative_to(out_dir).as_posix())
     removed = []
     for path in _stale(out_dir, outputs):
-        path.unlink()
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise WriteError(path, _reason(exc), written) from exc
         removed.append(path.relative_to(out_dir).as_posix())
     return written, removed
+
+
+def _mode_for(target: Path) -> int:
+    """The mode of the file being replaced, or of a new file as the umask makes it."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        # The umask can only be read by setting it; it is set straight back.
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__

@@ -213,3 +213,99 @@ def test_config_file_problems(project: Path) -> None:
     )  # empty: the defaults (schemas/, generated/)
     code, out, _ = run("build")
     assert code == 0 and "into generated" in out
+
+
+def test_missing_schema_folder_is_one_error_at_the_config_line(project: Path) -> None:
+    (project / "dynamorm.yaml").write_text("output: out\nschemas: no_such_dir\n")
+    code, _, err = run("build")
+    assert code == 2
+    assert err == (
+        "dynamorm.yaml:2:10: error[DG001] schemas: no such file or folder: no_such_dir\n"
+        "1 error in 1 file\n"
+    )
+    (project / "dynamorm.yaml").write_text("schemas:\n  - schemas\n  - nowhere\n")
+    code, _, err = run("validate")
+    assert code == 2
+    assert err.splitlines() == [
+        "dynamorm.yaml:3:5: error[DG001] schemas: no such file or folder: nowhere",
+        "1 error in 1 file",
+    ]
+
+
+def test_build_without_a_project_points_to_init(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("build")
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "schemas:1:1: error[DG001] no such file or folder",
+        "  hint: there is no dynamorm.yaml here; `dynamorm-gen init` creates"
+        " dynamorm.yaml and an example schema",
+        "1 error in 1 file",
+    ]
+    code, _, err = run("build", "--config", "elsewhere/dynamorm.yaml")
+    assert code == 2 and "`dynamorm-gen init`" in err
+
+
+def test_output_files_get_the_modes_of_new_files_and_keep_theirs(
+    project: Path,
+) -> None:
+    previous = os.umask(0o027)
+    try:
+        run("build")
+        out_dir = project / "out"
+        assert {p.name: p.stat().st_mode & 0o777 for p in out_dir.iterdir()} == {
+            "__init__.py": 0o640,
+            "basic.py": 0o640,
+            "payment.py": 0o640,
+        }
+        os.umask(0o022)
+        (out_dir / "payment.py").chmod(0o664)
+        (out_dir / "basic.py").unlink()
+        schema = project / "schemas" / "payment.yaml"
+        schema.write_text(schema.read_text() + "# changed\n")
+        code, out, _ = run("build")
+        assert code == 0 and "wrote out/payment.py" in out
+        assert (out_dir / "payment.py").stat().st_mode & 0o777 == 0o664  # kept
+        assert (out_dir / "basic.py").stat().st_mode & 0o777 == 0o644  # new
+    finally:
+        os.umask(previous)
+
+
+def test_write_errors_show_paths_relative_to_the_project(project: Path) -> None:
+    (project / "out" / "payment.py").mkdir(parents=True)
+    code, out, err = run("build")
+    assert (code, out) == (2, "")
+    assert (
+        err == "error: cannot write out/payment.py: Is a directory; nothing changed\n"
+    )
+    assert not (project / "out" / "basic.py").exists()
+    code, out, _ = run("build", "--check", "--no-diff")
+    assert code == 1 and "CHANGED out/payment.py" in out
+
+
+def test_a_file_over_the_size_limit_is_refused_before_parsing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dynamorm_gen.compiler import load
+
+    line = "- a value that is not a schema\n"
+    big = project / "schemas" / "big.yaml"
+    big.write_text(line * (5 * 1024 * 1024 // len(line)))
+
+    parser = load._Loader
+
+    def small_only(text: str, display: str) -> object:
+        assert len(text) <= load.MAX_FILE_BYTES, f"{display} was parsed"
+        return parser(text, display)
+
+    monkeypatch.setattr(load, "_Loader", small_only)
+    code, _, err = run("validate", "-s", "schemas/big.yaml")
+    assert code == 2
+    assert err == (
+        "schemas/big.yaml:1:1: error[DG008] file is 5,242,875 bytes; the limit is"
+        " 1,048,576 bytes (1 MiB)\n"
+        "  hint: split the schema into several files\n"
+        "1 error in 1 file\n"
+    )

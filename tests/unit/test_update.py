@@ -572,10 +572,10 @@ def test_entity_with_only_index_attributes_gets_a_builder(tmp_path: Path) -> Non
         """\
 version: 1
 tables:
-  t: {keys: {pk: PK}, indexes: {GSI1: {keys: {pk: GSI1PK}}}}
+  tags: {keys: {pk: PK}, indexes: {GSI1: {keys: {pk: GSI1PK}}}}
 entities:
   Tag:
-    table: t
+    table: tags
     key: {pk: "TAG#{tag_id}"}
     indexes:
       GSI1: {pk: "LABEL#{label}"}
