@@ -7,23 +7,24 @@ Golden files (expected generated code, expected error reports) are refreshed wit
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from dynamorm_gen.testing.engines import LocalEngine
+
+# The fixtures users get (dynamorm_engine, dynamorm_moto, ...); with dynamorm-gen installed
+# the pytest11 entry point of the same name registers it first, and this is a no-op.
+pytest_plugins = ["dynamorm_gen.testing"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES_DIR = ROOT / "tests" / "engines"
 DYNALITE_CLI = ENGINES_DIR / "node_modules" / "dynalite" / "cli.js"
 INSTALL_HINT = "install the test engines with: npm ci --prefix tests/engines"
-START_TIMEOUT = 15.0  # seconds for dynalite to accept connections
-STOP_TIMEOUT = 5.0  # seconds between terminate and kill
 UPDATE_HINT = (
     "if the change is intended, refresh with: python -m pytest --update-golden"
 )
@@ -58,128 +59,38 @@ def _aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- the engines, shared by tests/integration/, tests/examples/ and tests/faults/ ----------------
+# Started by the plugin this package ships (dynamorm_gen.testing), as users' tests start them.
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """moto's server in a thread of the test process, on a free 127.0.0.1 port: started once
-    per session, the first time a test needs it."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    assert host == "127.0.0.1"
-    yield f"http://{host}:{port}"
-    server.stop()
+def moto_endpoint(dynamorm_moto: LocalEngine) -> str:
+    """The endpoint URL of moto's server (the plugin's ``dynamorm_moto``), not reset."""
+    return dynamorm_moto.url
 
 
 @pytest.fixture
-def moto_server(moto_endpoint: str) -> str:
-    """The endpoint URL of moto's server, emptied for this test (``POST /moto-api/reset``)."""
-    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=10).close()
-    return moto_endpoint
-
-
-# --- dynalite: a node subprocess on a free loopback port -------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _accepts_connections(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
-
-
-def _start_dynalite(node: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start dynalite on a free loopback port; a few attempts in case the port was taken."""
-    failures = []
-    for _attempt in range(3):
-        # dynalite treats --port 0 as "unset" (4567), so pick a free port here.
-        port = _free_port()
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [
-                    node,
-                    str(DYNALITE_CLI),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--createTableMs",
-                    "0",
-                    "--deleteTableMs",
-                    "0",
-                    "--updateTableMs",
-                    "0",
-                ],
-                cwd=ENGINES_DIR,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and process.poll() is None:
-            if _accepts_connections(port):
-                return process, port
-            time.sleep(0.02)
-        exited = process.poll()
-        _stop(process)
-        output_text = log.read_text(errors="replace").strip() or "(no output)"
-        if exited is not None and "EADDRINUSE" in output_text:
-            failures.append(f"port {port} taken")
-            continue
-        if exited is None:
-            what = f"did not accept connections within {START_TIMEOUT:.0f}s (stopped)"
-        else:
-            what = f"exited with status {exited} before accepting connections"
-        pytest.fail(
-            f"dynalite on 127.0.0.1:{port} {what}; its output:\n{output_text}\n"
-            "If the package is broken, reinstall it: npm ci --prefix tests/engines",
-            pytrace=False,
-        )
-    pytest.fail(f"dynalite could not get a free port: {failures}", pytrace=False)
+def moto_server(dynamorm_moto: LocalEngine) -> str:
+    """The endpoint URL of moto's server (the plugin's ``dynamorm_moto``, one per session),
+    emptied for this test (``POST /moto-api/reset``)."""
+    dynamorm_moto.reset()
+    return dynamorm_moto.url
 
 
 @pytest.fixture(scope="session")
 def dynalite_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail(
-            f"dynalite tests need Node.js 20+ ('node' is not on PATH); then {INSTALL_HINT}",
-            pytrace=False,
-        )
-    if not DYNALITE_CLI.is_file():
-        pytest.fail(
-            f"dynalite is not installed ({DYNALITE_CLI} is missing); {INSTALL_HINT}",
-            pytrace=False,
-        )
+    """dynalite on a free 127.0.0.1 port, from the pinned package in tests/engines."""
+    # Imported here: a module imported before pytest registers the plugin is not rewritten.
+    from dynamorm_gen.testing.engines import EngineError, start_dynalite
+
     log = tmp_path_factory.mktemp("dynalite") / "dynalite.log"
-    process, port = _start_dynalite(node, log)
     try:
-        yield f"http://127.0.0.1:{port}"
+        engine = start_dynalite(DYNALITE_CLI, log)
+    except EngineError as exc:
+        pytest.fail(f"{exc}; {INSTALL_HINT}", pytrace=False)
+    try:
+        yield engine.url
     finally:
-        _stop(process)
+        engine.stop()
 
 
 @pytest.fixture(scope="session")

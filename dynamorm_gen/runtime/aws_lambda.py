@@ -13,6 +13,17 @@
 Nothing here inspects models: tables are the generated classes, made once at init. The fast
 transport is the default (no botocore import); ``DYNAMORM_TRANSPORT`` or ``transport=`` pick
 botocore instead, which is what moto's in-process mock intercepts.
+
+Partners' accounts (``partners.py``, ``accounts.py``): a table made with ``partner_table`` sends
+each request to the account of the partner bound at that moment::
+
+    db = LambdaDatabase()                          # partners from $DYNAMORM_PARTNERS_FILE
+    partner_payments = db.partner_table(PaymentsTable)
+
+    @db.handler
+    def handler(event, context):
+        with db.partner(event["partner_id"]):      # UnknownPartner if not registered
+            partner_payments.put_payment(...)      # AssumeRole on first use, then cached
 """
 
 from __future__ import annotations
@@ -21,8 +32,8 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dynamorm_gen.runtime import client as clients
 from dynamorm_gen.runtime import hooks
@@ -32,9 +43,17 @@ from dynamorm_gen.runtime.errors import ConfigurationError
 from dynamorm_gen.runtime.sigv4 import Credentials
 from dynamorm_gen.runtime.table import ENDPOINT_ENV, Connection
 
+if TYPE_CHECKING:
+    # Imported when partners are first used: a function without them never loads them.
+    from dynamorm_gen.runtime.accounts import Accounts, PartnerConnection
+    from dynamorm_gen.runtime.partners import Partner, PartnerRegistry
+
 T = TypeVar("T")
 R = TypeVar("R")
 CredentialsSource = Credentials | Callable[[], Credentials]
+
+# Partners' clients kept at most (accounts.MAX_CONNECTIONS).
+MAX_PARTNER_CONNECTIONS = 32
 
 # Lambda gives a function one full vCPU at 1,769 MB and CPU in proportion to memory below it.
 FULL_VCPU_MB = 1769
@@ -225,6 +244,11 @@ class LambdaDatabase:
     process; and binds each invocation's deadline (``handler``, ``invocation``). ``prewarm``
     opens the connection during init. ``xray`` adds the X-Ray hook; by default (None) it is
     added when aws-xray-sdk is installed and the function has active tracing on.
+
+    ``partners`` (default: ``PartnerRegistry.from_env()``, empty when no partner variable is
+    set) are the partners whose accounts ``partner_table`` tables reach, through ``accounts``
+    (an ``Accounts``: at most ``max_partner_connections`` clients, STS at
+    ``sts_endpoint_url``, else ``DYNAMORM_STS_ENDPOINT_URL``, else AWS's).
     """
 
     def __init__(
@@ -239,6 +263,9 @@ class LambdaDatabase:
         observers: tuple[hooks.Hook, ...] = (),
         prewarm: bool = False,
         xray: bool | None = None,
+        partners: PartnerRegistry | None = None,
+        sts_endpoint_url: str | None = None,
+        max_partner_connections: int = MAX_PARTNER_CONNECTIONS,
     ) -> None:
         self.environment = environment or detect()
         self.tuning = tuning or Tuning.for_memory(self.environment.memory_mb)
@@ -259,6 +286,10 @@ class LambdaDatabase:
         self._connections: dict[tuple[str | None, str | None], Connection] = {}
         self._account_credentials: dict[str, CredentialsSource] = {}
         self._lock = threading.Lock()
+        self._partners = partners
+        self._sts_endpoint_url = sts_endpoint_url
+        self._max_partner_connections = max_partner_connections
+        self._accounts: Accounts | None = None
         for observer in self._observers:
             hooks.add_hook(observer)
         if prewarm:
@@ -334,6 +365,71 @@ class LambdaDatabase:
         connection = self.connection(region, account=account, credentials=credentials)
         return table_class(connection, name=name)
 
+    @property
+    def accounts(self) -> Accounts:
+        """The partners' clients and credentials, made when partners are first used (the
+        registry read from the environment then, unless ``partners`` was given)."""
+        if self._accounts is None:
+            with self._lock:
+                if self._accounts is None:
+                    self._accounts = self._make_accounts()
+        return self._accounts
+
+    def _make_accounts(self) -> Accounts:
+        from dynamorm_gen.runtime.accounts import Accounts
+        from dynamorm_gen.runtime.partners import PartnerRegistry
+
+        t = self.tuning
+        partners = self._partners
+        return Accounts(
+            PartnerRegistry.from_env() if partners is None else partners,
+            transport=self.transport,
+            region=self.region,
+            endpoint_url=self.endpoint_url,
+            sts_endpoint_url=self._sts_endpoint_url,
+            connect_timeout=t.connect_timeout,
+            read_timeout=t.read_timeout,
+            max_attempts=t.max_retries + 1,
+            max_idle_connections=t.max_idle_connections,
+            max_connections=self._max_partner_connections,
+        )
+
+    @property
+    def partners(self) -> PartnerRegistry:
+        return self.accounts.partners
+
+    def partner(self, partner_id: str) -> AbstractContextManager[Partner]:
+        """``with db.partner("acme"):`` binds the partner to the calls made inside the block:
+        ``partner_table`` tables send them to its account, hooks and logs see its id.
+        UnknownPartner, before anything is bound, if it is not registered."""
+        return self.accounts.partner(partner_id)
+
+    def partner_connection(
+        self, partner: str | None = None, *, region: str | None = None
+    ) -> PartnerConnection:
+        """The connection of partner tables (see ``partner_table``)."""
+        return self.accounts.connection(partner, region=region)
+
+    def partner_table(
+        self,
+        table_class: Callable[..., T],
+        *,
+        partner: str | None = None,
+        name: str | None = None,
+        region: str | None = None,
+    ) -> T:
+        """A generated table class bound to partners' accounts: each request goes to the
+        account of ``partner``, or (None, the usual case) of the partner bound with
+        ``db.partner(...)`` when it is sent; ``PartnerRequired`` when none is bound. The
+        table is in the partner's region unless ``region`` is given; ``name`` as for
+        ``table``. Made once at init, like any table."""
+        return table_class(self.partner_connection(partner, region=region), name=name)
+
+    def remove_partner(self, partner_id: str) -> Partner:
+        """Remove a partner: from the registry, and its clients (sockets closed) and
+        credentials. Its tables then raise UnknownPartner."""
+        return self.accounts.remove(partner_id)
+
     def prewarm(self) -> None:
         """Open the TLS connection of every region used so far (the function's if none), so
         that the first invocation does not wait for the handshakes. Only the fast transport
@@ -367,9 +463,11 @@ class LambdaDatabase:
         return run
 
     def close(self) -> None:
-        """Unregister this handle's hooks and close idle connections (tests; a Lambda keeps
-        its handle for life)."""
+        """Unregister this handle's hooks, close idle connections and drop partners'
+        credentials (tests; a Lambda keeps its handle for life)."""
         for observer in self._observers:
             hooks.remove_hook(observer)
         for connection in self._connections.values():
             connection.client.close()
+        if self._accounts is not None:
+            self._accounts.forget()

@@ -10,14 +10,20 @@ check lives in its retry handler), and it reads bodies without enforcing Content
 parses a body that is not JSON as an error message: a cut-short 2xx body would read as an
 empty GetItem or Query. A ``before-parse`` handler checks every response first: the length
 against Content-Length, the CRC32, and that a 2xx body is a JSON object.
+
+Partners' credentials on this transport are botocore's own refreshable credentials
+(``assume_role_credentials``: ``AssumeRoleCredentialFetcher`` inside
+``DeferredRefreshableCredentials``), so botocore assumes the role, refreshes it ahead of expiry
+and keeps one refresh at a time; only its failures are translated, into the same typed errors
+as the fast transport's (``sts.error_for_code``).
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from dynamorm_gen.runtime.errors import ConfigurationError
 from dynamorm_gen.runtime.transport import (
@@ -30,6 +36,9 @@ from dynamorm_gen.runtime.transport import (
     RESPONSE_MALFORMED,
     ExchangeError,
 )
+
+if TYPE_CHECKING:
+    from dynamorm_gen.runtime.partners import Partner
 
 # botocore's method for each operation the runtime sends.
 _METHODS = {
@@ -116,7 +125,9 @@ def make_client(
     read_timeout: float,
     max_pool_connections: int,
 ) -> Any:
-    """A botocore DynamoDB client with one attempt per call and the response check on."""
+    """A botocore DynamoDB client with one attempt per call and the response check on.
+    ``credentials``: a ``Credentials`` value, or botocore credentials (refreshable ones, from
+    ``assume_role_credentials``, refresh themselves)."""
     import botocore.session
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
@@ -133,7 +144,9 @@ def make_client(
     )
     try:
         session = botocore.session.Session(profile=profile)
-        if credentials is not None:
+        if hasattr(credentials, "get_frozen_credentials"):
+            _use_credentials(session, credentials)
+        elif credentials is not None:
             session.set_credentials(
                 credentials.access_key, credentials.secret_key, credentials.token
             )
@@ -145,6 +158,129 @@ def make_client(
             f"cannot create a DynamoDB client: {type(exc).__name__}"
             " (set AWS_DEFAULT_REGION, or pass Connection(region=...))"
         ) from None
+
+
+def _use_credentials(session: Any, credentials: Any) -> None:
+    """Make ``session`` sign with ``credentials``, a botocore credentials object: through
+    the session's public credential-provider component, as boto3's own providers do."""
+    from botocore.credentials import CredentialProvider, CredentialResolver
+
+    class Given(CredentialProvider):  # type: ignore[misc]
+        METHOD = "assume-role"
+
+        def load(self) -> Any:
+            return credentials
+
+    session.register_component("credential_provider", CredentialResolver([Given()]))
+
+
+class _NoCache(dict[str, Any]):
+    """The fetcher's cache, kept empty: ``DeferredRefreshableCredentials`` alone decides
+    when to refresh (the fetcher's own cache would judge expiry by the real clock, with its
+    own window)."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        pass
+
+
+def assume_role_credentials(
+    partner: Partner,
+    *,
+    region: str | None,
+    sts_endpoint_url: str | None,
+    connect_timeout: float,
+    read_timeout: float,
+    max_attempts: int,
+    clock: Callable[[], float] | None = None,
+) -> Any:
+    """botocore's refreshable credentials for ``partner``'s role: assumed at the first
+    request that needs them, refreshed in botocore's advisory and mandatory windows
+    (``role_credentials.refresh_windows``), one refresh at a time. The STS client calls from
+    ``region`` (or ``sts_endpoint_url``) with the partner's source credentials (a
+    ``Credentials`` value), else the environment's, else botocore's chain. ``clock``
+    (seconds since the epoch) replaces botocore's clock, for tests."""
+    import functools
+    from datetime import UTC, datetime
+
+    import botocore.session
+    from botocore.config import Config
+    from botocore.credentials import (
+        AssumeRoleCredentialFetcher,
+        DeferredRefreshableCredentials,
+    )
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from dynamorm_gen.runtime.role_credentials import refresh_windows
+    from dynamorm_gen.runtime.sts import error_for_code
+
+    source = partner.source_credentials
+    if source is not None and callable(source):
+        raise ConfigurationError(
+            f"partner {partner.id!r}: refreshing source credentials need the fast"
+            " transport; give the botocore transport a Credentials value"
+        )
+    session = botocore.session.Session()
+    if source is not None:
+        session.set_credentials(source.access_key, source.secret_key, source.token)
+    try:
+        found = session.get_credentials()
+    except Exception as exc:  # botocore's own errors carry no secrets
+        raise ConfigurationError(
+            f"cannot load AWS credentials to assume partner {partner.id!r}'s role:"
+            f" {type(exc).__name__}"
+        ) from None
+    if found is None:
+        raise ConfigurationError(
+            f"cannot load AWS credentials to assume partner {partner.id!r}'s role:"
+            " NoCredentialsError"
+        )
+    config = Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        # AssumeRole only issues credentials: botocore may resend it as it likes.
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+    )
+    create_sts = functools.partial(
+        session.create_client,
+        region_name=partner.region or region,
+        endpoint_url=sts_endpoint_url,
+        config=config,
+    )
+    extra: dict[str, Any] = {
+        "RoleSessionName": partner.session_name,
+        "DurationSeconds": partner.duration_seconds,
+    }
+    if partner.external_id is not None:
+        extra["ExternalId"] = partner.external_id
+    fetcher = AssumeRoleCredentialFetcher(
+        create_sts, found, partner.role_arn, extra_args=extra, cache=_NoCache()
+    )
+
+    def refresh() -> Any:
+        failure: Exception
+        try:
+            return fetcher.fetch_credentials()
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            failure = error_for_code(
+                partner.id,
+                str(error.get("Code") or "Unknown"),
+                str(error.get("Message", "")),
+            )
+        except BotoCoreError as exc:
+            failure = error_for_code(partner.id, type(exc).__name__)
+        raise failure
+
+    options: dict[str, Any] = {}
+    if clock is not None:
+        options["time_fetcher"] = lambda: datetime.fromtimestamp(clock(), UTC)
+    credentials = DeferredRefreshableCredentials(refresh, "assume-role", **options)
+    # botocore's windows are class attributes (15 and 10 minutes): shortened for this
+    # partner's sessions when they are under 30 minutes, as on the fast transport.
+    advisory, mandatory = refresh_windows(partner.duration_seconds)
+    credentials._advisory_refresh_timeout = advisory
+    credentials._mandatory_refresh_timeout = mandatory
+    return credentials
 
 
 def _single_attempt(client: Any) -> bool:

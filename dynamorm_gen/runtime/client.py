@@ -6,7 +6,10 @@ before anything is sent), registered hooks see it, and ``retry.run`` sends it.
 
 One client per (region, endpoint, profile, transport) is created on first use and kept for the
 life of the process (a Lambda container), so every invocation after the first reuses its
-connections. botocore is imported then, and only for the botocore transport.
+connections. botocore is imported then, and only for the botocore transport. Partners' clients
+(one per partner and region, with the partner's assumed-role credentials) are made and kept by
+``accounts.py``; the STS clients that assume the roles are clients too (``sts.py``), so STS
+calls get the same retry loop, deadline and hooks.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dynamorm_gen.runtime import codec, hooks, retry
-from dynamorm_gen.runtime.deadline import current as current_deadline
+from dynamorm_gen.runtime import codec, context, hooks, retry
 from dynamorm_gen.runtime.errors import (
     ConfigurationError,
     ConstraintViolation,
+    CredentialsExpired,
     DynamormError,
 )
 from dynamorm_gen.runtime.retry import Kind, RetryPolicy, RetryQuota
@@ -39,14 +42,37 @@ MAX_ITEM_BYTES = 400 * 1024
 
 class Client:
     """One AWS endpoint: a transport that does one exchange per call, the retry policy
-    around it, and the retry quota that this client's calls share. Thread-safe."""
+    around it, and the retry quota that this client's calls share. Thread-safe.
 
-    __slots__ = ("policy", "quota", "transport")
+    ``service`` (``"dynamodb"``, ``"sts"``) and ``partner`` (the partner whose account the
+    client sends to; None for the function's own) are what hooks see of it.
+    ``on_credentials_expired``, when set, is told (with this client) that the service
+    answered that the credentials had expired, before the error is raised.
+    """
 
-    def __init__(self, transport: Transport, policy: RetryPolicy | None = None) -> None:
+    __slots__ = (
+        "on_credentials_expired",
+        "partner",
+        "policy",
+        "quota",
+        "service",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        transport: Transport,
+        policy: RetryPolicy | None = None,
+        *,
+        service: str = "dynamodb",
+        partner: str | None = None,
+    ) -> None:
         self.transport = transport
         self.policy = policy or RetryPolicy()
         self.quota = RetryQuota()
+        self.service = service
+        self.partner = partner
+        self.on_credentials_expired: Callable[[Client], None] | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -71,14 +97,16 @@ class Client:
         """Send ``operation`` with ``params`` (the service's request parameters); the
         response, or a typed error. ``kind`` says what sending it twice would do (see
         ``retry.py``)."""
-        deadline = current_deadline()
+        deadline = context.current().deadline
         if deadline is not None:
             deadline.require(operation, table=table, entity=entity)
         body = _encoded(operation, params, entity)
         observers = hooks.active()
         if not observers:
             return self._run(operation, params, body, kind, table, entity, None)
-        call = hooks.CallInfo(operation, table, entity)
+        call = hooks.CallInfo(
+            operation, table, entity, partner=self.partner, service=self.service
+        )
         if (
             hooks.wants_capacity()
             and operation in hooks.CAPACITY_OPERATIONS
@@ -118,18 +146,23 @@ class Client:
         entity: str,
         on_resend: Callable[[str], None] | None,
     ) -> dict[str, Any]:
-        return retry.run(
-            self.transport,
-            operation,
-            params,
-            body,
-            kind,
-            policy=self.policy,
-            quota=self.quota,
-            table=table,
-            entity=entity,
-            on_resend=on_resend,
-        )
+        try:
+            return retry.run(
+                self.transport,
+                operation,
+                params,
+                body,
+                kind,
+                policy=self.policy,
+                quota=self.quota,
+                table=table,
+                entity=entity,
+                on_resend=on_resend,
+            )
+        except CredentialsExpired:
+            if self.on_credentials_expired is not None:
+                self.on_credentials_expired(self)
+            raise
 
     def prewarm(self) -> None:
         self.transport.prewarm()
@@ -232,13 +265,17 @@ def create(
     profile: str | None = None,
     transport: str = "botocore",
     *,
-    credentials: CredentialsSource | None = None,
+    credentials: CredentialsSource | Any = None,
     connect_timeout: float = 2.0,
     read_timeout: float = 10.0,
     max_attempts: int = 4,
     max_pool_connections: int = 16,
+    partner: str | None = None,
 ) -> Client:
-    """A new client on ``transport`` ("fast" or "botocore")."""
+    """A new client on ``transport`` ("fast" or "botocore"). ``credentials``: a
+    ``Credentials`` value, a function returning fresh ones (fast transport), or botocore
+    credentials (botocore transport: refreshable ones refresh themselves); None for the
+    environment's, else botocore's chain."""
     if transport == "fast":
         # The standard-library transport: no botocore import on the Lambda path.
         from dynamorm_gen.runtime.fast import FastTransport
@@ -279,7 +316,7 @@ def create(
             f"unknown transport {transport!r} (expected one of {', '.join(TRANSPORTS)};"
             f" see Connection(transport=...) and {TRANSPORT_ENV})"
         )
-    return Client(exchange, RetryPolicy(max_attempts=max_attempts))
+    return Client(exchange, RetryPolicy(max_attempts=max_attempts), partner=partner)
 
 
 def adopt(client: object) -> Client:

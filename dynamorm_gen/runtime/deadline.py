@@ -10,19 +10,17 @@ batch and transaction call made while it is bound honours it without being hande
   unprocessed remainder.
 
 Lambda handlers get one from ``aws_lambda.LambdaDatabase``; any code can bind one with
-``bind(Deadline.after(seconds))``.
+``bind(Deadline.after(seconds))``. It is held, with the rest of the per-invocation state, by
+``context.py``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextlib import AbstractContextManager
 
+from dynamorm_gen.runtime import context
 from dynamorm_gen.runtime.errors import DeadlineExceeded
-
-_current: ContextVar[Deadline | None] = ContextVar("dynamorm_deadline", default=None)
 
 
 class Deadline:
@@ -62,14 +60,9 @@ class Deadline:
 
 def current() -> Deadline | None:
     """The deadline bound to the running context, if any."""
-    return _current.get()
+    return context.current().deadline
 
 
-@contextmanager
-def bind(deadline: Deadline | None) -> Iterator[Deadline | None]:
+def bind(deadline: Deadline | None) -> AbstractContextManager[Deadline | None]:
     """Bind ``deadline`` for the calls made inside the ``with`` block (None: no deadline)."""
-    token = _current.set(deadline)
-    try:
-        yield deadline
-    finally:
-        _current.reset(token)
+    return context.bind_deadline(deadline)

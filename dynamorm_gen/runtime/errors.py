@@ -84,8 +84,46 @@ class AccessDenied(DynamormError):
     """The credentials may not do this (AccessDeniedException and friends)."""
 
 
+class CredentialsExpired(AccessDenied):
+    """Temporary credentials have expired: DynamoDB's ExpiredTokenException (a partner's
+    connection then assumes its role again on the next call), or STS's ExpiredToken."""
+
+
 class ConfigurationError(DynamormError):
     """The runtime is missing configuration (region, credentials, table name)."""
+
+
+class UnknownPartner(ConfigurationError, LookupError):
+    """No partner has this id in the registry (a typo, or a partner that was removed)."""
+
+
+class PartnerRequired(DynamormError):
+    """A partner table was called with no partner bound to the context (``with
+    db.partner(...)``). It never falls back to the function's own account."""
+
+
+class AssumeRoleFailed(DynamormError):
+    """STS did not give a partner's credentials (``code`` says why: Throttling after the
+    resends, a ValidationError, a network failure...); no request was sent to the partner's
+    account. ``partner`` is the partner's id."""
+
+    partner: str = ""
+
+
+class PartnerAccessDenied(AssumeRoleFailed, AccessDenied):
+    """STS refused to let this function assume the partner's role (AccessDenied): the role's
+    trust policy does not name this function's role, the external ID does not match, or this
+    function may not call sts:AssumeRole on it."""
+
+
+class SourceCredentialsExpired(AssumeRoleFailed, CredentialsExpired):
+    """The credentials used to call STS (the function's own, or the partner's source
+    credentials) have expired (ExpiredToken)."""
+
+
+class RegionDisabled(AssumeRoleFailed):
+    """STS is not activated in the partner's region for the account (RegionDisabledException);
+    activate it in IAM's account settings, or use another region."""
 
 
 class ConstraintViolation(DynamormError, ValueError):
@@ -192,7 +230,8 @@ _BY_CODE: dict[str, type[DynamormError]] = {
     "UnrecognizedClientException": AccessDenied,
     "InvalidSignatureException": AccessDenied,
     "MissingAuthenticationTokenException": AccessDenied,
-    "ExpiredTokenException": AccessDenied,
+    "ExpiredTokenException": CredentialsExpired,
+    "ExpiredToken": CredentialsExpired,
 }
 
 

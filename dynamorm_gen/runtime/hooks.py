@@ -1,8 +1,10 @@
-"""Observability hooks: one call before and one after every DynamoDB request.
+"""Observability hooks: one call before and one after every AWS request.
 
-A hook sees the operation, table, entity, latency, retries, consumed capacity and error code
-of each request, never its items (they hold financial data). Hooks are registered once per
-process (at a Lambda's init); with none registered a request pays one tuple check.
+A hook sees the service, operation, table, entity, partner, latency, retries, consumed
+capacity and error code of each request (DynamoDB's, and STS's AssumeRole for partners' roles),
+never its items, keys or credentials (they hold financial data and secrets). Hooks are
+registered once per process (at a Lambda's init); with none registered a request pays one
+tuple check.
 
 Three come with the runtime:
 
@@ -32,6 +34,9 @@ _THROTTLING = frozenset(
     )
 )
 
+# X-Ray's names of the services (subsegments are named <Service>.<Operation>).
+_XRAY_SERVICES = {"dynamodb": "DynamoDB", "sts": "STS"}
+
 # Operations that take ReturnConsumedCapacity, and the kind of units they consume.
 _READS = frozenset(("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"))
 _WRITES = frozenset(
@@ -44,7 +49,11 @@ class CallInfo:
     """One request as hooks see it. ``latency_ms``, ``consumed`` and ``error`` are filled in
     before ``after_call``; ``resends`` gains the reason (an error code) of each resend
     before ``on_resend``, and ``retries`` counts them; ``state`` is for hooks to keep what
-    they need between calls (e.g. a tracing span), keyed by anything of their own."""
+    they need between calls (e.g. a tracing span), keyed by anything of their own.
+
+    ``service`` is ``"dynamodb"`` or ``"sts"``; ``partner`` the id of the partner whose
+    account the request went to (None: the function's own). Hooks run in the caller's
+    context, so the partner being served is also ``context.current().partner``."""
 
     __slots__ = (
         "consumed",
@@ -52,16 +61,28 @@ class CallInfo:
         "error",
         "latency_ms",
         "operation",
+        "partner",
         "resends",
         "retries",
+        "service",
         "state",
         "table",
     )
 
-    def __init__(self, operation: str, table: str, entity: str) -> None:
+    def __init__(
+        self,
+        operation: str,
+        table: str,
+        entity: str,
+        *,
+        partner: str | None = None,
+        service: str = "dynamodb",
+    ) -> None:
         self.operation = operation
         self.table = table
         self.entity = entity
+        self.partner = partner
+        self.service = service
         self.latency_ms = 0.0
         self.retries = 0
         self.resends: list[str] = []
@@ -82,8 +103,9 @@ class CallInfo:
         )
 
     def __repr__(self) -> str:
+        partner = f" partner {self.partner}" if self.partner is not None else ""
         return (
-            f"CallInfo({self.operation} {self.table} {self.entity},"
+            f"CallInfo({self.operation} {self.table} {self.entity}{partner},"
             f" {self.latency_ms:.1f} ms, retries {self.retries}, error {self.error})"
         )
 
@@ -197,7 +219,8 @@ class CapacityMeter:
     """Sums consumed capacity per table between ``reset()`` calls (one Lambda invocation).
 
     Thread-safe; reads its totals as ``usage``, ``read_units``, ``write_units`` and
-    ``estimated_cost()``.
+    ``estimated_cost()``. A partner's tables are counted apart, as ``<partner>/<table>``
+    (their capacity is billed to the partner's account); STS calls are not counted.
     """
 
     wants_capacity = True
@@ -211,11 +234,16 @@ class CapacityMeter:
         pass
 
     def after_call(self, call: CallInfo) -> None:
+        if call.service != "dynamodb":
+            return
         read, write = call.read_units, call.write_units
+        table = call.table
+        if call.partner is not None:
+            table = f"{call.partner}/{table}"
         with self._lock:
-            usage = self.usage.get(call.table)
+            usage = self.usage.get(table)
             if usage is None:
-                usage = self.usage[call.table] = TableUsage()
+                usage = self.usage[table] = TableUsage()
             usage.requests += 1
             usage.retries += call.retries
             usage.read_units += read
@@ -261,7 +289,9 @@ class CapacityMeter:
 
 class StructuredLog:
     """One JSON line per request on ``logger`` (default ``dynamorm_gen.calls``, INFO):
-    operation, table, entity, latency, retries, units and error code; never item values."""
+    operation, table, entity, partner, latency, retries, units and error code; never item
+    values or credentials. DynamoDB's lines have the event ``dynamodb_call``, STS's
+    ``sts_call``."""
 
     def __init__(
         self,
@@ -283,10 +313,11 @@ class StructuredLog:
         if not self.logger.isEnabledFor(self.level):
             return
         record = {
-            "event": "dynamodb_call",
+            "event": f"{call.service}_call",
             "operation": call.operation,
             "table": call.table,
             "entity": call.entity,
+            "partner": call.partner,
             "latency_ms": round(call.latency_ms, 3),
             "retries": call.retries,
             "resends": call.resends,
@@ -329,8 +360,9 @@ class XRay:
         return importlib.util.find_spec("aws_xray_sdk") is not None
 
     def before_call(self, call: CallInfo) -> None:
+        service = _XRAY_SERVICES.get(call.service, call.service)
         call.state[self] = self.recorder.begin_subsegment(
-            f"DynamoDB.{call.operation}", "aws"
+            f"{service}.{call.operation}", "aws"
         )
 
     def after_call(self, call: CallInfo) -> None:
@@ -340,6 +372,8 @@ class XRay:
         subsegment.put_annotation("table", call.table)
         subsegment.put_annotation("entity", call.entity)
         subsegment.put_annotation("operation", call.operation)
+        if call.partner is not None:
+            subsegment.put_annotation("partner", call.partner)
         subsegment.put_metadata(
             "dynamodb",
             {

@@ -1,6 +1,10 @@
 """Write transactions: up to 100 puts, updates, deletes and condition checks on any generated
 entities of one account and region, all applied or none.
 
+The client is fixed by the first action added: every other action must resolve to the same
+one, and ``commit`` sends through it, whatever partner is bound when it runs, so a transaction
+can never be split between accounts nor sent to another partner's (``accounts.py``).
+
 Generated table classes add actions with ``tx_put_<entity>``, ``tx_update_<entity>``,
 ``tx_delete_<entity>`` and ``tx_check_<entity>``; ``commit`` sends them in one
 TransactWriteItems request with a client request token, so resending it (the runtime does
@@ -13,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from dynamorm_gen.runtime.client import Client
 from dynamorm_gen.runtime.errors import TransactionCancelled, ValidationFailed
 from dynamorm_gen.runtime.retry import IDEMPOTENT, READ
 from dynamorm_gen.runtime.table import TableHandle
@@ -22,29 +27,30 @@ MAX_ACTIONS = 100
 _ACTIONS = ("Put", "Update", "Delete", "ConditionCheck")
 
 
-def _one_connection(
-    first: TableHandle | None, handle: TableHandle, entity: str
-) -> TableHandle:
-    """A transaction goes to one endpoint: every table must share the first one's client."""
-    if first is not None and handle.connection.client is not first.connection.client:
+def _one_client(first: Client | None, handle: TableHandle, entity: str) -> Client:
+    """A transaction goes to one endpoint: every table must resolve to the first one's
+    client (for a partner table, the client of the partner bound now)."""
+    client = handle.connection.client
+    if first is not None and client is not first:
         raise ValidationFailed(
             "a transaction's tables must share one connection (account and region)",
             entity=entity,
         )
-    return first or handle
+    return client
 
 
 class TransactWrite:
     """Actions collected for one atomic write; nothing is sent before ``commit``."""
 
-    __slots__ = ("_actions", "_after", "_handle", "_token", "committed")
+    __slots__ = ("_actions", "_after", "_client", "_table", "_token", "committed")
 
     def __init__(self, client_request_token: str | None = None) -> None:
         self._actions: list[
             tuple[str, str, dict[str, Any]]
         ] = []  # (kind, entity, params)
         self._after: list[Callable[[], None]] = []
-        self._handle: TableHandle | None = None
+        self._client: Client | None = None
+        self._table = ""  # the first action's table, for error messages
         self._token = client_request_token
         self.committed = False
 
@@ -76,7 +82,9 @@ class TransactWrite:
             raise ValidationFailed(
                 f"a transaction holds at most {MAX_ACTIONS} actions", entity=entity
             )
-        self._handle = _one_connection(self._handle, handle, entity)
+        if self._client is None:
+            self._table = handle.name
+        self._client = _one_client(self._client, handle, entity)
         self._actions.append((kind, entity, params))
         if after_commit is not None:
             self._after.append(after_commit)
@@ -89,7 +97,7 @@ class TransactWrite:
         """
         if self.committed:
             raise ValidationFailed("this transaction was committed already")
-        if self._handle is None:
+        if self._client is None:
             return
         if self._token is None:
             import uuid
@@ -100,7 +108,13 @@ class TransactWrite:
             "ClientRequestToken": self._token,
         }
         try:
-            self._handle._call("TransactWriteItems", request, "transaction", IDEMPOTENT)
+            self._client.call(
+                "TransactWriteItems",
+                request,
+                IDEMPOTENT,
+                table=self._table,
+                entity="transaction",
+            )
         except TransactionCancelled as exc:
             raise self._explained(exc) from None
         self.committed = True
@@ -136,12 +150,13 @@ class TransactGet:
     the order they were added (None where there is no item).
     """
 
-    __slots__ = ("_decoders", "_handle", "_requests")
+    __slots__ = ("_client", "_decoders", "_requests", "_table")
 
     def __init__(self) -> None:
         self._requests: list[dict[str, Any]] = []
         self._decoders: list[tuple[str, Callable[[Item], Any]]] = []
-        self._handle: TableHandle | None = None
+        self._client: Client | None = None
+        self._table = ""
 
     def __len__(self) -> int:
         return len(self._requests)
@@ -158,16 +173,22 @@ class TransactGet:
             raise ValidationFailed(
                 f"a transaction holds at most {MAX_ACTIONS} reads", entity=entity
             )
-        self._handle = _one_connection(self._handle, handle, entity)
+        if self._client is None:
+            self._table = handle.name
+        self._client = _one_client(self._client, handle, entity)
         self._requests.append({"Get": {"TableName": handle.name, "Key": key}})
         self._decoders.append((entity, decode))
 
     def fetch(self) -> list[Any]:
         """The items, decoded, in the order added; TransactionCancelled if DynamoDB refuses."""
-        if self._handle is None:
+        if self._client is None:
             return []
-        response = self._handle._call(
-            "TransactGetItems", {"TransactItems": self._requests}, "transaction", READ
+        response = self._client.call(
+            "TransactGetItems",
+            {"TransactItems": self._requests},
+            READ,
+            table=self._table,
+            entity="transaction",
         )
         results = []
         for (_, decode), response_item in zip(

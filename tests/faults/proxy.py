@@ -16,7 +16,8 @@ upstream connection, reads the engine's whole response, and answers on the clien
 with its own framing (a correct Content-Length, ``Connection: keep-alive``), so that clients
 reuse connections as they would with DynamoDB.
 
-Faults are matched by operation (the part of ``X-Amz-Target`` after the dot) and by occurrence,
+Faults are matched by operation (the part of ``X-Amz-Target`` after the dot; for STS's query
+protocol, the form's ``Action``, so that tests can count AssumeRole requests) and by occurrence,
 counted from the moment the fault is injected: ``inject(operation, fault, times=1, skip=0)``
 lets ``skip`` matching requests pass and hits the next ``times`` (None: every one);
 ``Fault.DELAY`` takes ``delay=`` seconds and ``Fault.STALE_CLOSE`` an optional ``pause=``. A
@@ -85,6 +86,7 @@ MAX_BODY = 32 * 1024 * 1024  # bytes: twice DynamoDB's 16 MB request limit
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 ERROR_TYPE_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+FORM = "application/x-www-form-urlencoded"  # STS's query protocol
 TRANSACT_WRITE_ITEMS = "TransactWriteItems"
 # Framing the proxy does itself; every other header of the engine's response is passed on.
 REFRAMED_HEADERS = frozenset(
@@ -100,7 +102,9 @@ class Fault(enum.Enum):
 
     * ``ERROR_500``: 500 InternalServerError; ``ERROR_503``: 503 ServiceUnavailable;
       ``THROTTLE``: 400 ThrottlingException; ``PROVISIONED_THROUGHPUT``: 400
-      ProvisionedThroughputExceededException. The connection stays alive.
+      ProvisionedThroughputExceededException; ``EXPIRED_TOKEN``: 400 ExpiredTokenException
+      (the request's credentials have expired: not a network fault, so not in the
+      exactly-once matrix). The connection stays alive.
     * ``RESET_BEFORE``: a TCP reset, no response; ``CLOSE_BEFORE``: a clean close (FIN), no
       response, as when a server's keep-alive timer fires as the request arrives.
 
@@ -133,6 +137,7 @@ class Fault(enum.Enum):
     BAD_CRC = "BAD_CRC"
     DELAY = "DELAY"
     STALE_CLOSE = "STALE_CLOSE"
+    EXPIRED_TOKEN = "EXPIRED_TOKEN"
 
     @property
     def forwards(self) -> bool:
@@ -148,6 +153,7 @@ _NOT_FORWARDED = frozenset(
         Fault.PROVISIONED_THROUGHPUT,
         Fault.RESET_BEFORE,
         Fault.CLOSE_BEFORE,
+        Fault.EXPIRED_TOKEN,
     }
 )
 
@@ -165,6 +171,11 @@ _ERROR_REPLIES: dict[Fault, tuple[int, str, str]] = {
         400,
         "ProvisionedThroughputExceededException",
         "Throughput exceeds the provisioned throughput (injected)",
+    ),
+    Fault.EXPIRED_TOKEN: (
+        400,
+        "ExpiredTokenException",
+        "The security token included in the request is expired (injected)",
     ),
 }
 
@@ -431,9 +442,13 @@ class FaultProxy:
         (seconds, default 0.05) only for ``Fault.STALE_CLOSE``. When several injections are
         due for a request, the earliest injected applies; each counts every matching request.
         """
-        if operation != ANY_OPERATION and operation not in _dynamodb_operations():
+        if (
+            operation != ANY_OPERATION
+            and operation not in _dynamodb_operations()
+            and operation not in _sts_operations()
+        ):
             raise ValueError(
-                f"{operation!r} is not a DynamoDB operation (nor ANY_OPERATION)"
+                f"{operation!r} is not a DynamoDB or STS operation (nor ANY_OPERATION)"
             )
         if times is not None and times < 1:
             raise ValueError(
@@ -804,13 +819,26 @@ def _read_request(reader: BinaryIO) -> _Request | None:
         else "keep-alive" in connection_tokens
     )
     target = headers.get("x-amz-target", "")
+    operation = target.rpartition(".")[2]
+    if not target and headers.get("content-type", "").startswith(FORM):
+        operation = _form_action(body)
     return _Request(
         raw=bytes(raw),
         method=method,
-        operation=target.rpartition(".")[2],
+        operation=operation,
         body=_parse_json(body),
         keep_alive=keep_alive,
     )
+
+
+def _form_action(body: bytes) -> str:
+    """The ``Action`` of a query-protocol request (STS); the rest of the form (an external
+    ID, say) is not kept."""
+    for field in body.split(b"&"):
+        name, _, value = field.partition(b"=")
+        if name == b"Action":
+            return value.decode("ascii", "replace")
+    return ""
 
 
 def _parse_json(body: bytes) -> Any:
@@ -826,6 +854,14 @@ def _shut_down(sock: socket.socket) -> None:
     """Wake any thread blocked on ``sock`` (close alone does not)."""
     with contextlib.suppress(OSError):  # not connected, or already closed
         sock.shutdown(socket.SHUT_RDWR)
+
+
+@functools.cache
+def _sts_operations() -> frozenset[str]:
+    import botocore.loaders
+
+    model = botocore.loaders.create_loader().load_service_model("sts", "service-2")
+    return frozenset(model["operations"])
 
 
 @functools.cache

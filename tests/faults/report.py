@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dynamorm_gen.runtime.errors import ConditionFailed
+from dynamorm_gen.testing.engines import start_dynalite, start_moto
 
 from .scenarios import (
     ENGINES,
@@ -63,33 +63,28 @@ def sandbox() -> None:
 
 @contextmanager
 def moto() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    engine = start_moto()
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        yield engine.url
     finally:
-        server.stop()
+        engine.stop()
 
 
 @contextmanager
 def dynalite() -> Iterator[str | None]:
     """dynalite's URL, or None when it is not installed."""
-    from tests.conftest import DYNALITE_CLI, _start_dynalite, _stop
+    from tests.conftest import DYNALITE_CLI
 
     node = shutil.which("node")
     if node is None or not DYNALITE_CLI.is_file():
         yield None
         return
     with tempfile.TemporaryDirectory() as directory:
-        process: subprocess.Popen[bytes]
-        process, port = _start_dynalite(node, Path(directory) / "dynalite.log")
+        engine = start_dynalite(DYNALITE_CLI, Path(directory) / "dynalite.log")
         try:
-            yield f"http://127.0.0.1:{port}"
+            yield engine.url
         finally:
-            _stop(process)
+            engine.stop()
 
 
 def run(engine_urls: dict[str, str]) -> Results:

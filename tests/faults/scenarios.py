@@ -34,11 +34,12 @@ from .proxy import Fault, FaultProxy
 
 ENGINES = ("moto", "dynalite")
 TRANSPORTS = ("fast", "botocore")
-# Every fault of the proxy, and none. DELAY comes last: its late response keeps a proxy
-# connection open for DELAY_SECONDS, which the next STALE_CLOSE cell would wait out.
+# Every network fault of the proxy, and none. DELAY comes last: its late response keeps a
+# proxy connection open for DELAY_SECONDS, which the next STALE_CLOSE cell would wait out.
+# EXPIRED_TOKEN is a refusal of the credentials, tested with partners (tests/partners/).
 FAULTS: tuple[str, ...] = (
     "none",
-    *(fault.name for fault in Fault if fault is not Fault.DELAY),
+    *(fault.name for fault in Fault if fault not in (Fault.DELAY, Fault.EXPIRED_TOKEN)),
     Fault.DELAY.name,
 )
 REGION = "us-east-1"

@@ -648,7 +648,7 @@ def test_unfired_lists_injections_that_never_met_their_request(
     [
         (
             {"operation": "UpdateItems", "fault": Fault.ERROR_500},
-            "not a DynamoDB operation",
+            "not a DynamoDB or STS operation",
         ),
         ({"operation": "GetItem", "fault": Fault.ERROR_500, "times": 0}, "times"),
         ({"operation": "GetItem", "fault": Fault.ERROR_500, "skip": -1}, "skip"),

@@ -36,7 +36,9 @@ from dynamorm_gen.runtime import (
     TransactionCancelled,
     ValidationFailed,
     codec,
+    endpoint,
     fast,
+    http,
 )
 from dynamorm_gen.runtime import deadline as deadline_module
 from dynamorm_gen.runtime.client import Client
@@ -486,13 +488,13 @@ def test_idle_connection_closed_by_server_is_replaced_before_sending(
     stub: Stub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checks: list[bool] = []
-    is_dropped = fast._is_dropped
+    is_dropped = endpoint._is_dropped
 
     def recording(conn: Any) -> bool:
         checks.append(is_dropped(conn))
         return checks[-1]
 
-    monkeypatch.setattr(fast, "_is_dropped", recording)
+    monkeypatch.setattr(endpoint, "_is_dropped", recording)
     client = _client(stub.url)
     stub.script.append(Reply(body={"Count": 1}, close_after=True))
     client.call("Query", {"TableName": "cards"}, READ)
@@ -512,7 +514,7 @@ def test_reused_connection_dropped_at_the_request_is_resent_for_a_read(
     """The race the idle check cannot see: the server closes as the request arrives."""
     client = _client(stub.url)
     client.call("Query", {"TableName": "cards"}, READ)
-    monkeypatch.setattr(fast, "_is_dropped", lambda conn: False)
+    monkeypatch.setattr(endpoint, "_is_dropped", lambda conn: False)
     stub.script += [Reply(drop=True), Reply(body={"Count": 7})]
     got = client.call("Query", {"TableName": "cards"}, READ)
     assert got["Count"] == 7 and got["ResponseMetadata"]["RetryAttempts"] == 1
@@ -526,7 +528,7 @@ def test_a_dropped_connection_after_sending_leaves_an_unsafe_write_unknown(
     carried it to a server that applied it: an ADD is reported, never sent again."""
     client = _client(stub.url)
     client.call("Query", {"TableName": "cards"}, READ)
-    monkeypatch.setattr(fast, "_is_dropped", lambda conn: False)
+    monkeypatch.setattr(endpoint, "_is_dropped", lambda conn: False)
     stub.script.append(Reply(drop=True))
     with pytest.raises(OutcomeUnknown) as caught:
         client.call("UpdateItem", ADD_ONE, UNSAFE)
@@ -860,15 +862,15 @@ def test_prewarm_without_a_server_leaves_the_error_to_the_first_request() -> Non
 def test_prepare_builds_the_signed_request_that_exchange_sends(
     stub: Stub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fast, "_amz_date", lambda: "20240517T093012Z")  # one signature
+    monkeypatch.setattr(fast, "amz_date", lambda: "20240517T093012Z")  # one signature
     sent: list[bytes] = []
-    send = fast.HTTPConnection.send
+    send = http.HTTPConnection.send
 
     def recording(conn: Any, request: bytes, cap: float | None = None) -> None:
         sent.append(request)
         send(conn, request, cap)
 
-    monkeypatch.setattr(fast.HTTPConnection, "send", recording)
+    monkeypatch.setattr(http.HTTPConnection, "send", recording)
     transport = FastTransport("us-east-1", stub.url)
     request = {"TableName": "cards", "Item": {"pk": {"S": "k"}, "b": {"B": b"\x00"}}}
     prepared = transport.prepare("PutItem", request)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
+from dynamorm_gen.testing import StsStub
 from tests.conftest import ROOT
 
 FORBIDDEN = (
@@ -16,6 +18,11 @@ FORBIDDEN = (
     "botocore",
     "boto3",
     "dynamorm_gen.compiler",
+    # The test support: pytest loads it; the runtime never does.
+    "dynamorm_gen.testing",
+    "pytest",
+    "_pytest",
+    "moto",
 )
 
 PROBE = """
@@ -91,3 +98,69 @@ def test_lambda_fast_path_to_a_signed_put_imports_no_botocore_or_compiler() -> N
     bad = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
     assert bad == [], f"imported on the Lambda fast path: {bad}"
     assert "dynamorm_gen.runtime.fast" in loaded
+
+
+PARTNER_PROBE = """
+import json, os, sys
+
+STUB = ("127.0.0.1", int(os.environ["STUB_PORT"]))
+
+def only_the_sts_stub(event, args):
+    if event == "socket.connect" and args[1] == STUB:
+        return
+    if event == "socket.getaddrinfo" and (args[0], args[1]) == STUB:
+        return
+    if event in (
+        "socket.connect", "socket.getaddrinfo", "socket.gethostbyname",
+        "socket.gethostbyaddr", "socket.sendto", "socket.sendmsg",
+    ):
+        raise RuntimeError(f"the Lambda path used the network: {event}")
+
+sys.addaudithook(only_the_sts_stub)
+before = set(sys.modules)
+from dynamorm_gen.runtime.aws_lambda import LambdaDatabase
+from dynamorm_gen.runtime.partners import Partner, PartnerRegistry
+from generated_examples.payment import Payment, PaymentsTable
+
+partners = PartnerRegistry(
+    [Partner("acme", role_arn="arn:aws:iam::111122223333:role/payments", external_id="x-1")]
+)
+db = LambdaDatabase(transport="fast", region="us-east-1", partners=partners)
+payments = db.partner_table(PaymentsTable)
+payment = Payment(merchant_id="m-1", customer_id="c-1", amount=100, currency="EUR")
+item = payment.to_item()
+item["version"] = {"N": "1"}
+request = payments.handle.put_request(item, version="version", expected_version=0)
+with db.partner("acme"):
+    transport = payments.handle.connection.client.transport
+    signed = transport.prepare("PutItem", request)  # AssumeRole first, over loopback
+assert b"\\r\\nAuthorization: AWS4-HMAC-SHA256 Credential=ASIA" in signed, signed[:300]
+assert b"\\r\\nX-Amz-Security-Token: " in signed
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_lambda_fast_path_in_a_partners_account_imports_no_botocore() -> None:
+    """A partner table's first request: AssumeRole sent to a loopback STS (the only network
+    the audit hook allows), then the PutItem signed with the role's credentials; none of
+    botocore, boto3, the compiler's dependencies or the test support is imported."""
+    with StsStub() as stub:
+        env = {**os.environ, "DYNAMORM_STS_ENDPOINT_URL": stub.url}
+        env["STUB_PORT"] = stub.url.rpartition(":")[2]
+        env.pop("DYNAMORM_ENDPOINT_URL", None)
+        result = subprocess.run(
+            [sys.executable, "-c", PARTNER_PROBE],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=60,
+        )
+        assumed = stub.assumed()
+    assert result.returncode == 0, result.stderr
+    assert assumed == 1
+    loaded = json.loads(result.stdout)
+    bad = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
+    assert bad == [], f"imported on the Lambda fast path: {bad}"
+    assert "dynamorm_gen.runtime.sts" in loaded and "xml.parsers.expat" in loaded
+    assert "xml.etree.ElementTree" not in loaded  # ~6 ms of a cold start, not needed

@@ -16,7 +16,7 @@ from botocore.credentials import Credentials as BotoCredentials
 
 from dynamorm_gen.runtime import sigv4
 from dynamorm_gen.runtime.codec import _encode_binary
-from dynamorm_gen.runtime.fast import _host_header
+from dynamorm_gen.runtime.endpoint import host_header as _host_header
 from dynamorm_gen.runtime.sigv4 import Credentials, dynamodb_headers, sign
 
 OPERATIONS = (
