@@ -282,9 +282,11 @@ class PartnerConnection(Connection):
 
     def current(self) -> Partner:
         """The partner requests go to now (UnknownPartner, PartnerRequired)."""
-        return self.accounts.partners.get(self._partner_id())
+        return self.accounts.partners.get(self.partner_id())
 
-    def _partner_id(self) -> str:
+    def partner_id(self) -> str:
+        """The partner requests go to now: the fixed one, else the context's
+        (PartnerRequired when none is bound)."""
         partner = self.partner or context.current().partner
         if partner is None:
             raise PartnerRequired(
@@ -296,7 +298,7 @@ class PartnerConnection(Connection):
 
     @property
     def client(self) -> Client:
-        return self.accounts.client(self._partner_id(), self.region)
+        return self.accounts.client(self.partner_id(), self.region)
 
     def __repr__(self) -> str:
         which = self.partner if self.partner is not None else "the context's partner"

@@ -1,9 +1,11 @@
 """Pagination cursors: opaque, signed, and bound to the access pattern that produced them.
 
 A cursor is ``<payload>.<mac>``: the payload is LastEvaluatedKey as compact JSON (base64url),
-the MAC an HMAC-SHA256 over the access pattern and the payload. A cursor that was altered,
-forged, or produced by another access pattern is rejected with InvalidCursor before anything
-reaches DynamoDB, so clients cannot steer a query to keys of their choosing.
+the MAC an HMAC-SHA256 over the access pattern, the query's parameter values (and the partner
+whose account it reads, for a partner table) and the payload. A cursor that was altered,
+forged, or produced by another access pattern, other parameters or in another partner's
+account is rejected with InvalidCursor before anything reaches DynamoDB, so clients cannot
+steer a query to keys of their choosing.
 
 The key comes from ``DYNAMORM_CURSOR_KEY`` (or ``set_cursor_key``). Without one, each process
 signs with a random key of its own: cursors then work within a process only, so configure the
@@ -61,8 +63,10 @@ def _mac(pattern: str, context: str, payload: str) -> str:
     return base64.urlsafe_b64encode(digest[:_MAC_BYTES]).decode().rstrip("=")
 
 
-def query_context(values: dict[str, Any]) -> str:
-    """A canonical text of a query's parameter values, to bind its cursors to them."""
+def query_context(values: dict[str, Any], partner: str | None = None) -> str:
+    """A canonical text of a query's parameter values, and of the partner whose account it
+    reads (None: the function's own), to bind its cursors to them: a cursor from one
+    partner's query does not continue the same query in another partner's account."""
     import base64
     import json
 
@@ -71,7 +75,9 @@ def query_context(values: dict[str, Any]) -> str:
             return base64.b64encode(value).decode()
         raise TypeError(type(value).__name__)
 
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), default=binary)
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=binary)
+    # JSON text holds no NUL, so the partner cannot be confused with the values.
+    return text if partner is None else f"{text}\0partner={partner}"
 
 
 def encode_cursor(key: Key, pattern: str, context: str = "") -> str:

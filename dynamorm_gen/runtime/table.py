@@ -84,6 +84,11 @@ class Connection:
         self.transport = transport
         self._client: Client | None = None if client is None else clients.adopt(client)
 
+    def partner_id(self) -> str | None:
+        """The partner whose account requests go to: None, the function's own (a partner
+        connection names its partner). Cursors are signed with it."""
+        return None
+
     @property
     def client(self) -> Client:
         if self._client is None:
@@ -396,9 +401,13 @@ class TableHandle:
                     "limit must be at least 1", operation=operation, entity=entity
                 )
             request["Limit"] = limit
+        # The cursor continues only this query: the same parameter values, in the same
+        # partner's account.
+        partner = self.connection.partner_id()
         context = ""
         if cursor is not None:
-            context = query_context(request.get("ExpressionAttributeValues", {}))
+            values = request.get("ExpressionAttributeValues", {})
+            context = query_context(values, partner)
             request["ExclusiveStartKey"] = decode_cursor(cursor, pattern, context)
         try:
             response = self._call(operation, request, entity, READ)
@@ -410,7 +419,8 @@ class TableHandle:
         if not last:
             return items, None
         if cursor is None:
-            context = query_context(request.get("ExpressionAttributeValues", {}))
+            values = request.get("ExpressionAttributeValues", {})
+            context = query_context(values, partner)
         return items, encode_cursor(last, pattern, context)
 
     def count(

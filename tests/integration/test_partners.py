@@ -35,6 +35,7 @@ from dynamorm_gen.runtime import (
     AccessDenied,
     AssumeRoleFailed,
     CredentialsExpired,
+    InvalidCursor,
     PartnerAccessDenied,
     PartnerRequired,
     RegionDisabled,
@@ -197,6 +198,33 @@ def test_no_partner_bound_is_an_error_never_the_functions_own_account(
     assert list(own.iter_payment_by_merchant(merchant_id="m-1")) == []
     with db.partner(A):
         assert len(_ids(payments)) == 1
+
+
+def test_a_cursor_from_one_partners_query_does_not_continue_anothers(
+    db: LambdaDatabase, payments: PaymentsTable, recorder: Recorder
+) -> None:
+    # The same query, with the same parameters, in two accounts: a cursor is signed with
+    # the partner it was read in, so it is refused in the other account before any request.
+    for partner in (A, B):
+        with db.partner(partner):
+            for n in range(3):
+                payments.put_payment(_payment(n))
+    with db.partner(A):
+        first = payments.query_payment_by_merchant(merchant_id="m-1", limit=1)
+        assert first.cursor is not None
+        more = payments.query_payment_by_merchant(
+            merchant_id="m-1", limit=1, cursor=first.cursor
+        )
+        assert more.items and more.items[0].payment_id != first.items[0].payment_id
+    sent = len(recorder.calls)
+    with db.partner(B), pytest.raises(InvalidCursor):
+        payments.query_payment_by_merchant(
+            merchant_id="m-1", limit=1, cursor=first.cursor
+        )
+    own = db.table(PaymentsTable, name="payments")
+    with pytest.raises(InvalidCursor):  # nor in the function's own account
+        own.query_payment_by_merchant(merchant_id="m-1", cursor=first.cursor)
+    assert len(recorder.calls) == sent
 
 
 def test_asyncio_tasks_each_reach_their_partners_account(

@@ -22,6 +22,7 @@ from dynamorm_gen.runtime.cursor import (
     set_cursor_key,
 )
 from dynamorm_gen.runtime.errors import InvalidCursor
+from dynamorm_gen.runtime.table import Connection, TableDefinition, TableHandle
 from dynamorm_gen.runtime.types import Key
 
 PATTERN = "Payment.by_customer"
@@ -104,6 +105,88 @@ def test_query_context_text_is_unchanged() -> None:
         }
     )
     assert context == EXISTING_CONTEXT
+
+
+def test_a_partner_is_part_of_the_query_context() -> None:
+    values = {":pk": {"S": "MERCHANT#m-1"}}
+    plain = query_context(values)
+    assert query_context(values, None) == plain
+    assert query_context(values, "acme") == plain + "\0partner=acme"
+    assert (
+        len({plain, query_context(values, "acme"), query_context(values, "globex")})
+        == 3
+    )
+    cursor = encode_cursor(EXISTING_KEY, PATTERN, query_context(values, "acme"))
+    assert decode_cursor(cursor, PATTERN, query_context(values, "acme")) == EXISTING_KEY
+    for other in (None, "globex"):
+        with pytest.raises(InvalidCursor):
+            decode_cursor(cursor, PATTERN, query_context(values, other))
+
+
+class OnePage:
+    """A transport answering every Query with one item and a LastEvaluatedKey."""
+
+    endpoint_url = "http://one-page.invalid"
+    region = "us-east-1"
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def exchange(
+        self, operation: str, params: Any, body: bytes, timeout: float | None
+    ) -> dict[str, Any]:
+        self.sent += 1
+        key = {"PK": {"S": "A"}, "SK": {"S": str(self.sent)}}
+        return {"Items": [key], "LastEvaluatedKey": key}
+
+    def prewarm(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class PartnerOf(Connection):
+    """A connection to the account of ``partner`` (None: the function's own)."""
+
+    __slots__ = ("partner",)
+
+    def __init__(self, transport: OnePage, partner: str | None) -> None:
+        super().__init__(client=transport)
+        self.partner = partner
+
+    def partner_id(self) -> str | None:
+        return self.partner
+
+
+def test_a_tables_cursor_continues_only_in_the_same_partners_account() -> None:
+    transport = OnePage()
+    definition = TableDefinition(
+        logical_name="t-1",
+        name_env="T_1_TABLE",
+        key_names=("PK", "SK"),
+        entity_type_attribute="_et",
+        create_table={},
+    )
+
+    def page(partner: str | None, cursor: str | None) -> str | None:
+        handle = TableHandle(definition, PartnerOf(transport, partner))
+        request = {
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": "PK"},
+            "ExpressionAttributeValues": {":pk": {"S": "A"}},
+        }
+        return handle.query(request, entity="E", pattern="E.p", cursor=cursor)[1]
+
+    cursor = page("acme", None)
+    assert page("acme", cursor) is not None and transport.sent == 2
+    for other in ("globex", None):
+        with pytest.raises(InvalidCursor):
+            page(other, cursor)
+    assert transport.sent == 2  # refused before anything was sent
+    own = page(None, None)
+    with pytest.raises(InvalidCursor):
+        page("acme", own)
 
 
 def test_query_context_takes_every_kind_of_binary() -> None:
