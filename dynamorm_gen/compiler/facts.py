@@ -1007,6 +1007,68 @@ def update_setup_checks(entity: Entity) -> list[Check]:
     return out
 
 
+# --- tenants -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TenantPrefix:
+    """What the partition key of every table key of the bound tenant's items is, or starts
+    with: the entity's partition key template up to its tenant (which leads it, DG220) and
+    the character after it, which no tenant id holds. ``whole``: the template ends with the
+    tenant, so a key's partition key must equal it."""
+
+    template: Template
+    whole: bool
+
+
+def tenant_prefix(entity: Entity) -> TenantPrefix:
+    segments = entity.key.pk.segments
+    end = next(
+        i + 1
+        for i, s in enumerate(segments)
+        if isinstance(s, model.Placeholder) and s.name == entity.tenant
+    )
+    if end == len(segments):
+        return TenantPrefix(entity.key.pk, True)
+    after = segments[end]
+    assert isinstance(after, str)  # the tenant is followed by a separator (DG220)
+    head = (*segments[:end], after[0])
+    text = "".join(
+        f"{{{s.name}}}" if isinstance(s, model.Placeholder) else _braced(s)
+        for s in head
+    )
+    return TenantPrefix(Template(text, head), False)
+
+
+def _braced(literal: str) -> str:
+    return literal.replace("{", "{{").replace("}", "}}")
+
+
+def untenanted_prefix(entities: Sequence[Entity], entity: Entity) -> str | None:
+    """For an entity without a tenant on a table with tenant entities: the literal text its
+    partition keys start with, which starts no tenant's key (DG220), so its batch methods
+    refuse a raw key that does not start with it. None for any other entity."""
+    if entity.tenant is not None or all(e.tenant is None for e in entities):
+        return None
+    first = entity.key.pk.segments[0] if entity.key.pk.segments else ""
+    return first if isinstance(first, str) else ""
+
+
+def tenant_in_updates(entity: Entity) -> bool:
+    """Whether a method of the update builder takes the tenant, to rebuild an index key that
+    holds it: update_<e> and tx_update_<e> then check it is the bound tenant."""
+    return entity.tenant is not None and any(
+        entity.tenant in {co.name for co in index_update(entity, a).co_attributes}
+        for a in index_updatable(entity)
+    )
+
+
+def scans(entity: Entity) -> bool:
+    """Whether the entity gets scan_ and iter_scan_: a scan reads every tenant's items, so
+    a tenant entity gets none (the tenant's items are read by queries of its partitions)."""
+    return entity.tenant is None
+
+
 # --- conditions --------------------------------------------------------------------------------
 
 

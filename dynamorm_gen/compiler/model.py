@@ -46,6 +46,10 @@ TEMPLATE_TYPES = ("string", "enum", "integer", "date", "datetime")
 DEFAULT_ENTITY_TYPE_ATTRIBUTE = "_et"
 
 MAX_KEY_WIDTH = 38  # digits of DynamoDB's number type
+# What a tenant id may hold besides ASCII letters and digits (the runtime refuses to bind any
+# other id, ``runtime/context.py``): so the separator that follows the tenant in a partition
+# key template must be none of these, and ends the tenant's part of every key.
+TENANT_ID_PUNCTUATION = "_.-"
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
@@ -265,6 +269,9 @@ class Entity:
     attributes: tuple[Attribute, ...]
     access_patterns: tuple[AccessPattern, ...]
     description: str
+    # The attribute naming the tenant that owns each item (``tenant:``), or None: generated
+    # methods then read and write only the items of the tenant bound to the context.
+    tenant: str | None = None
 
     def attribute(self, name: str) -> Attribute:
         return next(a for a in self.attributes if a.name == name)
@@ -488,6 +495,7 @@ def build_module(
                 ),
                 access_patterns=tuple(patterns),
                 description=spec.get("description", ""),
+                tenant=spec.get("tenant"),
             )
         )
     by_name = {e.name: e for e in entities}

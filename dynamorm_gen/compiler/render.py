@@ -127,8 +127,11 @@ class ModuleContext:
         types = self._types()
         kinds = {t.kind for t in types}
         entities = bool(module.entities)
-        # Every entity has scan_/iter_scan_ methods, so entities imply queries.
-        queries = entities or bool(module.collections)
+        # Every entity but a tenant entity has scan_/iter_scan_ methods.
+        queries = bool(module.collections) or any(
+            facts.scans(e) or e.access_patterns for e in module.entities
+        )
+        tenants = any(e.tenant is not None for e in module.entities)
         free_maps = any(t.kind == "map" and t.of is None for t in types)
         updates = any(facts.has_update_builder(e) for e in module.entities)
         equality = any(
@@ -166,6 +169,7 @@ class ModuleContext:
                 [
                     "batch" if entities else None,
                     "condition" if entities else None,
+                    "tenants" if tenants else None,
                     "update" if updates else None,
                     "wire",
                 ],

@@ -58,6 +58,7 @@ METHOD_NAMES = frozenset(
     | {"type", "len", "update", "value", "changes", "committed", "expected", "now"}
     | {"expected_version", "must_exist", "old_on_failure", "page_size", "request"}
     | {"retry_safe", "return_old", "returning", "tx", "txg", "when"}
+    | {"tenants"}
 )
 # put_ methods save the old value of each `auto: update` attribute in a local `previous_<name>`.
 METHOD_NAME_PREFIXES = ("previous_",)
@@ -65,7 +66,7 @@ METHOD_NAME_PREFIXES = ("previous_",)
 # (entity `When` would give `put_when(self, when: When, *, when=...)`), and use these besides.
 ENTITY_PARAMETER_NAMES = frozenset(
     {"self", "item", "expected", "now", "committed", "request", "str", "wire"}
-    | {"if_not_exists", "when", "old_on_failure", "tx"}
+    | {"if_not_exists", "when", "old_on_failure", "tx", "tenants"}
 )
 # Names a generated module imports or defines at the top level: an entity or object type
 # class named like one would replace it. (Python's builtins are refused as well.)
@@ -293,6 +294,8 @@ class _FileChecker:
         for name, spec in self.data.get("entities", {}).items():
             self.check_entity(name, spec, tables)
         self.check_shared_tables(tables)
+        self.check_tenant_prefixes(tables)
+        self.check_untenanted_neighbours(tables)
         for name, spec in self.data.get("collections", {}).items():
             self.check_collection(name, spec, tables)
         return self.diagnostics
@@ -920,6 +923,8 @@ class _FileChecker:
         for pname, pspec in spec.get("access_patterns", {}).items():
             self.check_access_pattern(path, name, pname, pspec, spec, table, attributes)
         self.check_touched_index_keys(path, name, spec, table)
+        if "tenant" in spec:
+            self.check_tenant(path, name, spec, table)
 
     def check_parameter_names(self, path: PathKey, spec: dict[str, Any]) -> None:
         """Attributes written into keys are parameters of generated methods (get_, query_,
@@ -1004,6 +1009,184 @@ class _FileChecker:
                         f"make '{optional[0]}' required, or build this key from an"
                         " attribute that is not auto: update",
                     )
+
+    def check_tenant(
+        self, path: PathKey, entity: str, spec: dict[str, Any], table: model.Table
+    ) -> None:
+        """A tenant entity's items belong to the tenant its ``tenant`` attribute holds: a
+        required string that no default or generator fills in, leading every partition key
+        the entity writes (the table's, and each global index's; a local index shares the
+        table's). Generated methods build keys from the tenant bound to the context, and check
+        raw keys by the text they must start with, so no value can reach another tenant's
+        partitions."""
+        tenant = spec["tenant"]
+        attributes = spec["attributes"]
+        aspec = attributes.get(tenant)
+        if aspec is None:
+            self.error(
+                (*path, "tenant"),
+                "DG220",
+                f"tenant '{tenant}' is not an attribute of '{entity}'",
+                did_you_mean(tenant, attributes),
+            )
+            return
+        apath: PathKey = (*path, "attributes", tenant)
+        kind = aspec["type"]
+        if kind != "string" and self.is_type(kind):
+            self.error(
+                (*apath, "type"),
+                "DG220",
+                f"tenant '{tenant}' must be a string attribute, not {self.a_type(kind)}",
+            )
+        for option, why in (
+            ("optional", "an item without a tenant would belong to no tenant"),
+            ("default", "an item's tenant is the bound tenant, never a default"),
+            ("generate", "an item's tenant is the bound tenant, never a new value"),
+        ):
+            if option in aspec and (option != "optional" or aspec[option]):
+                self.error(
+                    (*apath, option),
+                    "DG220",
+                    f"tenant '{tenant}' cannot be {_TENANT_OPTIONS[option]}: {why}",
+                )
+        table_template = _parsed(spec["key"].get("pk"))
+        leading = ""
+        if table_template is not None and not _tenant_place(table_template, tenant):
+            leading = _leading_literal(table_template)
+        for iname, key_spec in _partition_keys(spec, table):
+            rel: PathKey = ("indexes", iname) if iname else ("key",)
+            template = _parsed(key_spec.get("pk"))
+            if template is None:
+                continue  # missing or malformed: DG206
+            place = _tenant_place(template, tenant)
+            if not place:
+                continue
+            where = f"partition key template '{template.text}'"
+            where += f" of index '{iname}'" if iname else ""
+            if place == "missing":
+                risk = (
+                    f"a query of index '{iname}' would read every tenant's items"
+                    if iname
+                    else "every tenant's items would share its partitions"
+                )
+                # An index key: after the table key's own text before the tenant; the
+                # table key: after its own text before its first placeholder.
+                head = leading if iname else _leading_literal(template)
+                tail = template.segments[0 if iname or not head else 1 :]
+                rest = f"#{_template_text(tail)}" if tail else ""
+                example = f"{_template_text((head,))}{{{tenant}}}{rest}"
+                self.error(
+                    (*path, *rel, "pk"),
+                    "DG220",
+                    f"{where} does not hold tenant '{{{tenant}}}': {risk}",
+                    f"start it with the tenant: '{example}'",
+                )
+            elif place == "late":
+                self.error(
+                    (*path, *rel, "pk"),
+                    "DG220",
+                    f"tenant '{{{tenant}}}' must be the first placeholder of {where}: a"
+                    " tenant's keys must begin with its tenant",
+                    "put the tenant right after the literal text the template starts with",
+                )
+            else:
+                self.error(
+                    (*path, *rel, "pk"),
+                    "DG220",
+                    f"tenant '{{{tenant}}}' must end {where} or be followed by a character"
+                    " that tenant ids never hold (not a letter, a digit, '_', '.' or"
+                    " '-'): otherwise one tenant's keys could be another's",
+                    f"follow it with '#': '{_tenant_followed(template, tenant)}'",
+                )
+
+    def check_tenant_prefixes(self, tables: dict[str, model.Table]) -> None:
+        """A raw key (batch methods take keys) is the bound tenant's when its partition key
+        starts with the literal text of its entity's template, the tenant and the character
+        after it. That holds across the tenant entities of a table only if the literal texts
+        before their tenants are equal, or differ at some character: were one to begin the
+        other ('M' and 'MX#'), the tenant 'X' of one would start the keys of the other."""
+        entities = self.data.get("entities", {})
+        seen: dict[str, list[tuple[str, str]]] = {}
+        for name, spec in entities.items():
+            tenant = spec.get("tenant")
+            template = _parsed(spec["key"].get("pk"))
+            if spec["table"] not in tables or tenant is None or template is None:
+                continue
+            if _tenant_place(template, tenant):
+                continue  # reported by check_tenant
+            prefix = _leading_literal(template)
+            for other, other_prefix in seen.get(spec["table"], []):
+                if prefix != other_prefix and (
+                    prefix.startswith(other_prefix) or other_prefix.startswith(prefix)
+                ):
+                    (short, a), (long, b) = sorted(
+                        [(other_prefix, other), (prefix, name)], key=lambda p: len(p[0])
+                    )
+                    self.error(
+                        ("entities", name, "key", "pk"),
+                        "DG220",
+                        f"tenant entities on table '{spec['table']}': '{short}', before"
+                        f" the tenant in the partition keys of '{a}', begins '{long}',"
+                        f" before it in those of '{b}', so a key of '{a}' for one tenant"
+                        f" could be a key of '{b}' for another",
+                        "start both with the same text before the tenant, or with texts"
+                        " that differ (such as 'CHARGE#' and 'REFUND#')",
+                    )
+                    break
+            seen.setdefault(spec["table"], []).append((name, prefix))
+
+    def check_untenanted_neighbours(self, tables: dict[str, model.Table]) -> None:
+        """An entity without a tenant on a table (or global index) holding tenant entities
+        must keep out of their partitions: its partition key templates start with literal
+        text that neither begins nor is begun by the text tenant entities put before their
+        tenant there. Its keys then never name a tenant's partition, and a raw key given to
+        its batch methods is checked by that text (were it 'MERCHANT#{merchant_id}' beside
+        Charge's, get_ and batch_delete_ of it would reach every merchant's charges)."""
+        entities = self.data.get("entities", {})
+        tenanted: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        for name, spec in entities.items():
+            tenant = spec.get("tenant")
+            if spec["table"] not in tables or tenant is None:
+                continue
+            for where, key_spec in _partition_keys(spec, tables[spec["table"]]):
+                template = _parsed(key_spec.get("pk"))
+                if template is not None and not _tenant_place(template, tenant):
+                    found = tenanted.setdefault((spec["table"], where), [])
+                    found.append((name, tenant, _leading_literal(template)))
+        for name, spec in entities.items():
+            if spec["table"] not in tables or "tenant" in spec:
+                continue
+            for where, key_spec in _partition_keys(spec, tables[spec["table"]]):
+                template = _parsed(key_spec.get("pk"))
+                if template is None:
+                    continue
+                prefix = _leading_literal(template)
+                for other, tenant, other_prefix in tenanted.get(
+                    (spec["table"], where), []
+                ):
+                    if prefix.startswith(other_prefix) or other_prefix.startswith(
+                        prefix
+                    ):
+                        rel = ("key",) if not where else ("indexes", where)
+                        of = f" of index '{where}'" if where else ""
+                        starts = (
+                            f"starts like those of tenant entity '{other}'"
+                            f" ('{other_prefix}' before the tenant)"
+                            if prefix
+                            else "starts with a placeholder, so it could be one of"
+                            f" tenant entity '{other}'"
+                        )
+                        self.error(
+                            ("entities", name, *rel, "pk"),
+                            "DG220",
+                            f"'{name}' has no tenant, but its partition key template"
+                            f" '{template.text}'{of} {starts}: its methods could reach a"
+                            " tenant's items",
+                            f"declare 'tenant: {tenant}' on '{name}', or start the template"
+                            " with a text of its own (such as"
+                            f" '{_upper_snake(name)}#')",
+                        )
+                        break
 
     def check_entity_key(
         self,
@@ -1529,6 +1712,20 @@ class _FileChecker:
                 "DG212",
                 f"entities of a collection must share one partition key template ({listing})",
             )
+        tenants = {
+            e: entities[e].get("tenant") for e in spec["entities"] if e in entities
+        }
+        if len(set(tenants.values())) > 1:
+            listing = ", ".join(f"{e}: {t or 'none'}" for e, t in tenants.items())
+            missing = next(e for e, t in tenants.items() if t is None)
+            known = next(t for t in tenants.values() if t is not None)
+            self.error(
+                (*path, "entities"),
+                "DG220",
+                "entities of a collection must have the same tenant, or none: a query"
+                f" would read some entities' items of every tenant ({listing})",
+                f"declare 'tenant: {known}' on '{missing}'",
+            )
 
 
 def _is_method_name(name: str) -> bool:
@@ -1541,9 +1738,87 @@ def _used_as(name: str) -> str:
         return f"Python's builtin '{name}'"
     if name in ("date", "datetime"):
         return f"the class datetime.{name}"
-    if name in ("wire", "update"):
+    if name in ("wire", "update", "tenants"):
         return f"the runtime module '{name}'"
     return f"'{name}' for a parameter or variable of their own"
+
+
+_TENANT_OPTIONS = {
+    "optional": "optional",
+    "default": "given a default",
+    "generate": "generated",
+}
+
+
+def _tenant_place(template: model.Template, tenant: str) -> str:
+    """Where ``{tenant}`` stands in a partition key template: "" when it leads it (the first
+    placeholder, at the end or followed by a character tenant ids never hold), else
+    "missing", "late" (another placeholder comes first) or "joined" (what follows could be
+    part of a tenant id)."""
+    if tenant not in template.names:
+        return "missing"
+    segments = template.segments
+    first = next(i for i, s in enumerate(segments) if isinstance(s, model.Placeholder))
+    placeholder = segments[first]
+    assert isinstance(placeholder, model.Placeholder)
+    if placeholder.name != tenant:
+        return "late"
+    after = segments[first + 1] if first + 1 < len(segments) else None
+    if after is None:
+        return ""
+    if isinstance(after, model.Placeholder) or _in_tenant_ids(after[0]):
+        return "joined"
+    return ""
+
+
+def _in_tenant_ids(char: str) -> bool:
+    """Whether tenant ids may hold ``char``: ASCII letters, digits and a little punctuation."""
+    return (char.isascii() and char.isalnum()) or char in model.TENANT_ID_PUNCTUATION
+
+
+def _tenant_followed(template: model.Template, tenant: str) -> str:
+    """The template's text with '#' right after the tenant: instead of the '_', '.' or '-'
+    that follows it, or before the letter, digit or placeholder that does."""
+    segments = list(template.segments)
+    at = 1 + next(
+        i
+        for i, s in enumerate(segments)
+        if isinstance(s, model.Placeholder) and s.name == tenant
+    )
+    after = segments[at]
+    if isinstance(after, str) and after[0] in model.TENANT_ID_PUNCTUATION:
+        segments[at] = "#" + after[1:]
+    else:
+        segments.insert(at, "#")
+    return _template_text(tuple(segments))
+
+
+def _partition_keys(
+    spec: dict[str, Any], table: model.Table
+) -> list[tuple[str, dict[str, Any]]]:
+    """The key templates of an entity with a partition key of their own: the table key's
+    (as "") and each global index's, by index name (a local index shares the table's)."""
+    keys: list[tuple[str, dict[str, Any]]] = [("", spec["key"])]
+    for iname, ispec in spec.get("indexes", {}).items():
+        index = table.index(iname)
+        if index is not None and not index.local and isinstance(ispec, dict):
+            keys.append((iname, ispec))
+    return keys
+
+
+def _upper_snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
+
+
+def _leading_literal(template: model.Template) -> str:
+    """The literal text a template starts with, before its first placeholder."""
+    first = template.segments[0] if template.segments else ""
+    return first if isinstance(first, str) else ""
+
+
+def _template_text(segments: tuple[model.Segment, ...]) -> str:
+    """Template text for the given segments (braces of literals doubled)."""
+    return _with_separator(model.Template("", segments), set(), "#")
 
 
 def _rename(name: str) -> str:

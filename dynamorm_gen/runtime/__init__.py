@@ -19,6 +19,7 @@ from dynamorm_gen.runtime.errors import (
     EncryptionFailed,
     EncryptionNotConfigured,
     InvalidCursor,
+    InvalidTenant,
     ItemDecodeError,
     ItemTooLarge,
     KeyViolation,
@@ -32,12 +33,15 @@ from dynamorm_gen.runtime.errors import (
     RuntimeIncompatible,
     SourceCredentialsExpired,
     TableNotFound,
+    TenantMismatch,
+    TenantRequired,
     Throttled,
     TransactionCancelled,
     UnknownPartner,
     ValidationFailed,
 )
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
+from dynamorm_gen.runtime.tenants import tenant
 from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
 from dynamorm_gen.runtime.wire import FieldEncryptor, set_field_encryptor
 
@@ -57,6 +61,7 @@ __all__ = [
     "EncryptionNotConfigured",
     "FieldEncryptor",
     "InvalidCursor",
+    "InvalidTenant",
     "ItemDecodeError",
     "ItemTooLarge",
     "KeyViolation",
@@ -73,6 +78,8 @@ __all__ = [
     "TableDefinition",
     "TableHandle",
     "TableNotFound",
+    "TenantMismatch",
+    "TenantRequired",
     "Throttled",
     "TransactGet",
     "TransactWrite",
@@ -81,4 +88,5 @@ __all__ = [
     "ValidationFailed",
     "set_cursor_key",
     "set_field_encryptor",
+    "tenant",
 ]

@@ -36,7 +36,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dynamorm_gen.runtime import client as clients
-from dynamorm_gen.runtime import hooks
+from dynamorm_gen.runtime import hooks, tenants
 from dynamorm_gen.runtime.client import TRANSPORT_ENV, Client
 from dynamorm_gen.runtime.deadline import Deadline, bind
 from dynamorm_gen.runtime.errors import ConfigurationError
@@ -403,6 +403,12 @@ class LambdaDatabase:
         ``partner_table`` tables send them to its account, hooks and logs see its id.
         UnknownPartner, before anything is bound, if it is not registered."""
         return self.accounts.partner(partner_id)
+
+    def tenant(self, tenant_id: str) -> AbstractContextManager[str]:
+        """``with db.tenant("m-1"):`` binds the tenant to the calls made inside the block:
+        the methods of tenant entities read and write only its items (``tenants.tenant``).
+        InvalidTenant, before anything is bound, for an id that cannot be one."""
+        return tenants.tenant(tenant_id)
 
     def partner_connection(
         self, partner: str | None = None, *, region: str | None = None

@@ -1,10 +1,11 @@
 """What the calls made in the running context share without being handed it.
 
 One immutable ``CallContext`` per context, carried by a ``contextvars.ContextVar``, holds the
-per-invocation state: the deadline (``deadline.py``) and the partner whose account partner
-tables resolve to (``accounts.py``). A ContextVar is what makes this correct across threads
-and asyncio: every asyncio task starts with a copy of its creator's context, and a plain
-thread starts with an empty one (no deadline, no partner), never with another thread's.
+per-invocation state: the deadline (``deadline.py``), the partner whose account partner
+tables resolve to (``accounts.py``) and the tenant whose items the methods of tenant entities
+read and write (``tenants.py``). A ContextVar is what makes this correct across threads and
+asyncio: every asyncio task starts with a copy of its creator's context, and a plain thread
+starts with an empty one (no deadline, no partner, no tenant), never with another thread's.
 
 Binding returns to the previous value at the end of the ``with`` block, so bindings nest.
 There are no process-wide values here: the only fallback is the empty context.
@@ -21,25 +22,42 @@ if TYPE_CHECKING:
     from dynamorm_gen.runtime.deadline import Deadline
 
 
+# A tenant id: 1 to 128 ASCII letters, digits, '_', '.' and '-'. Key templates follow the
+# tenant with a character outside these (the compiler checks it, DG220), so the tenant's part
+# of a key ends there and no id can reach into another tenant's keys.
+TENANT_ID_CHARACTERS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+)
+MAX_TENANT_ID = 128
+
+
 class CallContext:
     """The per-invocation state bound to a context; immutable (bind a changed copy)."""
 
-    __slots__ = ("deadline", "partner")
+    __slots__ = ("deadline", "partner", "tenant")
 
     deadline: Deadline | None
     partner: str | None
+    tenant: str | None
 
     def __init__(
-        self, deadline: Deadline | None = None, partner: str | None = None
+        self,
+        deadline: Deadline | None = None,
+        partner: str | None = None,
+        tenant: str | None = None,
     ) -> None:
         object.__setattr__(self, "deadline", deadline)
         object.__setattr__(self, "partner", partner)
+        object.__setattr__(self, "tenant", tenant)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("a CallContext cannot be changed: bind a new one")
 
     def __repr__(self) -> str:
-        return f"CallContext(deadline={self.deadline!r}, partner={self.partner!r})"
+        return (
+            f"CallContext(deadline={self.deadline!r}, partner={self.partner!r},"
+            f" tenant={self.tenant!r})"
+        )
 
 
 EMPTY = CallContext()
@@ -55,7 +73,7 @@ def current() -> CallContext:
 def bind_deadline(deadline: Deadline | None) -> Iterator[Deadline | None]:
     """Bind ``deadline`` (None: no deadline) for the calls made inside the block."""
     found = _current.get()
-    token = _current.set(CallContext(deadline, found.partner))
+    token = _current.set(CallContext(deadline, found.partner, found.tenant))
     try:
         yield deadline
     finally:
@@ -68,8 +86,40 @@ def bind_partner(partner: str | None) -> Iterator[str | None]:
     block. Nothing checks the id here; ``LambdaDatabase.partner`` and ``Accounts.partner``
     refuse an unknown one before binding it."""
     found = _current.get()
-    token = _current.set(CallContext(found.deadline, partner))
+    token = _current.set(CallContext(found.deadline, partner, found.tenant))
     try:
         yield partner
     finally:
         _current.reset(token)
+
+
+@contextmanager
+def bind_tenant(tenant: str | None) -> Iterator[str | None]:
+    """Bind the tenant id ``tenant`` (None: no tenant) for the calls made inside the block.
+
+    The id is checked first (``InvalidTenant``, naming no value): a str of 1 to 128 ASCII
+    letters, digits, ``_``, ``.`` and ``-``. The generated methods of tenant entities rely on it: the
+    character that follows the tenant in their keys is never one of these.
+    """
+    if tenant is not None and not is_tenant_id(tenant):
+        from dynamorm_gen.runtime.errors import InvalidTenant
+
+        raise InvalidTenant(
+            f"a tenant id is a str of 1 to {MAX_TENANT_ID} ASCII letters, digits, '_',"
+            f" '.' or '-', not {'another str' if type(tenant) is str else type(tenant).__name__}"
+        )
+    found = _current.get()
+    token = _current.set(CallContext(found.deadline, found.partner, tenant))
+    try:
+        yield tenant
+    finally:
+        _current.reset(token)
+
+
+def is_tenant_id(value: object) -> bool:
+    """Whether ``value`` is a str a tenant may be bound to (see ``bind_tenant``)."""
+    return (
+        type(value) is str  # not a subclass: it could compare equal to anything
+        and 0 < len(value) <= MAX_TENANT_ID
+        and TENANT_ID_CHARACTERS.issuperset(value)
+    )

@@ -102,6 +102,24 @@ class PartnerRequired(DynamormError):
     db.partner(...)``). It never falls back to the function's own account."""
 
 
+class TenantRequired(DynamormError):
+    """A method of a tenant entity was called with no tenant bound to the context (``with
+    tenant(...)`` or ``with db.tenant(...)``). It never takes the tenant from its arguments
+    alone, and never reads or writes without one."""
+
+
+class TenantMismatch(DynamormError):
+    """A tenant entity's method was given another tenant than the bound one: as its tenant
+    argument, in an object to write, in a raw key (batch methods), or in an update's index
+    keys. Raised before anything is sent; the message names the entity and the tenant
+    attribute, never a tenant."""
+
+
+class InvalidTenant(DynamormError, ValueError):
+    """A tenant id that cannot be bound: not a str of 1 to 128 ASCII letters, digits, ``_``,
+    ``.`` and ``-``."""
+
+
 class AssumeRoleFailed(DynamormError):
     """STS did not give a partner's credentials (``code`` says why: Throttling after the
     resends, a ValidationError, a network failure...); no request was sent to the partner's

@@ -150,6 +150,13 @@ class Update:
         new values; None where it removes one (the item leaves a sparse index)."""
         return tuple(sorted(self._keys.items()))
 
+    @property
+    def expectations(self) -> tuple[tuple[str, AttributeValue | None], ...]:
+        """What the stored item must hold for the rebuilt index keys to be right, by stored
+        name (sorted): the other attributes of their templates as the builder was given
+        them; None where one must be absent."""
+        return tuple(sorted(self._expected.items()))
+
     def __bool__(self) -> bool:
         return bool(self._changes or self._keys)
 
