@@ -161,6 +161,41 @@ def init(directory: Path) -> None:
     click.echo(f"created {config} and {schema}; next: dynamorm-gen build")
 
 
+@main.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("build/lambda.zip"),
+    show_default=True,
+    help="The zip to write.",
+)
+@click.option(
+    "--no-byte-code",
+    is_flag=True,
+    help="Leave out the __pycache__ byte code (then every cold start compiles).",
+)
+@click.argument(
+    "includes",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+)
+def bundle(output: Path, no_byte_code: bool, includes: tuple[Path, ...]) -> None:
+    """Make a Lambda deployment zip: INCLUDES (handler files, folders of generated
+    modules) and the runtime, which needs only the standard library."""
+    from dynamorm_gen import bundle as bundling
+
+    try:
+        made = bundling.build(output, includes, byte_code=not no_byte_code)
+    except bundling.BundleError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    sources = sum(1 for name in made.entries if name.endswith(".py"))
+    code = "" if no_byte_code else f", byte code for Python {bundling.python_tag()}"
+    click.echo(f"wrote {output}: {sources} modules{code}, {made.size / 1024:.0f} KiB")
+
+
 def run() -> None:
     """The console entry point: an unexpected failure is a bug, told apart from bad input."""
     try:
