@@ -6,6 +6,7 @@ file only once its structure is valid, so they can trust the shapes they read.
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import json
 import keyword
@@ -1616,31 +1617,53 @@ class _FileChecker:
                         "give one a distinct 'type_tag'",
                     )
                 tags[tag] = name
-            for i, first in enumerate(names):
-                for second in names[i + 1 :]:
-                    if self.keys_may_collide(entities[first], entities[second]):
-                        self.error(
-                            ("entities", second, "key"),
-                            "DG209",
-                            f"keys of '{second}' can equal keys of '{first}' on table"
-                            f" '{entities[first]['table']}', so one could overwrite the other",
-                            "start the pk or sk templates with distinct literals, e.g. 'ORDER#' vs 'ITEM#'",
-                        )
+            self.check_key_collisions(names, entities)
 
-    def keys_may_collide(self, first: dict[str, Any], second: dict[str, Any]) -> bool:
-        for role in ("pk", "sk"):
-            texts = first["key"].get(role), second["key"].get(role)
-            if texts[0] is None or texts[1] is None:
-                continue
-            try:
-                a, b = model.parse_template(texts[0]), model.parse_template(texts[1])
-            except ValueError:
-                return False  # reported elsewhere
-            if not templates_intersect(
-                _pattern(a, first["attributes"]), _pattern(b, second["attributes"])
-            ):
-                return False
-        return True
+    def check_key_collisions(self, names: list[str], entities: dict[str, Any]) -> None:
+        """DG209: the keys of two entities on one table must never be equal. Each entity is
+        reported once, with the first entity before it whose keys its keys can equal.
+
+        Comparing every pair would take hours for the thousands of entities a 1 MiB schema
+        can hold. Two keys can only be equal when, for the partition key and the sort key
+        alike, the literal text one template starts with begins the other's (or is begun by
+        it); sorted, those texts give each entity these candidates directly, for whichever
+        key part has fewer of them, and only candidates are compared in full."""
+        keys = [(name, _key_shape(entities[name])) for name in names]
+        shapes = [(name, shape) for name, shape in keys if shape is not None]
+        indexes = [_LiteralIndex([s[role][0] for _, s in shapes]) for role in (0, 1)]
+        budget = MAX_KEY_COMPARISONS
+        for j, (name, shape) in enumerate(shapes):
+            counts = [indexes[r].count(shape[r][0]) for r in (0, 1)]
+            role = 0 if counts[0] <= counts[1] else 1
+            other = 1 - role
+            for i in sorted(indexes[role].compatible(shape[role][0])):
+                earlier, candidate = shapes[i] if i < j else (None, None)
+                if candidate is None or not _literals_meet(
+                    candidate[other][0], shape[other][0]
+                ):
+                    continue
+                budget -= 1
+                if budget < 0:
+                    self.error(
+                        ("entities", name, "key"),
+                        "DG209",
+                        f"too many entities on table '{entities[name]['table']}' have keys"
+                        " that start alike: telling them apart would compare more than"
+                        f" {MAX_KEY_COMPARISONS:,} pairs of key templates",
+                        "start the pk or sk templates with distinct literals, e.g. 'ORDER#' vs 'ITEM#'",
+                    )
+                    return
+                if all(
+                    templates_intersect(candidate[r][1], shape[r][1]) for r in (0, 1)
+                ):
+                    self.error(
+                        ("entities", name, "key"),
+                        "DG209",
+                        f"keys of '{name}' can equal keys of '{earlier}' on table"
+                        f" '{entities[name]['table']}', so one could overwrite the other",
+                        "start the pk or sk templates with distinct literals, e.g. 'ORDER#' vs 'ITEM#'",
+                    )
+                    break
 
     def check_collection(
         self, name: str, spec: dict[str, Any], tables: dict[str, model.Table]
@@ -1901,6 +1924,78 @@ def _pattern(template: model.Template, attributes: dict[str, Any]) -> list[_Patt
         for p in patterns:
             p.append(("*", chars))
     return [tuple(p) for p in patterns]
+
+
+# DG209 compares in full only entities whose keys start alike (_LiteralIndex); a schema in
+# which thousands do is refused rather than compared pair by pair for minutes.
+MAX_KEY_COMPARISONS = 10_000
+
+# A key part as the collision check sees it: the literal text its template starts with, and
+# its patterns (_pattern). A part the table does not have is ("", [()] ) : any text.
+_Part = tuple[str, list[_Pattern]]
+
+
+def _key_shape(spec: dict[str, Any]) -> tuple[_Part, _Part] | None:
+    """The partition and sort key parts of an entity's table key; None when a template does
+    not parse (reported elsewhere)."""
+    parts: list[_Part] = []
+    for role in ("pk", "sk"):
+        text = spec["key"].get(role)
+        if text is None:
+            parts.append(("", [(("*", None),)]))
+            continue
+        try:
+            template = model.parse_template(text)
+        except ValueError:
+            return None
+        first = template.segments[0] if template.segments else ""
+        literal = first if isinstance(first, str) else ""
+        parts.append((literal, _pattern(template, spec["attributes"])))
+    return parts[0], parts[1]
+
+
+def _literals_meet(a: str, b: str) -> bool:
+    """Whether texts starting with ``a`` and with ``b`` can be equal: one begins the other."""
+    return a.startswith(b) or b.startswith(a)
+
+
+class _LiteralIndex:
+    """Positions of texts, to find those that meet a text (``_literals_meet``) without
+    looking at the others: the texts it begins are a run of the sorted texts, and the texts
+    that begin it are its prefixes."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.sorted = sorted(texts)
+        self.positions: dict[str, list[int]] = {}
+        for position, text in enumerate(texts):
+            self.positions.setdefault(text, []).append(position)
+
+    def _run(self, text: str) -> tuple[int, int]:
+        """Where the sorted texts that start with ``text`` are (``text`` itself included):
+        from ``text`` up to the least text above all of them."""
+        low = bisect.bisect_left(self.sorted, text)
+        if not text:
+            return low, len(self.sorted)
+        if text[-1] == "\U0010ffff":  # no character follows: look at the run itself
+            high = low
+            while high < len(self.sorted) and self.sorted[high].startswith(text):
+                high += 1
+            return low, high
+        return low, bisect.bisect_left(self.sorted, text[:-1] + chr(ord(text[-1]) + 1))
+
+    def _prefixes(self, text: str) -> list[str]:
+        return [text[:n] for n in range(len(text)) if text[:n] in self.positions]
+
+    def count(self, text: str) -> int:
+        low, high = self._run(text)
+        return high - low + sum(len(self.positions[p]) for p in self._prefixes(text))
+
+    def compatible(self, text: str) -> Iterator[int]:
+        low, high = self._run(text)
+        for found in dict.fromkeys(self.sorted[low:high]):
+            yield from self.positions[found]
+        for prefix in self._prefixes(text):
+            yield from self.positions[prefix]
 
 
 def templates_intersect(first: list[_Pattern], second: list[_Pattern]) -> bool:
