@@ -367,6 +367,7 @@ class FaultProxy:
         self._errors: list[str] = []
         self._token_memory: dict[str, _RememberedToken] = {}
         self._tokens_in_flight: set[str] = set()
+        self._answering = 0  # requests being forwarded or answered from token memory
         self._connection_count = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -521,6 +522,13 @@ class FaultProxy:
             return len(self._client_sockets)
 
     @property
+    def answering(self) -> int:
+        """How many requests the proxy is forwarding to the engine (or answering) now: a
+        client that gave up may have left one the engine is still applying."""
+        with self._lock:
+            return self._answering
+
+    @property
     def errors(self) -> list[str]:
         """Unexpected failures inside the proxy (engine unreachable, a bug): tests may assert
         this is empty. A client that disconnects is not an error."""
@@ -665,6 +673,15 @@ class FaultProxy:
 
     def _answer(self, request: _Request) -> _Answer:
         """Forward ``request``, unless the token memory answers it."""
+        with self._lock:
+            self._answering += 1
+        try:
+            return self._answer_counted(request)
+        finally:
+            with self._lock:
+                self._answering -= 1
+
+    def _answer_counted(self, request: _Request) -> _Answer:
         token = _client_request_token(request) if self.honour_tokens else None
         if token is None:
             return _Answer(

@@ -49,6 +49,7 @@ DELAY_SECONDS = (
     1.5  # seconds the proxy holds a DELAY response back: past SHORT_READ_TIMEOUT
 )
 WAIT_TIMEOUT = 5.0  # seconds to wait for the proxy to close its connections
+ANSWER_TIMEOUT = 30.0  # seconds a loaded engine may take over a forwarded request
 # In every item written; error messages must never quote it.
 MARKER = "xo-private-value-7Qx9"
 START_AMOUNT = 100  # the counter of ADD updates and transactions starts here
@@ -156,6 +157,16 @@ class Bench:
         while self.proxy.open_connections:
             if time.monotonic() > deadline:
                 raise RuntimeError("the proxy kept a client connection open")
+            time.sleep(0.005)
+
+    def wait_until_answered(self) -> None:
+        """Until the engine has answered every request the proxy forwarded: a client that
+        gave up (a DELAY past its read timeout, a resend refused as in progress) may leave
+        one that a loaded engine is still applying, and counting then would miss it."""
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while self.proxy.answering:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the engine kept a forwarded request unanswered")
             time.sleep(0.005)
 
     def close(self) -> None:
@@ -538,6 +549,7 @@ def run_cell(bench: Bench, operation: str, fault: str) -> Observed:
         result = scenario.call(tables, case)
     except Exception as caught:  # any error is observed; the table says which is right
         error = caught
+    bench.wait_until_answered()
     trace = tuple(record.operation for record in bench.proxy.requests[mark:])
     applications, problems = scenario.applications(bench.direct, case)
     if error is None:
