@@ -1721,6 +1721,23 @@ class _FileChecker:
                             f" '{entities[first]['table']}', so one could overwrite the other",
                             "start the pk or sk templates with distinct literals, e.g. 'ORDER#' vs 'ITEM#'",
                         )
+        # Audit records are items of their table too: '<prefix><anything>' and any sort key.
+        for audited, table, _, prefix in _audit_partitions(entities, tables):
+            records = {
+                "key": {"pk": prefix + "{key}", "sk": "{at}"},
+                "attributes": {"key": {"type": "string"}, "at": {"type": "string"}},
+            }
+            for name in by_table.get(table, []):
+                if self.keys_may_collide(entities[name], records):
+                    self.error(
+                        ("entities", name, "key"),
+                        "DG209",
+                        f"keys of '{name}' can equal those of the audit records of"
+                        f" '{audited}' on table '{table}' (partition keys starting"
+                        f" '{prefix}'), so one could overwrite the other",
+                        "start its pk template with a literal of its own, such as"
+                        f" '{_upper_snake(name)}#'",
+                    )
 
     def keys_may_collide(self, first: dict[str, Any], second: dict[str, Any]) -> bool:
         for role in ("pk", "sk"):
