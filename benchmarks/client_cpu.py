@@ -287,6 +287,29 @@ def measure(func: Callable[[], object], calls: int) -> tuple[float, float]:
     )
 
 
+Samples = dict[tuple[str, str], list[float]]
+
+
+def measure_rounds(
+    cases: dict[str, Case], operations: tuple[str, ...], calls: int, rounds: int
+) -> tuple[Samples, Samples]:
+    """(CPU, wall) us/op per (client, operation), one sample per round, after a warm-up;
+    rounds interleave the clients, so that a slow spell of the machine hits all of them."""
+    for case in cases.values():  # warm-up: connections, lazy imports, caches
+        for op in operations:
+            for _ in range(max(20, calls // 5)):
+                case[op]()
+    cpu: Samples = {}
+    wall: Samples = {}
+    for _ in range(rounds):
+        for name, case in cases.items():
+            for op in operations:
+                cpu_us, wall_us = measure(case[op], calls)
+                cpu.setdefault((name, op), []).append(cpu_us)
+                wall.setdefault((name, op), []).append(wall_us)
+    return cpu, wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200, help="per measurement")
@@ -314,18 +337,7 @@ def main() -> None:
             raise SystemExit("the stub server did not start")
         url = f"http://127.0.0.1:{receive.recv()}"
         cases = clients(url)
-        for case in cases.values():  # warm-up: connections, lazy imports, caches
-            for op in OPERATIONS:
-                for _ in range(max(20, args.calls // 5)):
-                    case[op]()
-        cpu: dict[tuple[str, str], list[float]] = {}
-        wall: dict[tuple[str, str], list[float]] = {}
-        for _ in range(args.rounds):
-            for name, case in cases.items():
-                for op in OPERATIONS:
-                    cpu_us, wall_us = measure(case[op], args.calls)
-                    cpu.setdefault((name, op), []).append(cpu_us)
-                    wall.setdefault((name, op), []).append(wall_us)
+        cpu, wall = measure_rounds(cases, OPERATIONS, args.calls, args.rounds)
     finally:
         server.terminate()
         server.join()

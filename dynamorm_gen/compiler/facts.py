@@ -1044,11 +1044,17 @@ def _braced(literal: str) -> str:
     return literal.replace("{", "{{").replace("}", "}}")
 
 
-def untenanted_prefix(entities: Sequence[Entity], entity: Entity) -> str | None:
-    """For an entity without a tenant on a table with tenant entities: the literal text its
-    partition keys start with, which starts no tenant's key (DG220), so its batch methods
-    refuse a raw key that does not start with it. None for any other entity."""
-    if entity.tenant is not None or all(e.tenant is None for e in entities):
+def untenanted_prefix(module: model.Module, entity: Entity) -> str | None:
+    """For an entity without a tenant on a table with tenant entities, or with the audit
+    records of one: the literal text its partition keys start with, which starts no tenant's
+    key (DG220), so its batch methods refuse a raw key that does not start with it. None for
+    any other entity."""
+    tenants_here = any(
+        e.tenant is not None
+        and (e.table == entity.table or (e.audit and e.audit.table == entity.table))
+        for e in module.entities
+    )
+    if entity.tenant is not None or not tenants_here:
         return None
     first = entity.key.pk.segments[0] if entity.key.pk.segments else ""
     return first if isinstance(first, str) else ""
@@ -1097,3 +1103,30 @@ def when_methods(entity: Entity) -> list[tuple[Attribute, str]]:
 def projected(entity: Entity, pattern: AccessPattern) -> list[Attribute]:
     """The attributes an access pattern's view holds."""
     return [entity.attribute(n) for n in pattern.projection]
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+def audit_slot(table_name: str) -> str:
+    """The attribute of a table class holding the handle of another table that audit
+    records of its entities go to."""
+    return upper(table_name).lower() + "_handle"
+
+
+def audit_handle(entity: Entity) -> str:
+    """The table handle an audited entity's records are written to and read from."""
+    assert entity.audit is not None
+    if entity.audit.table == entity.table:
+        return "self.handle"
+    return "self." + audit_slot(entity.audit.table)
+
+
+def audit_tables(module: model.Module, table: Table) -> list[Table]:
+    """The other tables that audit records of this table's entities go to, by name."""
+    names = {
+        e.audit.table
+        for e in entities_of(module, table)
+        if e.audit is not None and e.audit.table != table.name
+    }
+    return [t for t in module.tables if t.name in names]

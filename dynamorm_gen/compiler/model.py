@@ -259,6 +259,16 @@ class AccessPattern:
 
 
 @dataclass(frozen=True)
+class Audit:
+    """``audit:`` of an entity: where its audit records live, and for how long."""
+
+    table: str  # the logical table the records are written to (the entity's by default)
+    retention_days: (
+        int | None
+    )  # None: kept until deleted; else expire by the table's TTL
+
+
+@dataclass(frozen=True)
 class Entity:
     name: str
     table: str
@@ -272,6 +282,8 @@ class Entity:
     # The attribute naming the tenant that owns each item (``tenant:``), or None: generated
     # methods then read and write only the items of the tenant bound to the context.
     tenant: str | None = None
+    # Whether, and where, each write through the generated methods adds an audit record.
+    audit: Audit | None = None
 
     def attribute(self, name: str) -> Attribute:
         return next(a for a in self.attributes if a.name == name)
@@ -496,6 +508,7 @@ def build_module(
                 access_patterns=tuple(patterns),
                 description=spec.get("description", ""),
                 tenant=spec.get("tenant"),
+                audit=build_audit(spec.get("audit"), table.name),
             )
         )
     by_name = {e.name: e for e in entities}
@@ -527,6 +540,15 @@ def build_module(
         entities=tuple(entities),
         collections=tuple(collections),
     )
+
+
+def build_audit(spec: Any, entity_table: str) -> Audit | None:
+    """``audit: true`` (records in the entity's table) or ``audit: {table, retention_days}``."""
+    if spec is None or spec is False:
+        return None
+    if spec is True:
+        return Audit(entity_table, None)
+    return Audit(spec.get("table", entity_table), spec.get("retention_days"))
 
 
 def _with_local_pk(

@@ -35,6 +35,7 @@ def environment() -> jinja2.Environment:
     env.globals.update(facts=facts, fits=fits, runtime_api=RUNTIME_API, header=HEADER)
     env.filters.update(
         py_str=py_str,
+        audit_slot=facts.audit_slot,
         py_repr=py_repr,
         docstring=docstring,
         fold=fold,
@@ -129,9 +130,10 @@ class ModuleContext:
         entities = bool(module.entities)
         # Every entity but a tenant entity has scan_/iter_scan_ methods.
         queries = bool(module.collections) or any(
-            facts.scans(e) or e.access_patterns for e in module.entities
+            facts.scans(e) or e.access_patterns or e.audit for e in module.entities
         )
         tenants = any(e.tenant is not None for e in module.entities)
+        audited = any(e.audit is not None for e in module.entities)
         free_maps = any(t.kind == "map" and t.of is None for t in types)
         updates = any(facts.has_update_builder(e) for e in module.entities)
         equality = any(
@@ -143,7 +145,10 @@ class ModuleContext:
             (
                 "collections.abc",
                 [
-                    "Iterable" if entities else None,
+                    # batch_put_ takes them: only entities without a version have one.
+                    "Iterable"
+                    if any(facts.version(e) is None for e in module.entities)
+                    else None,
                     "Iterator" if queries else None,
                     "Sequence" if entities else None,
                 ],
@@ -167,6 +172,7 @@ class ModuleContext:
             (
                 "dynamorm_gen.runtime",
                 [
+                    "audit" if audited else None,
                     "batch" if entities else None,
                     "condition" if entities else None,
                     "tenants" if tenants else None,
@@ -174,6 +180,7 @@ class ModuleContext:
                     "wire",
                 ],
             ),
+            ("dynamorm_gen.runtime.audit", ["AuditRecord" if audited else None]),
             ("dynamorm_gen.runtime.batch", ["BatchGet" if entities else None]),
             (
                 "dynamorm_gen.runtime.condition",

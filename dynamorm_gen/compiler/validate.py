@@ -59,7 +59,7 @@ METHOD_NAMES = frozenset(
     | {"type", "len", "update", "value", "changes", "committed", "expected", "now"}
     | {"expected_version", "must_exist", "old_on_failure", "page_size", "request"}
     | {"retry_safe", "return_old", "returning", "tx", "txg", "when"}
-    | {"tenants"}
+    | {"tenants", "audit", "key"}
 )
 # put_ methods save the old value of each `auto: update` attribute in a local `previous_<name>`.
 METHOD_NAME_PREFIXES = ("previous_",)
@@ -67,12 +67,13 @@ METHOD_NAME_PREFIXES = ("previous_",)
 # (entity `When` would give `put_when(self, when: When, *, when=...)`), and use these besides.
 ENTITY_PARAMETER_NAMES = frozenset(
     {"self", "item", "expected", "now", "committed", "request", "str", "wire"}
-    | {"if_not_exists", "when", "old_on_failure", "tx", "tenants"}
+    | {"if_not_exists", "when", "old_on_failure", "tx", "tenants", "audit"}
 )
 # Names a generated module imports or defines at the top level: an entity or object type
 # class named like one would replace it. (Python's builtins are refused as well.)
 RESERVED_CLASS_NAMES = frozenset(
-    {"Any", "AttributeValue", "BatchGet", "Comparison", "Connection", "Decimal"}
+    {"Any", "AttributeValue", "AuditRecord", "BatchGet", "Comparison", "Connection"}
+    | {"Decimal"}
     | {"Equality", "Item", "Iterable", "Iterator", "Key", "Literal", "Page"}
     | {"Sequence", "TableDefinition", "TableHandle", "TransactGet", "TransactWrite"}
 )
@@ -926,6 +927,66 @@ class _FileChecker:
         self.check_touched_index_keys(path, name, spec, table)
         if "tenant" in spec:
             self.check_tenant(path, name, spec, table)
+        if spec.get("audit", False) is not False:
+            self.check_audit(path, name, spec, tables, versions)
+
+    def check_audit(
+        self,
+        path: PathKey,
+        entity: str,
+        spec: dict[str, Any],
+        tables: dict[str, model.Table],
+        versions: list[str],
+    ) -> None:
+        """An audited entity's writes are optimistically locked, so that N writers leave N
+        records with consecutive versions: it needs a version attribute. Its records go to
+        a table with string partition and sort keys (the partition names the item, the sort
+        key orders its history), and a retention needs that table's TTL attribute."""
+        audit = spec["audit"]
+        apath: PathKey = (*path, "audit")
+        if not versions:
+            self.error(
+                apath,
+                "DG221",
+                f"audited entity '{entity}' has no version attribute: its audit records"
+                " give old and new versions, and only optimistically locked writes make"
+                " them consecutive",
+                "add an attribute of type: version (such as 'version: {type: version}')",
+            )
+        settings = audit if isinstance(audit, dict) else {}
+        name = settings.get("table", spec["table"])
+        where: PathKey = (*apath, "table") if "table" in settings else apath
+        table = tables.get(name)
+        if table is None:
+            self.error(
+                where,
+                "DG221",
+                f"entity '{entity}': no audit table '{name}' in this file",
+                did_you_mean(name, tables),
+            )
+            return
+        if table.pk.type != "S" or table.sk is None or table.sk.type != "S":
+            self.error(
+                where,
+                "DG221",
+                f"audit records of '{entity}' need a table whose partition and sort keys"
+                f" are strings, and table '{name}' has "
+                + (
+                    "no sort key"
+                    if table.sk is None
+                    else f"keys of types {table.pk.type} and {table.sk.type}"
+                ),
+                "give the table string keys (pk and sk of type S), or declare another"
+                " audit table: 'audit: {table: <name>}'",
+            )
+        if "retention_days" in settings and table.ttl is None:
+            self.error(
+                (*apath, "retention_days"),
+                "DG221",
+                f"retention_days of '{entity}' needs a ttl attribute on table '{name}':"
+                " records expire by DynamoDB's TTL",
+                f"declare 'ttl: expires_at' on table '{name}'",
+            )
 
     def check_parameter_names(self, path: PathKey, spec: dict[str, Any]) -> None:
         """Attributes written into keys are parameters of generated methods (get_, query_,
@@ -1107,7 +1168,9 @@ class _FileChecker:
         before their tenants are equal, or differ at some character: were one to begin the
         other ('M' and 'MX#'), the tenant 'X' of one would start the keys of the other."""
         entities = self.data.get("entities", {})
-        seen: dict[str, list[tuple[str, str]]] = {}
+        # (table, entity, the text before the tenant, where to report), the audit records
+        # of tenant entities included: they start with TENANT_AUDIT# and the tenant.
+        candidates: list[tuple[str, str, str, PathKey]] = []
         for name, spec in entities.items():
             tenant = spec.get("tenant")
             template = _parsed(spec["key"].get("pk"))
@@ -1115,8 +1178,17 @@ class _FileChecker:
                 continue
             if _tenant_place(template, tenant):
                 continue  # reported by check_tenant
-            prefix = _leading_literal(template)
-            for other, other_prefix in seen.get(spec["table"], []):
+            path: PathKey = ("entities", name, "key", "pk")
+            label = f"'{name}'"
+            candidates.append((spec["table"], label, _leading_literal(template), path))
+        for name, table, tenant, prefix in _audit_partitions(entities, tables):
+            if tenant is not None:
+                path = ("entities", name, "audit")
+                label = f"the audit records of '{name}'"
+                candidates.append((table, label, prefix, path))
+        seen: dict[str, list[tuple[str, str]]] = {}
+        for table, name, prefix, path in candidates:
+            for other, other_prefix in seen.get(table, []):
                 if prefix != other_prefix and (
                     prefix.startswith(other_prefix) or other_prefix.startswith(prefix)
                 ):
@@ -1124,17 +1196,17 @@ class _FileChecker:
                         [(other_prefix, other), (prefix, name)], key=lambda p: len(p[0])
                     )
                     self.error(
-                        ("entities", name, "key", "pk"),
+                        path,
                         "DG220",
-                        f"tenant entities on table '{spec['table']}': '{short}', before"
-                        f" the tenant in the partition keys of '{a}', begins '{long}',"
-                        f" before it in those of '{b}', so a key of '{a}' for one tenant"
-                        f" could be a key of '{b}' for another",
+                        f"tenant entities on table '{table}': '{short}', before"
+                        f" the tenant in the partition keys of {a}, begins '{long}',"
+                        f" before it in those of {b}, so a key of {a} for one tenant"
+                        f" could be a key of {b} for another",
                         "start both with the same text before the tenant, or with texts"
                         " that differ (such as 'CHARGE#' and 'REFUND#')",
                     )
                     break
-            seen.setdefault(spec["table"], []).append((name, prefix))
+            seen.setdefault(table, []).append((name, prefix))
 
     def check_untenanted_neighbours(self, tables: dict[str, model.Table]) -> None:
         """An entity without a tenant on a table (or global index) holding tenant entities
@@ -1153,7 +1225,31 @@ class _FileChecker:
                 template = _parsed(key_spec.get("pk"))
                 if template is not None and not _tenant_place(template, tenant):
                     found = tenanted.setdefault((spec["table"], where), [])
-                    found.append((name, tenant, _leading_literal(template)))
+                    label = f"tenant entity '{name}'"
+                    found.append((label, tenant, _leading_literal(template)))
+        audits = list(_audit_partitions(entities, tables))
+        for name, table, tenant, prefix in audits:
+            if tenant is not None:
+                found = tenanted.setdefault((table, ""), [])
+                label = f"the audit records of tenant entity '{name}'"
+                found.append((label, tenant, prefix))
+        # The records of audited entities without a tenant are neighbours too: their
+        # history query must never name a tenant's partition.
+        for name, table, tenant, prefix in audits:
+            if tenant is not None:
+                continue
+            for other, _, other_prefix in tenanted.get((table, ""), []):
+                if prefix.startswith(other_prefix) or other_prefix.startswith(prefix):
+                    self.error(
+                        ("entities", name, "audit"),
+                        "DG220",
+                        f"the audit records of '{name}', whose partition keys start"
+                        f" with '{prefix}', could be items of {other} on table"
+                        f" '{table}' ('{other_prefix}' before the tenant)",
+                        "start the tenant's keys with a text of their own, or declare"
+                        " another audit table",
+                    )
+                    break
         for name, spec in entities.items():
             if spec["table"] not in tables or "tenant" in spec:
                 continue
@@ -1171,11 +1267,10 @@ class _FileChecker:
                         rel = ("key",) if not where else ("indexes", where)
                         of = f" of index '{where}'" if where else ""
                         starts = (
-                            f"starts like those of tenant entity '{other}'"
+                            f"starts like those of {other}"
                             f" ('{other_prefix}' before the tenant)"
                             if prefix
-                            else "starts with a placeholder, so it could be one of"
-                            f" tenant entity '{other}'"
+                            else f"starts with a placeholder, so it could be one of {other}"
                         )
                         self.error(
                             ("entities", name, *rel, "pk"),
@@ -1618,6 +1713,32 @@ class _FileChecker:
                     )
                 tags[tag] = name
             self.check_key_collisions(names, entities)
+        # Audit records are items of their table too: '<prefix><anything>' and any sort key.
+        for audited, table, _, prefix in _audit_partitions(entities, tables):
+            records = _key_shape(
+                {
+                    "key": {"pk": prefix + "{key}", "sk": "{at}"},
+                    "attributes": {"key": {"type": "string"}, "at": {"type": "string"}},
+                }
+            )
+            for name in by_table.get(table, []):
+                shape = _key_shape(entities[name])
+                if records is None or shape is None:
+                    continue
+                if all(
+                    _literals_meet(records[r][0], shape[r][0])
+                    and templates_intersect(records[r][1], shape[r][1])
+                    for r in (0, 1)
+                ):
+                    self.error(
+                        ("entities", name, "key"),
+                        "DG209",
+                        f"keys of '{name}' can equal those of the audit records of"
+                        f" '{audited}' on table '{table}' (partition keys starting"
+                        f" '{prefix}'), so one could overwrite the other",
+                        "start its pk template with a literal of its own, such as"
+                        f" '{_upper_snake(name)}#'",
+                    )
 
     def check_key_collisions(self, names: list[str], entities: dict[str, Any]) -> None:
         """DG209: the keys of two entities on one table must never be equal. Each entity is
@@ -1814,6 +1935,20 @@ def _tenant_followed(template: model.Template, tenant: str) -> str:
     else:
         segments.insert(at, "#")
     return _template_text(tuple(segments))
+
+
+def _audit_partitions(
+    entities: dict[str, Any], tables: dict[str, model.Table]
+) -> Iterator[tuple[str, str, str | None, str]]:
+    """(entity, audit table, tenant attribute or None, the text its records' partition keys
+    start with before the tenant, or at all) for each audited entity whose table is known."""
+    for name, spec in entities.items():
+        audit = model.build_audit(spec.get("audit"), spec["table"])
+        if audit is None or audit.table not in tables:
+            continue
+        tenant = spec.get("tenant")
+        prefix = "TENANT_AUDIT#" if tenant is not None else "AUDIT#"
+        yield name, audit.table, tenant, prefix
 
 
 def _partition_keys(

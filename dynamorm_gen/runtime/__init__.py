@@ -4,6 +4,7 @@ Only the standard library is imported here. botocore is imported when the first 
 created, never at import time; jinja2, yaml, jsonschema and click are never imported.
 """
 
+from dynamorm_gen.runtime.audit import AuditRecord, actor
 from dynamorm_gen.runtime.batch import BatchGet
 from dynamorm_gen.runtime.cursor import set_cursor_key
 from dynamorm_gen.runtime.errors import (
@@ -18,6 +19,7 @@ from dynamorm_gen.runtime.errors import (
     DynamormError,
     EncryptionFailed,
     EncryptionNotConfigured,
+    InvalidActor,
     InvalidCursor,
     InvalidTenant,
     ItemDecodeError,
@@ -48,6 +50,7 @@ from dynamorm_gen.runtime.wire import FieldEncryptor, set_field_encryptor
 __all__ = [
     "AccessDenied",
     "AssumeRoleFailed",
+    "AuditRecord",
     "BatchGet",
     "ConditionFailed",
     "ConfigurationError",
@@ -60,6 +63,7 @@ __all__ = [
     "EncryptionFailed",
     "EncryptionNotConfigured",
     "FieldEncryptor",
+    "InvalidActor",
     "InvalidCursor",
     "InvalidTenant",
     "ItemDecodeError",
@@ -86,6 +90,7 @@ __all__ = [
     "TransactionCancelled",
     "UnknownPartner",
     "ValidationFailed",
+    "actor",
     "set_cursor_key",
     "set_field_encryptor",
     "tenant",

@@ -35,8 +35,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from dynamorm_gen.runtime import audit, hooks, tenants
 from dynamorm_gen.runtime import client as clients
-from dynamorm_gen.runtime import hooks, tenants
 from dynamorm_gen.runtime.client import TRANSPORT_ENV, Client
 from dynamorm_gen.runtime.deadline import Deadline, bind
 from dynamorm_gen.runtime.errors import ConfigurationError
@@ -409,6 +409,13 @@ class LambdaDatabase:
         the methods of tenant entities read and write only its items (``tenants.tenant``).
         InvalidTenant, before anything is bound, for an id that cannot be one."""
         return tenants.tenant(tenant_id)
+
+    def actor(self, actor_id: str) -> AbstractContextManager[str]:
+        """``with db.actor("user-1"):`` names who the calls made inside the block act for:
+        the audit records of audited entities' writes hold it (``audit.actor``).
+        InvalidActor, before anything is bound, unless it is a non-empty str of at most
+        256 characters."""
+        return audit.actor(actor_id)
 
     def partner_connection(
         self, partner: str | None = None, *, region: str | None = None

@@ -120,6 +120,11 @@ class InvalidTenant(DynamormError, ValueError):
     ``.`` and ``-``."""
 
 
+class InvalidActor(DynamormError, ValueError):
+    """An actor that cannot be bound (audit records name it): not a non-empty str of at
+    most 256 characters."""
+
+
 class AssumeRoleFailed(DynamormError):
     """STS did not give a partner's credentials (``code`` says why: Throttling after the
     resends, a ValidationError, a network failure...); no request was sent to the partner's

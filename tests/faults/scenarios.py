@@ -204,6 +204,7 @@ class Case:
     owner: str  # the merchant or user id, fresh for each cell
     payments: list[payment.Payment] = field(default_factory=list)
     todos: list[basic.Todo] = field(default_factory=list)
+    payouts: list[payment.Payout] = field(default_factory=list)
 
 
 class Scenario:
@@ -438,6 +439,52 @@ class Transaction(Scenario):
         return added, []
 
 
+class AuditedUpdate(Scenario):
+    name = "audited_update"
+    operation = "TransactWriteItems"
+    description = (
+        'update_payout(set_status("paid"), expected_version=1) of an audited Payout: the'
+        " update and its audit record in one TransactWriteItems"
+    )
+    needs_transactions = True
+
+    def seed(self, direct: Tables, case: Case) -> None:
+        payout = payment.Payout(
+            merchant_id=case.owner, amount=START_AMOUNT, currency="EUR"
+        )
+        direct.payments.put_payout(payout)  # version 1, and the record of its put
+        case.payouts.append(payout)
+
+    def call(self, tables: Tables, case: Case) -> Any:
+        payout = case.payouts[0]
+        return tables.payments.update_payout(
+            payment.PayoutUpdate().set_status("paid"),
+            merchant_id=payout.merchant_id,
+            payout_id=payout.payout_id,
+            expected_version=1,
+        )
+
+    def applications(self, direct: Tables, case: Case) -> tuple[int | None, list[str]]:
+        payout = case.payouts[0]
+        stored = direct.payments.get_payout(
+            merchant_id=payout.merchant_id, payout_id=payout.payout_id, consistent=True
+        )
+        if stored is None:
+            return 0, ["the updated payout is gone"]
+        records = list(
+            direct.payments.iter_history_payout(
+                merchant_id=payout.merchant_id, payout_id=payout.payout_id
+            )
+        )
+        updates = [r for r in records if r.operation == "update"]
+        applied = stored.version - 1
+        if len(updates) != applied:
+            return applied, [f"{applied} updates applied, {len(updates)} recorded"]
+        if (stored.status == "paid") != (applied > 0):
+            return applied, ["the status does not match the version"]
+        return applied, []
+
+
 class BatchPut(Scenario):
     name = "batch_put"
     operation = "BatchWriteItem"
@@ -476,6 +523,7 @@ SCENARIOS: dict[str, Scenario] = {
         AddUpdate("add_new", "new"),
         AddUpdate("add_retry_safe", "new", retry_safe=True),
         Transaction(),
+        AuditedUpdate(),
         BatchPut(),
     )
 }

@@ -242,6 +242,25 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("transact", "BAD_CRC"): ok(1, 2),
     ("transact", "STALE_CLOSE"): ok(1, 1),
     ("transact", "DELAY"): ok(1, 2),
+    # An audited update (update + audit record in one TransactWriteItems with a client
+    # request token): IDEMPOTENT like any transaction. Applications: the version's increase,
+    # which must equal the number of update records (never an update without its record).
+    ("audited_update", "none"): ok(1, 1),
+    ("audited_update", "ERROR_500"): ok(1, 2),
+    ("audited_update", "ERROR_503"): ok(1, 2),
+    ("audited_update", "THROTTLE"): ok(1, 2),
+    ("audited_update", "PROVISIONED_THROUGHPUT"): ok(1, 2),
+    ("audited_update", "RESET_BEFORE"): ok(1, 2),
+    ("audited_update", "CLOSE_BEFORE"): ok(1, 2),
+    ("audited_update", "ERROR_500_AFTER"): ok(1, 2),
+    ("audited_update", "CLOSE_AFTER"): ok(1, 2),
+    ("audited_update", "RESET_AFTER"): ok(1, 2),
+    ("audited_update", "RESET_MID_BODY"): ok(1, 2),
+    ("audited_update", "TRUNCATE"): ok(1, 2),
+    ("audited_update", "TRUNCATED_JSON"): ok(1, 2),
+    ("audited_update", "BAD_CRC"): ok(1, 2),
+    ("audited_update", "STALE_CLOSE"): ok(1, 1),
+    ("audited_update", "DELAY"): ok(1, 2),
     # BatchWriteItem of unconditional puts: IDEMPOTENT (applications: 1 when every item
     # is stored as written).
     ("batch_put", "none"): ok(1, 1),

@@ -130,7 +130,7 @@ def test_failed_write_leaves_previous_output_intact(
 
 def test_validate_and_unknown_config_key(project: Path) -> None:
     code, out, _ = run("validate")
-    assert code == 0 and out.strip() == "ok: 2 schema file(s), 5 entities"
+    assert code == 0 and out.strip() == "ok: 2 schema file(s), 6 entities"
     (project / "dynamorm.yaml").write_text("schemas: schemas\noutptu: out\n")
     code, _, err = run("validate")
     assert code == 2

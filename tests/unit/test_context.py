@@ -43,7 +43,10 @@ def test_a_call_context_cannot_be_changed() -> None:
         found.partner = "globex"  # type: ignore[misc]
     with pytest.raises(AttributeError, match="cannot be changed"):
         found.tenant = "m-2"  # type: ignore[misc]
-    assert repr(found) == "CallContext(deadline=None, partner='acme', tenant='m-1')"
+    assert (
+        repr(found)
+        == "CallContext(deadline=None, partner='acme', tenant='m-1', actor=None)"
+    )
 
 
 def test_a_thread_starts_with_no_partner_unless_given_the_context() -> None:
