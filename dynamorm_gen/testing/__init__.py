@@ -33,20 +33,34 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dynamorm_gen.runtime.accounts import forget_all
-from dynamorm_gen.runtime.partners import Partner, PartnerRegistry
-from dynamorm_gen.runtime.table import reset_clients
-from dynamorm_gen.testing.engines import (
-    EngineError,
-    LocalEngine,
-    sandbox_environment,
-    start_dynalite,
-    start_moto,
-)
-from dynamorm_gen.testing.sts_stub import StsStub
+if TYPE_CHECKING:
+    from dynamorm_gen.runtime.partners import PartnerRegistry
+    from dynamorm_gen.testing.engines import LocalEngine
+    from dynamorm_gen.testing.sts_stub import StsStub
+
+# pytest imports a plugin of an entry point before coverage measurement starts: what this
+# module imports at its top would be measured as never run. So the runtime, the engines and
+# the stub are imported when a fixture first needs them, and the public names below are
+# looked up on first use (``__getattr__``).
+_LAZY = {
+    "LocalEngine": "dynamorm_gen.testing.engines",
+    "EngineError": "dynamorm_gen.testing.engines",
+    "StsStub": "dynamorm_gen.testing.sts_stub",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = ["PARTNERS", "EngineError", "LocalEngine", "StsStub", "make_partners"]
 
@@ -60,6 +74,8 @@ DEFAULT_REGION = "us-east-1"  # when the environment names none
 def make_partners(accounts: dict[str, str] | None = None) -> PartnerRegistry:
     """A registry of partners (default ``PARTNERS``), each in its own account, with a role
     named ``ROLE_NAME`` and an external ID ``external-<id>``."""
+    from dynamorm_gen.runtime.partners import Partner, PartnerRegistry
+
     return PartnerRegistry(
         Partner(
             partner_id,
@@ -93,6 +109,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def dynamorm_moto() -> Iterator[LocalEngine]:
     """moto's server on 127.0.0.1, for the session (reset it with ``.reset()``)."""
+    from dynamorm_gen.testing.engines import start_moto
+
     engine = start_moto()
     try:
         yield engine
@@ -106,6 +124,8 @@ def dynamorm_dynalite(
 ) -> Iterator[LocalEngine]:
     """dynalite on 127.0.0.1, for the session; its ``cli.js`` is the
     ``dynamorm_dynalite_cli`` ini setting (relative to the rootdir)."""
+    from dynamorm_gen.testing.engines import EngineError, start_dynalite
+
     setting = request.config.getini("dynamorm_dynalite_cli")
     cli = Path(request.config.rootpath) / (setting or "node_modules/dynalite/cli.js")
     log = tmp_path_factory.mktemp("dynalite") / "dynalite.log"
@@ -129,6 +149,10 @@ def dynamorm_engine(
     """A clean engine for this test, with the environment pointing both transports (and
     STS, on moto) at it and fake AWS credentials; process-wide clients and partners'
     credentials are forgotten before and after."""
+    from dynamorm_gen.runtime.accounts import forget_all
+    from dynamorm_gen.runtime.table import reset_clients
+    from dynamorm_gen.testing.engines import sandbox_environment
+
     name = request.config.getoption("--dynamorm-engine") or (
         request.config.getini("dynamorm_engine") or "moto"
     )
@@ -174,5 +198,7 @@ def dynamorm_transport(
 def dynamorm_sts_stub() -> Iterator[StsStub]:
     """A started ``StsStub`` (point ``sts_endpoint_url`` or ``DYNAMORM_STS_ENDPOINT_URL``
     at its ``url``)."""
+    from dynamorm_gen.testing.sts_stub import StsStub
+
     with StsStub() as stub:
         yield stub
