@@ -78,6 +78,7 @@ from dynamorm_gen.runtime.types import Item, Key
 
 if TYPE_CHECKING:
     import inspect
+    import json
 
 __all__ = [
     "DISABLED_ENV",
@@ -274,20 +275,30 @@ def _select(
 # --- hashing -----------------------------------------------------------------------------------
 
 
-def canonical_json(data: Any) -> str:
-    """``data`` as canonical JSON: keys sorted, no whitespace, text unescaped, no NaN or
-    infinity. Decimals are written normalised (as text), dates and datetimes in ISO 8601,
-    dataclasses as mappings; anything else without a JSON form is a TypeError."""
+@functools.cache
+def _encoders() -> tuple[json.JSONEncoder, json.JSONEncoder]:
+    """The canonical encoder of keys and payloads, and the encoder of responses: built once
+    (``json.dumps`` with options builds an encoder per call), when first needed."""
     import json
 
-    return json.dumps(
-        data,
+    canonical = json.JSONEncoder(
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
         allow_nan=False,
         default=_json_default,
     )
+    response = json.JSONEncoder(
+        separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return canonical, response
+
+
+def canonical_json(data: Any) -> str:
+    """``data`` as canonical JSON: keys sorted, no whitespace, text unescaped, no NaN or
+    infinity. Decimals are written normalised (as text), dates and datetimes in ISO 8601,
+    dataclasses as mappings; anything else without a JSON form is a TypeError."""
+    return _encoders()[0].encode(data)
 
 
 def _json_default(value: object) -> object:
@@ -323,16 +334,11 @@ def _digest(data: Any, operation: str, what: str) -> str:
 
 
 def _encoded_response(result: object) -> str | None:
-    """The response as stored (JSON), or None when it has no JSON form."""
-    import json
-
+    """The response as stored (JSON), or None when it has no JSON form (or holds text
+    that is not Unicode, a lone surrogate, which could not be sent)."""
     try:
-        text = json.dumps(
-            result, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-        text.encode(
-            "utf-8"
-        )  # text that is not Unicode (a lone surrogate) cannot be sent
+        text = _encoders()[1].encode(result)
+        text.encode("utf-8")
     except (TypeError, ValueError):
         return None
     return text
