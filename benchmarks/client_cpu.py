@@ -41,7 +41,8 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -67,9 +68,9 @@ FAKE_ENVIRONMENT = {
 # --- the stub server (runs in its own process) -------------------------------------------------
 
 
-def _response(body: bytes) -> bytes:
+def _response(body: bytes, status: str = "200 OK") -> bytes:
     head = (
-        "HTTP/1.1 200 OK\r\n"
+        f"HTTP/1.1 {status}\r\n"
         "Content-Type: application/x-amz-json-1.0\r\n"
         "x-amzn-RequestId: 00000000-0000-0000-0000-000000000000\r\n"
         f"x-amz-crc32: {zlib.crc32(body)}\r\n"
@@ -121,6 +122,24 @@ def serve(responses: dict[bytes, bytes], port_out: Any) -> None:
         threading.Thread(
             target=_serve_connection, args=(conn, responses), daemon=True
         ).start()
+
+
+@contextmanager
+def stub_server(responses: dict[bytes, bytes]) -> Iterator[str]:
+    """``serve`` in a process of its own (spawned: nothing of this process is inherited),
+    for the ``with`` block; its URL."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    server = context.Process(target=serve, args=(responses, send))
+    server.daemon = True
+    server.start()
+    try:
+        if not receive.poll(30):
+            raise SystemExit("the stub server did not start")
+        yield f"http://127.0.0.1:{receive.recv()}"
+    finally:
+        server.terminate()
+        server.join()
 
 
 def stub_responses(wire_item: dict[str, Any], query_items: int) -> dict[bytes, bytes]:
@@ -325,22 +344,9 @@ def main() -> None:
     # PynamoDB reads only its own datetime format; the other clients read both.
     for name in ("created_at", "updated_at"):
         wire_item[name] = {"S": wire_item[name]["S"].replace("Z", "+0000")}
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    server = context.Process(
-        target=serve, args=(stub_responses(wire_item, args.query_items), send)
-    )
-    server.daemon = True
-    server.start()
-    try:
-        if not receive.poll(30):
-            raise SystemExit("the stub server did not start")
-        url = f"http://127.0.0.1:{receive.recv()}"
+    with stub_server(stub_responses(wire_item, args.query_items)) as url:
         cases = clients(url)
         cpu, wall = measure_rounds(cases, OPERATIONS, args.calls, args.rounds)
-    finally:
-        server.terminate()
-        server.join()
 
     med = {key: statistics.median(values) for key, values in cpu.items()}
     print(

@@ -401,6 +401,23 @@ with open("/proc/self/status", "rb") as _status:
 """
 
 
+def byte_compile() -> None:
+    """Our packages' .pyc files, which the children load as a deployment package ships them
+    (their environment drops PYTHONDONTWRITEBYTECODE)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "dynamorm_gen",
+            "generated_examples",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+
+
 def child_env() -> dict[str, str]:
     env = {
         name: value
@@ -436,8 +453,13 @@ def check(
     """Run ``case`` once with the network guard (only ``allowed``, the stub STS, may be
     reached); what it imported and whether it signed."""
     guard = f"_ALLOWED = {allowed!r}\n" + _GUARD
+    return last_line(case.name, guard + case.code + _REPORT, env, no_pth)
+
+
+def last_line(name: str, code: str, env: dict[str, str], no_pth: bool) -> str:
+    """Run ``code`` once in a fresh process; the last line it printed."""
     result = subprocess.run(
-        command(guard + case.code + _REPORT, no_pth),
+        command(code, no_pth),
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -445,7 +467,7 @@ def check(
         timeout=120,
     )
     if result.returncode != 0:
-        raise SystemExit(f"{case.name} failed:\n{result.stderr}")
+        raise SystemExit(f"{name} failed:\n{result.stderr}")
     return result.stdout.strip().splitlines()[-1]
 
 
@@ -480,18 +502,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "compileall",
-            "-q",
-            "dynamorm_gen",
-            "generated_examples",
-        ],
-        cwd=ROOT,
-        check=True,
-    )
+    byte_compile()
     set_field_encryptor(
         serialization.PlainEncryptor()
     )  # the card token, as in the children

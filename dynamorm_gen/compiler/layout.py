@@ -45,8 +45,13 @@ Node = Atom | Pair | Group
 
 
 def py_str(text: str) -> str:
-    """A double-quoted Python string literal (the formatter's preferred quotes)."""
-    return json.dumps(text, ensure_ascii=False)
+    """A Python string literal in the formatter's preferred quotes: double, unless the text
+    holds more double quotes than single ones (``'a "b"'``, as ruff writes it)."""
+    literal = json.dumps(text, ensure_ascii=False)
+    if text.count('"') <= text.count("'"):
+        return literal
+    # Every double quote of the JSON text is escaped as \"; single quotes need it instead.
+    return "'" + literal[1:-1].replace('\\"', '"').replace("'", "\\'") + "'"
 
 
 def flat(node: Node) -> str:

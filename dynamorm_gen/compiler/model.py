@@ -50,6 +50,17 @@ MAX_KEY_WIDTH = 38  # digits of DynamoDB's number type
 # other id, ``runtime/context.py``): so the separator that follows the tenant in a partition
 # key template must be none of these, and ends the tenant's part of every key.
 TENANT_ID_PUNCTUATION = "_.-"
+
+# Idempotency records (the ``idempotency`` section): an entity the compiler declares itself,
+# generated like any other, whose shape the runtime (``runtime/idempotency.py``) relies on.
+RECORD_CLASS = "IdempotencyRecord"
+RECORD_STATUSES = ("IN_PROGRESS", "COMPLETED", "FAILED")
+# The placeholders of a record's key templates: the operation's name and the SHA-256 of the
+# request's idempotency key (hex), never the key itself.
+RECORD_KEY_NAMES = ("operation", "key_hash")
+RECORD_KEY_PK = "IDEMPOTENCY#{operation}#{key_hash}"
+RECORD_KEY_SK = "IDEMPOTENCY"
+DEFAULT_EXPIRES_AFTER = 3600  # seconds a completed call replays its response
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
@@ -299,6 +310,30 @@ class Collection:
 
 
 @dataclass(frozen=True)
+class IdempotentOperation:
+    """An operation declared under ``idempotency.operations``: where its idempotency key and
+    the payload that must match are read from (paths into the event or the arguments)."""
+
+    name: str
+    key: tuple[str, ...]
+    payload: tuple[str, ...]  # empty: the whole event, or every argument
+    expires_after: int
+    doc: str
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """Where idempotency records live (the ``idempotency`` section): a table of the file,
+    its TTL attribute, how long a completed call replays, and the declared operations."""
+
+    table: str
+    record: Entity  # generated like any entity: converters, key, checks
+    expires_after: int
+    operations: tuple[IdempotentOperation, ...]
+    description: str
+
+
+@dataclass(frozen=True)
 class Module:
     """Everything one schema file compiles into one Python module."""
 
@@ -310,6 +345,7 @@ class Module:
     object_types: tuple[ObjectType, ...]
     entities: tuple[Entity, ...]
     collections: tuple[Collection, ...]
+    idempotency: Idempotency | None = None
 
 
 # --- building the model from validated data -------------------------------------------------
@@ -456,61 +492,10 @@ def build_module(
         )
         for name, spec in data.get("types", {}).items()
     )
-    entities = []
-    for name, spec in data.get("entities", {}).items():
-        table = tables[spec["table"]]
-        key = build_entity_key(table, None, spec["key"])
-        index_keys = tuple(
-            _with_local_pk(build_entity_key(table, iname, ispec), key, table)
-            for iname, ispec in sorted(spec.get("indexes", {}).items())
-        )
-        patterns = []
-        for pname, pspec in spec.get("access_patterns", {}).items():
-            index_name = pspec.get("index")
-            pattern_key = (
-                key
-                if index_name is None
-                else next(k for k in index_keys if k.index == index_name)
-            )
-            sort = None
-            if "sk" in pspec:
-                op, text = next(iter(pspec["sk"].items()))
-                sort = SortCondition(op, parse_template(text))
-            patterns.append(
-                AccessPattern(
-                    name=pname,
-                    key=pattern_key,
-                    sort=sort,
-                    descending=pspec.get("order", "asc") == "desc",
-                    projection=tuple(pspec.get("projection", ())),
-                    filters=tuple(
-                        FilterCondition(
-                            f["attribute"], f["op"], f.get("param", f["attribute"])
-                        )
-                        for f in pspec.get("filter", ())
-                    ),
-                    consistent_read=bool(pspec.get("consistent_read", False)),
-                    doc=pspec.get("doc", ""),
-                )
-            )
-        entities.append(
-            Entity(
-                name=name,
-                table=table.name,
-                type_attribute=table.entity_type_attribute,
-                type_tag=spec.get("type_tag", name),
-                key=key,
-                index_keys=index_keys,
-                attributes=tuple(
-                    build_attribute(aname, aspec, object_type_names)
-                    for aname, aspec in spec["attributes"].items()
-                ),
-                access_patterns=tuple(patterns),
-                description=spec.get("description", ""),
-                tenant=spec.get("tenant"),
-                audit=build_audit(spec.get("audit"), table.name),
-            )
-        )
+    entities = [
+        build_entity(name, spec, tables, object_type_names)
+        for name, spec in data.get("entities", {}).items()
+    ]
     by_name = {e.name: e for e in entities}
     collections = []
     for cname, cspec in data.get("collections", {}).items():
@@ -539,6 +524,144 @@ def build_module(
         object_types=object_types,
         entities=tuple(entities),
         collections=tuple(collections),
+        idempotency=build_idempotency(data["idempotency"], tables)
+        if "idempotency" in data
+        else None,
+    )
+
+
+def record_key_spec(spec: dict[str, Any], table: Table) -> dict[str, str]:
+    """The key templates of idempotency records: as written, else the defaults (a sort key
+    only when the table has one)."""
+    written = spec.get("key", {})
+    if written:
+        return dict(written)
+    key = {"pk": RECORD_KEY_PK}
+    if table.sk is not None:
+        key["sk"] = RECORD_KEY_SK
+    return key
+
+
+def record_attributes_spec(table: Table) -> dict[str, dict[str, Any]]:
+    """The attributes of an idempotency record, written as a schema would write them. Their
+    Python and stored names are what the runtime reads and writes (``runtime/idempotency.py``);
+    the expiry is stored under the table's TTL attribute."""
+    return {
+        "operation": {"type": "string"},
+        "key_hash": {"type": "string"},
+        "status": {"type": "enum", "values": list(RECORD_STATUSES)},
+        "expires_at": {"type": "ttl", "stored_as": table.ttl or "expires_at"},
+        "in_progress_until": {
+            "type": "integer",
+            "doc": "Milliseconds since the epoch.",
+        },
+        "payload_hash": {"type": "string"},
+        "owner": {
+            "type": "string",
+            "doc": "The call holding the key, while in progress.",
+        },
+        "response": {"type": "string", "optional": True, "doc": "JSON."},
+        "failure": {
+            "type": "string",
+            "optional": True,
+            "doc": "An exception's type name.",
+        },
+    }
+
+
+def record_entity_spec(spec: dict[str, Any], table: Table) -> dict[str, Any]:
+    """An idempotency record as an entity of its table, written as a schema would write it."""
+    return {
+        "table": table.name,
+        "description": "An idempotency record: one per operation and idempotency key.",
+        "key": record_key_spec(spec, table),
+        "attributes": record_attributes_spec(table),
+    }
+
+
+def build_idempotency(spec: dict[str, Any], tables: dict[str, Table]) -> Idempotency:
+    table = tables[spec["table"]]
+    expires_after = spec.get("expires_after", DEFAULT_EXPIRES_AFTER)
+    return Idempotency(
+        table=table.name,
+        record=build_entity(
+            RECORD_CLASS, record_entity_spec(spec, table), tables, set()
+        ),
+        expires_after=expires_after,
+        operations=tuple(
+            IdempotentOperation(
+                name=name,
+                key=_paths(ospec["key"]),
+                payload=_paths(ospec.get("payload", [])),
+                expires_after=ospec.get("expires_after", expires_after),
+                doc=ospec.get("doc", ""),
+            )
+            for name, ospec in spec.get("operations", {}).items()
+        ),
+        description=spec.get("description", ""),
+    )
+
+
+def _paths(spec: str | list[str]) -> tuple[str, ...]:
+    return (spec,) if isinstance(spec, str) else tuple(spec)
+
+
+def build_entity(
+    name: str,
+    spec: dict[str, Any],
+    tables: dict[str, Table],
+    object_type_names: set[str],
+) -> Entity:
+    table = tables[spec["table"]]
+    key = build_entity_key(table, None, spec["key"])
+    index_keys = tuple(
+        _with_local_pk(build_entity_key(table, iname, ispec), key, table)
+        for iname, ispec in sorted(spec.get("indexes", {}).items())
+    )
+    patterns = []
+    for pname, pspec in spec.get("access_patterns", {}).items():
+        index_name = pspec.get("index")
+        pattern_key = (
+            key
+            if index_name is None
+            else next(k for k in index_keys if k.index == index_name)
+        )
+        sort = None
+        if "sk" in pspec:
+            op, text = next(iter(pspec["sk"].items()))
+            sort = SortCondition(op, parse_template(text))
+        patterns.append(
+            AccessPattern(
+                name=pname,
+                key=pattern_key,
+                sort=sort,
+                descending=pspec.get("order", "asc") == "desc",
+                projection=tuple(pspec.get("projection", ())),
+                filters=tuple(
+                    FilterCondition(
+                        f["attribute"], f["op"], f.get("param", f["attribute"])
+                    )
+                    for f in pspec.get("filter", ())
+                ),
+                consistent_read=bool(pspec.get("consistent_read", False)),
+                doc=pspec.get("doc", ""),
+            )
+        )
+    return Entity(
+        name=name,
+        table=table.name,
+        type_attribute=table.entity_type_attribute,
+        type_tag=spec.get("type_tag", name),
+        key=key,
+        index_keys=index_keys,
+        attributes=tuple(
+            build_attribute(aname, aspec, object_type_names)
+            for aname, aspec in spec["attributes"].items()
+        ),
+        access_patterns=tuple(patterns),
+        description=spec.get("description", ""),
+        tenant=spec.get("tenant"),
+        audit=build_audit(spec.get("audit"), table.name),
     )
 
 

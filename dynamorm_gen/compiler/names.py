@@ -172,4 +172,15 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
                     ("collections", collection.name),
                 )
         diagnostics += methods.diagnostics
+    if module.idempotency is not None:
+        record = module.idempotency.record
+        origin = "the idempotency records"
+        top.add(record.name, origin, ("idempotency",))
+        for a in record.attributes:
+            if a.type.kind == "enum":
+                top.add(facts.enum_alias(record.name, a), origin, ("idempotency",))
+                top.add(facts.values_constant(record.name, a), origin, ("idempotency",))
+        for op in module.idempotency.operations:
+            path = ("idempotency", "operations", op.name)
+            top.add(facts.upper(op.name), f"operation '{op.name}'", path)
     return top.diagnostics + diagnostics

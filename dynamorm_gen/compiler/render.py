@@ -6,6 +6,7 @@ ask about the model; ``fit`` then lays the code out in `ruff format` style.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 from typing import Any
@@ -100,7 +101,8 @@ def docstring(text: str, fallback: str) -> str:
 
 def fstring_text(segment: str) -> str:
     """Literal text inside a double-quoted f-string: escaped, braces doubled."""
-    return py_str(segment)[1:-1].replace("{", "{{").replace("}", "}}")
+    text = json.dumps(segment, ensure_ascii=False)[1:-1]
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 class ModuleContext:
@@ -109,10 +111,14 @@ class ModuleContext:
     def __init__(self, module: Module) -> None:
         self.module = module
         self.entities = {e.name: e for e in module.entities}
+        # Entity classes: the schema's entities, and the idempotency record.
+        self.records = list(module.entities)
+        if module.idempotency is not None:
+            self.records.append(module.idempotency.record)
 
     def _types(self) -> list[TypeRef]:
         found: list[TypeRef] = []
-        pending = [a.type for e in self.module.entities for a in e.attributes]
+        pending = [a.type for e in self.records for a in e.attributes]
         pending += [a.type for o in self.module.object_types for a in o.fields]
         while pending:
             t = pending.pop()
@@ -128,6 +134,10 @@ class ModuleContext:
         types = self._types()
         kinds = {t.kind for t in types}
         entities = bool(module.entities)
+        records = bool(self.records)
+        operations = module.idempotency is not None and bool(
+            module.idempotency.operations
+        )
         # Every entity but a tenant entity has scan_/iter_scan_ methods.
         queries = bool(module.collections) or any(
             facts.scans(e) or e.access_patterns or e.audit for e in module.entities
@@ -187,6 +197,10 @@ class ModuleContext:
                 ["Comparison" if entities else None, "Equality" if equality else None],
             ),
             (
+                "dynamorm_gen.runtime.idempotency",
+                ["IdempotentOperation" if operations else None],
+            ),
+            (
                 "dynamorm_gen.runtime.table",
                 [
                     "Connection" if module.tables else None,
@@ -206,8 +220,8 @@ class ModuleContext:
                 "dynamorm_gen.runtime.types",
                 [
                     "AttributeValue" if module.object_types else None,
-                    "Item" if entities else None,
-                    "Key" if entities else None,
+                    "Item" if records else None,
+                    "Key" if records else None,
                 ],
             ),
         ]

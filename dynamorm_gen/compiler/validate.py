@@ -23,6 +23,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from dynamorm_gen.compiler import model
 from dynamorm_gen.compiler.errors import Diagnostic, did_you_mean
 from dynamorm_gen.compiler.load import PathKey, SchemaFile
+from dynamorm_gen.runtime import event_paths
 
 SNAKE = re.compile(r"[a-z][a-z0-9_]*\Z")
 PASCAL = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
@@ -76,6 +77,7 @@ RESERVED_CLASS_NAMES = frozenset(
     | {"Decimal"}
     | {"Equality", "Item", "Iterable", "Iterator", "Key", "Literal", "Page"}
     | {"Sequence", "TableDefinition", "TableHandle", "TransactGet", "TransactWrite"}
+    | {"IdempotentOperation"}
 )
 BUILTINS = frozenset(dir(builtins))
 # DynamoDB's naming rules: table and index names, key attribute names (and the names an index
@@ -238,6 +240,10 @@ def _from_schema_error(sf: SchemaFile, error: ValidationError) -> Iterator[Diagn
         yield sf.diagnostic(
             path, "DG105", f"{where}: must be at least {error.validator_value}"
         )
+    elif kind == "maximum":
+        yield sf.diagnostic(
+            path, "DG105", f"{where}: must be at most {error.validator_value:,}"
+        )
     elif kind == "pattern":
         yield sf.diagnostic(
             path,
@@ -300,6 +306,8 @@ class _FileChecker:
         self.check_untenanted_neighbours(tables)
         for name, spec in self.data.get("collections", {}).items():
             self.check_collection(name, spec, tables)
+        if "idempotency" in self.data:
+            self.check_idempotency(self.data["idempotency"], tables)
         return self.diagnostics
 
     # --- names -------------------------------------------------------------------------------
@@ -847,10 +855,7 @@ class _FileChecker:
             )
             return
         attributes = spec["attributes"]
-        physical = {table.pk.name, table.entity_type_attribute}
-        physical |= {table.sk.name} if table.sk else set()
-        for index in table.indexes:
-            physical |= {index.pk.name} | ({index.sk.name} if index.sk else set())
+        physical = _physical_names(table)
         for stored_as, aname in stored.items():
             if stored_as in physical:
                 what = (
@@ -1215,6 +1220,26 @@ class _FileChecker:
         tenant there. Its keys then never name a tenant's partition, and a raw key given to
         its batch methods is checked by that text (were it 'MERCHANT#{merchant_id}' beside
         Charge's, get_ and batch_delete_ of it would reach every merchant's charges)."""
+        tenanted = self.tenant_partitions(tables)
+        self.check_untenanted_audits(tables, tenanted)
+        for name, spec in self.data.get("entities", {}).items():
+            if spec["table"] in tables and "tenant" not in spec:
+                self.check_out_of_tenant_partitions(
+                    ("entities", name),
+                    name,
+                    spec,
+                    tables[spec["table"]],
+                    tenanted,
+                    f"declare 'tenant: {{tenant}}' on '{name}', or start the template"
+                    f" with a text of its own (such as '{_upper_snake(name)}#')",
+                )
+
+    def tenant_partitions(
+        self, tables: dict[str, model.Table]
+    ) -> dict[tuple[str, str], list[tuple[str, str, str]]]:
+        """(table, index or "") -> (what, tenant, literal text before the tenant) of each
+        tenant entity whose partition keys are there, and of each tenant entity's audit
+        records; ``what`` names them for messages ("tenant entity 'Charge'")."""
         entities = self.data.get("entities", {})
         tenanted: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
         for name, spec in entities.items():
@@ -1227,15 +1252,22 @@ class _FileChecker:
                     found = tenanted.setdefault((spec["table"], where), [])
                     label = f"tenant entity '{name}'"
                     found.append((label, tenant, _leading_literal(template)))
-        audits = list(_audit_partitions(entities, tables))
-        for name, table, tenant, prefix in audits:
+        for name, table, tenant, prefix in _audit_partitions(entities, tables):
             if tenant is not None:
                 found = tenanted.setdefault((table, ""), [])
                 label = f"the audit records of tenant entity '{name}'"
                 found.append((label, tenant, prefix))
-        # The records of audited entities without a tenant are neighbours too: their
-        # history query must never name a tenant's partition.
-        for name, table, tenant, prefix in audits:
+        return tenanted
+
+    def check_untenanted_audits(
+        self,
+        tables: dict[str, model.Table],
+        tenanted: dict[tuple[str, str], list[tuple[str, str, str]]],
+    ) -> None:
+        """The records of audited entities without a tenant are neighbours too: their
+        history query must never name a tenant's partition."""
+        entities = self.data.get("entities", {})
+        for name, table, tenant, prefix in _audit_partitions(entities, tables):
             if tenant is not None:
                 continue
             for other, _, other_prefix in tenanted.get((table, ""), []):
@@ -1250,39 +1282,42 @@ class _FileChecker:
                         " another audit table",
                     )
                     break
-        for name, spec in entities.items():
-            if spec["table"] not in tables or "tenant" in spec:
+
+    def check_out_of_tenant_partitions(
+        self,
+        path: PathKey,
+        name: str,
+        spec: dict[str, Any],
+        table: model.Table,
+        tenanted: dict[tuple[str, str], list[tuple[str, str, str]]],
+        hint: str,
+    ) -> None:
+        """What check_untenanted_neighbours asks of one entity without a tenant (or of the
+        idempotency records); ``hint`` may name the tenant as ``{tenant}``."""
+        for where, key_spec in _partition_keys(spec, table):
+            template = _parsed(key_spec.get("pk"))
+            if template is None:
                 continue
-            for where, key_spec in _partition_keys(spec, tables[spec["table"]]):
-                template = _parsed(key_spec.get("pk"))
-                if template is None:
-                    continue
-                prefix = _leading_literal(template)
-                for other, tenant, other_prefix in tenanted.get(
-                    (spec["table"], where), []
-                ):
-                    if prefix.startswith(other_prefix) or other_prefix.startswith(
-                        prefix
-                    ):
-                        rel = ("key",) if not where else ("indexes", where)
-                        of = f" of index '{where}'" if where else ""
-                        starts = (
-                            f"starts like those of {other}"
-                            f" ('{other_prefix}' before the tenant)"
-                            if prefix
-                            else f"starts with a placeholder, so it could be one of {other}"
-                        )
-                        self.error(
-                            ("entities", name, *rel, "pk"),
-                            "DG220",
-                            f"'{name}' has no tenant, but its partition key template"
-                            f" '{template.text}'{of} {starts}: its methods could reach a"
-                            " tenant's items",
-                            f"declare 'tenant: {tenant}' on '{name}', or start the template"
-                            " with a text of its own (such as"
-                            f" '{_upper_snake(name)}#')",
-                        )
-                        break
+            prefix = _leading_literal(template)
+            for other, tenant, other_prefix in tenanted.get((table.name, where), []):
+                if prefix.startswith(other_prefix) or other_prefix.startswith(prefix):
+                    rel = ("key",) if not where else ("indexes", where)
+                    of = f" of index '{where}'" if where else ""
+                    starts = (
+                        f"starts like those of {other}"
+                        f" ('{other_prefix}' before the tenant)"
+                        if prefix
+                        else f"starts with a placeholder, so it could be one of {other}"
+                    )
+                    self.error(
+                        (*path, *rel, "pk"),
+                        "DG220",
+                        f"'{name}' has no tenant, but its partition key template"
+                        f" '{template.text}'{of} {starts}: its methods could reach a"
+                        " tenant's items",
+                        hint.replace("{tenant}", tenant),
+                    )
+                    break
 
     def check_entity_key(
         self,
@@ -1715,21 +1750,12 @@ class _FileChecker:
             self.check_key_collisions(names, entities)
         # Audit records are items of their table too: '<prefix><anything>' and any sort key.
         for audited, table, _, prefix in _audit_partitions(entities, tables):
-            records = _key_shape(
-                {
-                    "key": {"pk": prefix + "{key}", "sk": "{at}"},
-                    "attributes": {"key": {"type": "string"}, "at": {"type": "string"}},
-                }
-            )
+            records = {
+                "key": {"pk": prefix + "{key}", "sk": "{at}"},
+                "attributes": {"key": {"type": "string"}, "at": {"type": "string"}},
+            }
             for name in by_table.get(table, []):
-                shape = _key_shape(entities[name])
-                if records is None or shape is None:
-                    continue
-                if all(
-                    _literals_meet(records[r][0], shape[r][0])
-                    and templates_intersect(records[r][1], shape[r][1])
-                    for r in (0, 1)
-                ):
+                if _keys_may_collide(records, entities[name]):
                     self.error(
                         ("entities", name, "key"),
                         "DG209",
@@ -1870,6 +1896,185 @@ class _FileChecker:
                 f" would read some entities' items of every tenant ({listing})",
                 f"declare 'tenant: {known}' on '{missing}'",
             )
+
+    # --- idempotency records -------------------------------------------------------------------
+
+    def check_idempotency(
+        self, spec: dict[str, Any], tables: dict[str, model.Table]
+    ) -> None:
+        """Where idempotency records live: a table of this file with a TTL attribute and
+        string keys, key templates that hold the operation and the key's hash, and keys that
+        no entity of the table (nor a tenant's partition) can have."""
+        path: PathKey = ("idempotency",)
+        for name, ospec in spec.get("operations", {}).items():
+            self.check_idempotent_operation((*path, "operations", name), name, ospec)
+        table = tables.get(spec["table"])
+        if table is None:
+            self.error(
+                (*path, "table"),
+                "DG205",
+                f"idempotency: no table '{spec['table']}' in this file",
+                did_you_mean(spec["table"], tables),
+            )
+            return
+        if table.ttl is None:
+            self.error(
+                (*path, "table"),
+                "DG222",
+                f"idempotency records expire by TTL, and table '{table.name}' has no ttl"
+                " attribute",
+                f"add 'ttl: expires_at' to table '{table.name}'",
+            )
+        keys = [table.pk, *([table.sk] if table.sk else [])]
+        for key in keys:
+            if key.type != "S":
+                self.error(
+                    (*path, "table"),
+                    "DG222",
+                    f"idempotency records need string keys, and key attribute"
+                    f" '{key.name}' of table '{table.name}' is {key.type}",
+                    "keep the records in a table with string keys (a table of their own"
+                    " may have just 'keys: {pk: id}')",
+                )
+        if any(key.type != "S" for key in keys):
+            return
+        record = model.record_entity_spec(spec, table)
+        attributes = record["attributes"]
+        self.check_entity_key(
+            path, ("key",), record["key"], table, None, attributes, table_key=True
+        )
+        self.check_record_key(record["key"])
+        physical = _physical_names(table)
+        for aname, aspec in attributes.items():
+            stored_as = aspec.get("stored_as", aname)
+            if stored_as in physical:
+                self.error(
+                    (*path, "table"),
+                    "DG204",
+                    f"idempotency records store '{aname}' as '{stored_as}', a key attribute"
+                    f" of table '{table.name}'",
+                    "keep the records in another table, or rename the key attribute",
+                )
+        entities = self.data.get("entities", {})
+        for name, espec in entities.items():
+            if espec["table"] != table.name:
+                continue
+            if espec.get("type_tag", name) == model.RECORD_CLASS:
+                self.error(
+                    ("entities", name, "type_tag")
+                    if "type_tag" in espec
+                    else ("entities", name),
+                    "DG208",
+                    f"entity '{name}' writes the type tag '{model.RECORD_CLASS}' of the"
+                    f" idempotency records of table '{table.name}'",
+                    "give it another 'type_tag'",
+                    key="type_tag" not in espec,
+                )
+            if _keys_may_collide(record, espec):
+                self.error(
+                    (*path, "key"),
+                    "DG209",
+                    f"keys of idempotency records can equal keys of '{name}' on table"
+                    f" '{table.name}', so one could overwrite the other",
+                    "start the record's pk template with a literal of its own, such as"
+                    " the default 'IDEMPOTENCY#'",
+                )
+        self.check_out_of_tenant_partitions(
+            path,
+            model.RECORD_CLASS,
+            record,
+            table,
+            self.tenant_partitions(tables),
+            "start the records' pk template with a text of its own (such as the default"
+            " 'IDEMPOTENCY#')",
+        )
+
+    def check_record_key(self, key: dict[str, str]) -> None:
+        """Record keys are built from the operation's name and the key's hash only; the
+        partition key holds the hash (records spread over partitions), and a separator is
+        never a character operation names hold."""
+        names: list[str] = []
+        for role in ("pk", "sk"):
+            template = _parsed(key.get(role))
+            if template is None:
+                continue
+            rpath: PathKey = ("idempotency", "key", role)
+            for name in dict.fromkeys(template.names):
+                if name not in model.RECORD_KEY_NAMES:
+                    self.error(
+                        rpath,
+                        "DG206",
+                        f"the key templates of idempotency records take '{{operation}}'"
+                        f" and '{{key_hash}}', not '{{{name}}}'",
+                    )
+            names += template.names
+            if role == "pk" and "key_hash" not in template.names:
+                self.error(
+                    rpath,
+                    "DG206",
+                    f"the partition key template '{template.text}' of idempotency records"
+                    " must hold '{key_hash}': each key's record in a partition of its own",
+                    f"for example '{model.RECORD_KEY_PK}'",
+                )
+            if "operation" in template.names and "_" in template.separators:
+                self.error(
+                    rpath,
+                    "DG219",
+                    f"'{{operation}}' writes operation names, which hold '_', and '_'"
+                    f" separates the parts of key template '{template.text}'",
+                    f"use '#' as the separator: '{_with_separator(template, {'_'}, '#')}'",
+                )
+        if names and "operation" not in names:
+            self.error(
+                ("idempotency", "key"),
+                "DG206",
+                "the key templates of idempotency records must hold '{operation}': the"
+                " same key in two operations is two records",
+                f"for example '{model.RECORD_KEY_PK}'",
+                key=True,
+            )
+
+    def check_idempotent_operation(
+        self, path: PathKey, name: str, spec: dict[str, Any]
+    ) -> None:
+        if self.check_name(path, name, SNAKE, "operation") and len(name) > 64:
+            # The runtime refuses longer ones (``IdempotentOperation``): they are key parts.
+            self.error(
+                path,
+                "DG201",
+                f"operation name {_long_name(name)} is over 64 characters",
+                key=True,
+            )
+        for field in ("key", "payload"):
+            if field not in spec:
+                continue
+            texts = spec[field]
+            places = (
+                [((*path, field), texts)]
+                if isinstance(texts, str)
+                else [((*path, field, i), t) for i, t in enumerate(texts)]
+            )
+            for place, text in places:
+                try:
+                    event_paths.parse(text)
+                except event_paths.PathSyntaxError as exc:
+                    self.error(
+                        place,
+                        "DG222",
+                        f"bad path '{text}': {exc}",
+                        "paths are names joined by '.', with [index] for list items,"
+                        ' "quoted names" and json(path) for JSON text',
+                    )
+
+
+def _physical_names(table: model.Table) -> set[str]:
+    """The attribute names a table's items hold for it: key attributes of the table and its
+    indexes, and the entity-type attribute."""
+    names = {table.pk.name, table.entity_type_attribute}
+    names |= {table.sk.name} if table.sk else set()
+    for index in table.indexes:
+        names |= {index.pk.name} | ({index.sk.name} if index.sk else set())
+    return names
 
 
 def _is_method_name(name: str) -> bool:
@@ -2087,6 +2292,20 @@ def _key_shape(spec: dict[str, Any]) -> tuple[_Part, _Part] | None:
         literal = first if isinstance(first, str) else ""
         parts.append((literal, _pattern(template, spec["attributes"])))
     return parts[0], parts[1]
+
+
+def _keys_may_collide(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether some table key of ``first`` can equal one of ``second`` (entity specs, or
+    the like: ``key`` templates and ``attributes``)."""
+    a, b = _key_shape(first), _key_shape(second)
+    return (
+        a is not None
+        and b is not None
+        and all(
+            _literals_meet(a[r][0], b[r][0]) and templates_intersect(a[r][1], b[r][1])
+            for r in (0, 1)
+        )
+    )
 
 
 def _literals_meet(a: str, b: str) -> bool:

@@ -234,6 +234,77 @@ class OutcomeUnknownAtDeadline(DeadlineExceeded, OutcomeUnknown):
     ``sent`` True) and an OutcomeUnknown, so that handlers of either see it."""
 
 
+class IdempotencyError(DynamormError):
+    """Base of the errors of idempotent calls (``idempotency.py``). Messages name the
+    idempotent operation and the records' table, never a key, a payload or a response."""
+
+
+class AlreadyInProgress(IdempotencyError):
+    """Another call with the same idempotency key is running (its record is IN_PROGRESS and
+    its lock has not expired). Retryable: the call's outcome will be replayed once it
+    completes; ``retry_after`` is the seconds until its lock ends at the latest."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str = "",
+        entity: str = "",
+        retry_after: float = 0.0,
+    ) -> None:
+        super().__init__(message, table=table, entity=entity, code="AlreadyInProgress")
+        self.retry_after = retry_after
+
+
+class PayloadMismatch(IdempotencyError, ValueError):
+    """A call reused an idempotency key with a different payload than the call that
+    recorded it: a client bug, or two requests given the same key."""
+
+
+class PreviousCallFailed(IdempotencyError):
+    """The call that recorded this idempotency key raised, and its record is kept FAILED
+    until it expires (``on_failure="keep"``); ``failure`` is that exception's type name."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str = "",
+        entity: str = "",
+        failure: str | None = None,
+    ) -> None:
+        super().__init__(message, table=table, entity=entity)
+        self.failure = failure
+
+
+class ResponseNotStored(IdempotencyError):
+    """A response could not be stored in its idempotency record: over DynamoDB's 400 KB
+    item limit, or without a JSON form. ``applied`` says whether the call's effects were
+    applied (plain mode: yes, and repeats raise this too; atomic mode: nothing was
+    committed). ``response`` holds the call's result, never shown in the message."""
+
+    response: object = None
+
+    def __init__(
+        self, message: str, *, table: str = "", entity: str = "", applied: bool
+    ) -> None:
+        super().__init__(message, table=table, entity=entity)
+        self.applied = applied
+
+
+class IdempotencyKeyError(IdempotencyError, ValueError):
+    """A call's idempotency key or payload cannot be read: a path names nothing, a key is
+    null, a json(...) step finds no JSON text, or the data has no canonical JSON form."""
+
+
+class LockLost(IdempotencyError):
+    """A call outlived its in-progress lock and another call took its idempotency key over.
+    In atomic mode nothing of the late call was committed; in plain mode its effects were
+    applied, and the other call's may be too."""
+
+
 class RuntimeIncompatible(ImportError):
     """A generated module needs a newer runtime than the one installed."""
 

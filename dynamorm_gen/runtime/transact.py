@@ -89,6 +89,14 @@ class TransactWrite:
         if after_commit is not None:
             self._after.append(after_commit)
 
+    def renew_token(self, client_request_token: str) -> None:
+        """Give this uncommitted transaction another client request token, for a retry
+        after DynamoDB cancelled it (a definitive answer: nothing was applied), which a retry
+        under its first token might be answered with again."""
+        if self.committed:
+            raise ValidationFailed("this transaction was committed already")
+        self._token = client_request_token
+
     def commit(self) -> None:
         """Apply every action or none; TransactionCancelled names the failing actions.
 

@@ -43,6 +43,14 @@ of the contract: after an outcome it cannot know, it must resend with the same t
 remembered response is the engine's first answer verbatim (DynamoDB would report read rather
 than write capacity on a repeat; no test here depends on that).
 
+Serialising: DynamoDB applies the writes of one item one at a time, so of two conditional puts
+racing for a new item one succeeds and the other fails its condition. moto's server answers
+requests in threads and checks a condition and writes the item as separate steps with nothing
+in between held, so under concurrent requests both puts can succeed (and a cancelled
+transaction restores a copy of the table taken before it, undoing writes made meanwhile). With
+``serialize=True`` the proxy forwards one request at a time, standing in for DynamoDB's side of
+that contract, so that concurrency tests measure the client and not the engine's races.
+
 Nothing here logs or prints request or response bodies: they may hold financial data.
 """
 
@@ -104,7 +112,10 @@ class Fault(enum.Enum):
       ``THROTTLE``: 400 ThrottlingException; ``PROVISIONED_THROUGHPUT``: 400
       ProvisionedThroughputExceededException; ``EXPIRED_TOKEN``: 400 ExpiredTokenException
       (the request's credentials have expired: not a network fault, so not in the
-      exactly-once matrix). The connection stays alive.
+      exactly-once matrix); ``TRANSACTION_CONFLICT``: 400 TransactionCanceledException, every
+      action's reason ``TransactionConflict`` (another request held one of its items: DynamoDB
+      cancels the transaction, applying nothing; moto never does; not in the matrix either).
+      The connection stays alive.
     * ``RESET_BEFORE``: a TCP reset, no response; ``CLOSE_BEFORE``: a clean close (FIN), no
       response, as when a server's keep-alive timer fires as the request arrives.
 
@@ -138,6 +149,7 @@ class Fault(enum.Enum):
     DELAY = "DELAY"
     STALE_CLOSE = "STALE_CLOSE"
     EXPIRED_TOKEN = "EXPIRED_TOKEN"
+    TRANSACTION_CONFLICT = "TRANSACTION_CONFLICT"
 
     @property
     def forwards(self) -> bool:
@@ -154,6 +166,7 @@ _NOT_FORWARDED = frozenset(
         Fault.RESET_BEFORE,
         Fault.CLOSE_BEFORE,
         Fault.EXPIRED_TOKEN,
+        Fault.TRANSACTION_CONFLICT,
     }
 )
 
@@ -337,6 +350,7 @@ class FaultProxy:
         upstream: str,
         *,
         honour_tokens: bool = True,
+        serialize: bool = False,
         upstream_timeout: float = UPSTREAM_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -351,6 +365,10 @@ class FaultProxy:
             )
         self.upstream = upstream
         self.honour_tokens = honour_tokens
+        # Held around each forwarded exchange when serializing: one request at a time.
+        self._engine_lock: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if serialize else contextlib.nullcontext()
+        )
         self._upstream_address = (parts.hostname, parts.port)
         self._upstream_timeout = upstream_timeout
         self._clock = clock
@@ -601,7 +619,10 @@ class FaultProxy:
         upstream_status: int | None = None
         response: _Response | None
         if fault is not None and not fault.forwards:
-            response = _error_reply(fault) if fault in _ERROR_REPLIES else None
+            if fault is Fault.TRANSACTION_CONFLICT:
+                response = _transaction_conflict(request)
+            else:
+                response = _error_reply(fault) if fault in _ERROR_REPLIES else None
         else:
             answer = self._answer(request)
             forwarded = answer.forwarded
@@ -725,6 +746,10 @@ class FaultProxy:
     def _forward(self, request: _Request) -> _Response | None:
         """Send the request to the engine on a fresh connection and read its whole answer;
         None when the engine gave none (then whether it applied the request is unknown)."""
+        with self._engine_lock:
+            return self._exchange(request)
+
+    def _exchange(self, request: _Request) -> _Response | None:
         try:
             sock = socket.create_connection(
                 self._upstream_address, timeout=self._upstream_timeout
@@ -911,6 +936,31 @@ def _dynamodb_error(status: int, error_type: str, message: str) -> _Response:
 def _error_reply(fault: Fault) -> _Response:
     status, error_type, message = _ERROR_REPLIES[fault]
     return _dynamodb_error(status, error_type, message)
+
+
+def _transaction_conflict(request: _Request) -> _Response:
+    """A transaction cancelled because another request held its items: one reason per
+    action, as DynamoDB lists them."""
+    body = request.body if isinstance(request.body, dict) else {}
+    actions = len(body.get("TransactItems", []))
+    conflict = {
+        "Code": "TransactionConflict",
+        "Message": "Transaction is ongoing for the item",
+    }
+    body = json.dumps(
+        {
+            "__type": ERROR_TYPE_PREFIX + "TransactionCanceledException",
+            "message": "Transaction cancelled, please refer cancellation reasons for"
+            " specific reasons [TransactionConflict] (injected)",
+            "CancellationReasons": [conflict] * max(actions, 1),
+        }
+    ).encode()
+    headers = (
+        ("Content-Type", "application/x-amz-json-1.0"),
+        ("x-amzn-RequestId", uuid.uuid4().hex),
+        (CRC32_HEADER, str(zlib.crc32(body))),
+    )
+    return _Response(400, http.HTTPStatus(400).phrase, headers, body)
 
 
 def _idempotent_parameter_mismatch() -> _Response:

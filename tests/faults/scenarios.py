@@ -36,10 +36,15 @@ ENGINES = ("moto", "dynalite")
 TRANSPORTS = ("fast", "botocore")
 # Every network fault of the proxy, and none. DELAY comes last: its late response keeps a
 # proxy connection open for DELAY_SECONDS, which the next STALE_CLOSE cell would wait out.
-# EXPIRED_TOKEN is a refusal of the credentials, tested with partners (tests/partners/).
+# EXPIRED_TOKEN is a refusal of the credentials, tested with partners (tests/partners/);
+# TRANSACTION_CONFLICT a cancellation, tested with idempotency (test_idempotency_faults.py).
 FAULTS: tuple[str, ...] = (
     "none",
-    *(fault.name for fault in Fault if fault not in (Fault.DELAY, Fault.EXPIRED_TOKEN)),
+    *(
+        fault.name
+        for fault in Fault
+        if fault not in (Fault.DELAY, Fault.EXPIRED_TOKEN, Fault.TRANSACTION_CONFLICT)
+    ),
     Fault.DELAY.name,
 )
 REGION = "us-east-1"

@@ -97,3 +97,60 @@ def test_slots_sort_digits_as_numbers() -> None:
 
     names = ["a10", "a2", "b", "a1"]
     assert facts.slot_names([attribute(n) for n in names]) == ["a1", "a2", "a10", "b"]
+
+
+def _idempotency(text: str) -> model.Idempotency:
+    module = model.build_module("x.yaml", "0" * 64, "x", yaml.safe_load(text))
+    assert module.idempotency is not None
+    return module.idempotency
+
+
+def test_idempotency_records_are_an_entity_of_their_table() -> None:
+    """The record is built like any entity: its key from the default templates, its expiry
+    stored under the table's TTL attribute."""
+    idempotency = PAYMENTS.idempotency
+    assert idempotency is not None
+    record = idempotency.record
+    assert (record.name, record.table, record.type_tag) == (
+        "IdempotencyRecord",
+        "payments",
+        "IdempotencyRecord",
+    )
+    assert record.key.pk.text == model.RECORD_KEY_PK
+    assert record.key.sk is not None and record.key.sk.text == model.RECORD_KEY_SK
+    assert record.attribute("expires_at").stored_as == "expires_at"
+    assert record.attribute("expires_at").type.kind == "ttl"
+    assert record.attribute("status").type.values == model.RECORD_STATUSES
+    assert facts.repr_names(record) == ["operation", "key_hash"]
+    assert idempotency.expires_after == 86400
+    capture, refund = idempotency.operations
+    assert capture.key == ("pathParameters.merchant_id", "json(body).payment_id")
+    assert (capture.payload, capture.expires_after) == (("json(body)",), 86400)
+    assert (refund.key, refund.payload, refund.expires_after) == (
+        ("merchant_id", "refund_id"),
+        (),
+        3600,
+    )
+
+
+def test_idempotency_records_in_a_table_of_their_own() -> None:
+    """A table without a sort key gets the default partition key template only; the
+    expiry goes to that table's TTL attribute; a single path is a tuple of one."""
+    idempotency = _idempotency(
+        """
+version: 1
+tables:
+  requests: {keys: {pk: id}, ttl: expiration}
+idempotency:
+  table: requests
+  operations:
+    place_order: {key: body.order_id}
+"""
+    )
+    record = idempotency.record
+    assert record.key.pk.text == model.RECORD_KEY_PK
+    assert record.key.sk is None
+    assert record.attribute("expires_at").stored_as == "expiration"
+    assert idempotency.expires_after == model.DEFAULT_EXPIRES_AFTER
+    (op,) = idempotency.operations
+    assert (op.key, op.payload, op.expires_after) == (("body.order_id",), (), 3600)
