@@ -610,6 +610,9 @@ def collections_of(module: model.Module, table: Table) -> list[Collection]:
 # --- queries -----------------------------------------------------------------------------------
 
 _SORT_OPS = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+# What a comparison that stops before the end of the stored keys sends instead (with the
+# values of ``Query.sort_values``).
+_PREFIX_OPS = {"eq": "begins_with", "lte": "lt", "gt": "gte"}
 _FILTER_OPS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
 
@@ -642,6 +645,19 @@ class Query:
         self.type_tags = type_tags
         self.sort = pattern.sort if pattern and key.sk_attribute is not None else None
         self.filters = pattern.filters if pattern else ()
+        # Where a comparison's template stops in the stored sort key template: None when it
+        # is the whole template (or begins_with, which compares text), else the template
+        # of what every stored key at the compared value starts with (model.part_prefix).
+        self.at_bound: Template | None = None
+        sort, stored = self.sort, key.sk
+        if (
+            sort is not None
+            and sort.op != "begins_with"
+            and stored is not None
+            and key.sk_attribute is not None
+            and key.sk_attribute.type == "S"
+        ):
+            self.at_bound = model.part_prefix(sort.template, stored)
 
     def params(self) -> list[tuple[str, str]]:
         """Keyword parameters (name, annotation): partition key, sort key, filters."""
@@ -685,15 +701,23 @@ class Query:
         return names
 
     def key_condition(self) -> str:
+        """The key condition. A comparison whose template stops before the end of the
+        stored sort keys compares the parts it names: the items at its value (whose keys
+        start with ``at_bound``) are above ``lt`` and below ``lte``. So ``eq`` is a
+        ``begins_with``, ``lte`` a ``<`` and ``gt`` a ``>=`` of the text after them (see
+        ``sort_values``)."""
         condition = "#pk = :pk"
         sort = self.sort
         if sort is None:
             return condition
-        if sort.op == "begins_with":
+        op: str = sort.op
+        if self.at_bound is not None:
+            op = _PREFIX_OPS.get(op, op)
+        if op == "begins_with":
             return condition + " AND begins_with(#sk, :sk)"
-        if sort.op == "between":
+        if op == "between":
             return condition + " AND #sk BETWEEN :sk0 AND :sk1"
-        return condition + f" AND #sk {_SORT_OPS[sort.op]} :sk"
+        return condition + f" AND #sk {_SORT_OPS[op]} :sk"
 
     def filter_expression(self) -> str:
         if len(self.type_tags) == 1:
@@ -708,16 +732,47 @@ class Query:
         projection = self.pattern.projection if self.pattern else ()
         return ", ".join(f"#p{i}" for i in range(len(projection)))
 
-    def sort_values(self) -> list[tuple[str, dict[str, str]]]:
-        """The sort key placeholders and, for each, the parameters its template's
-        placeholders take (between: the last one from ``<last>_from`` and ``<last>_to``)."""
+    def bound_note(self) -> str:
+        """For the docstring of a comparison that stops before the end of the stored keys:
+        what it does with the items at the value it compares."""
+        if self.at_bound is None or self.sort is None:
+            return ""
+        which = {
+            "eq": "are the ones it finds",
+            "lt": "are left out",
+            "gt": "are left out",
+            "between": "are included at both ends",
+        }.get(self.sort.op, "are included")
+        return (
+            f"Sort keys are compared by their parts up to '{self.at_bound.text}': the"
+            f" items whose keys start with it {which}."
+        )
+
+    def sort_values(self) -> list[tuple[str, Template, dict[str, str]]]:
+        """The sort key placeholders, each with the template of its value and the
+        parameters the template's placeholders take (between: the last one from
+        ``<last>_from`` and ``<last>_to``).
+
+        A comparison that stops before the end of the stored keys sends the text that the
+        keys at its value start with (``at_bound``) where those keys are to be above the
+        value sent (eq, lt, gte, the low end of between), and the text right after all of
+        them (``model.after_prefix``) where they are to be below it (lte, gt, the high end
+        of between). No stored key of the entity equals the latter (its last character
+        replaces a separator, and every key holds all of its template's separators), so
+        between's inclusive high end takes exactly the keys below it."""
         sort = self.sort
         if sort is None:
             return []
-        if sort.op != "between":
-            return [(":sk", {})]
-        last = sort.template.names[-1]
-        return [(":sk0", {last: last + "_from"}), (":sk1", {last: last + "_to"})]
+        low = high = sort.template
+        if self.at_bound is not None:
+            low, high = self.at_bound, model.after_prefix(self.at_bound)
+        if sort.op == "between":
+            last = sort.template.names[-1]
+            return [
+                (":sk0", low, {last: last + "_from"}),
+                (":sk1", high, {last: last + "_to"}),
+            ]
+        return [(":sk", high if sort.op in ("lte", "gt") else low, {})]
 
     def type_tag_values(self) -> list[tuple[str, str]]:
         if len(self.type_tags) == 1:

@@ -129,6 +129,97 @@ def parse_template(text: str) -> Template:
     return Template(text, tuple(segments))
 
 
+def template_text(segments: tuple[Segment, ...]) -> str:
+    """The template text of ``segments``: placeholders in braces, literal braces doubled."""
+    return "".join(
+        f"{{{s.name}{'' if s.width is None else f':{s.width}'}}}"
+        if isinstance(s, Placeholder)
+        else s.replace("{", "{{").replace("}", "}}")
+        for s in segments
+    )
+
+
+def is_separator(char: str) -> bool:
+    """Whether a character of a template's literal text separates key parts: anything but
+    an ASCII letter or digit (as ``Template.separators``)."""
+    return not (char.isascii() and char.isalnum())
+
+
+def part_prefix(condition: Template, stored: Template) -> Template | None:
+    """Where a sort key condition stops in the stored sort key template it is compared with.
+
+    None when the condition is the whole stored template: its values make whole keys.
+    Otherwise the template of the text that every stored key at the condition's value starts
+    with: the condition, then what the stored template writes right after it up to and
+    including its last separator (``DUE#{due}`` in ``DUE#{due}#{member_id}`` gives
+    ``DUE#{due}#``). That text ends with a separator, which no value written into the key
+    holds. ValueError, naming the trouble, when the condition does not follow the stored
+    template (another literal or placeholder), goes past its end, or stops where no
+    separator ends a part (the keys at its value could not be told from the keys after it).
+    """
+    stored_segments = stored.segments
+    rest = (
+        ""  # what the stored template writes after the condition, before a placeholder
+    )
+    for k, segment in enumerate(condition.segments):
+        if k >= len(stored_segments):
+            raise ValueError("goes past the end of the stored key template")
+        there = stored_segments[k]
+        if segment == there:
+            continue
+        last = k == len(condition.segments) - 1
+        if (
+            last
+            and isinstance(segment, str)
+            and isinstance(there, str)
+            and there.startswith(segment)
+        ):
+            rest = there[len(segment) :]
+            break
+        raise ValueError(
+            f"has '{template_text((segment,))}' where the stored key template has"
+            f" '{template_text((there,))}'"
+        )
+    else:
+        if len(condition.segments) == len(stored_segments):
+            return None
+        after = stored_segments[len(condition.segments)]
+        rest = after if isinstance(after, str) else ""
+    cut = max((i + 1 for i, c in enumerate(rest) if is_separator(c)), default=0)
+    segments = condition.segments
+    if cut:
+        tail = rest[:cut]
+        last_segment = segments[-1] if segments else None
+        if isinstance(last_segment, str):
+            segments = (*segments[:-1], last_segment + tail)
+        else:
+            segments = (*segments, tail)
+    ending = segments[-1] if segments else ""
+    if not (isinstance(ending, str) and is_separator(ending[-1])):
+        shown = template_text(condition.segments[-1:])
+        raise ValueError(
+            f"stops after '{shown}', where no separator ends a part of the stored keys"
+        )
+    if ending[-1] == "\U0010ffff":
+        raise ValueError("stops at U+10FFFF, after which no character sorts")
+    return Template(template_text(segments), segments)
+
+
+def after_prefix(prefix: Template) -> Template:
+    """The least text after every text that starts with ``prefix`` (whose last segment is a
+    literal): its last character made the next one (``DUE#{due}#`` -> ``DUE#{due}$``).
+    DynamoDB orders strings by their UTF-8 bytes, which is the order of their code points,
+    so a string starting with ``prefix`` sorts below this and any other string above
+    ``prefix`` at or above it."""
+    *head, literal = prefix.segments
+    assert isinstance(literal, str) and literal
+    code = ord(literal[-1]) + 1
+    if 0xD800 <= code <= 0xDFFF:  # surrogates are no characters of UTF-8 text
+        code = 0xE000
+    segments = (*head, literal[:-1] + chr(code))
+    return Template(template_text(segments), segments)
+
+
 def sort_params(op: str, template: Template, name: str) -> list[str]:
     """Parameters a sort-key placeholder becomes. With between, the last placeholder is the
     range (``x_from``, ``x_to``); the ones before it are shared by both ends."""

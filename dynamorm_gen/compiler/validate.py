@@ -1073,8 +1073,8 @@ class _FileChecker:
                 # table key: after its own text before its first placeholder.
                 head = leading if iname else _leading_literal(template)
                 tail = template.segments[0 if iname or not head else 1 :]
-                rest = f"#{_template_text(tail)}" if tail else ""
-                example = f"{_template_text((head,))}{{{tenant}}}{rest}"
+                rest = f"#{model.template_text(tail)}" if tail else ""
+                example = f"{model.template_text((head,))}{{{tenant}}}{rest}"
                 self.error(
                     (*path, *rel, "pk"),
                     "DG220",
@@ -1427,6 +1427,7 @@ class _FileChecker:
         except ValueError:
             pass  # reported on the key itself
         sk_attr = table.sk if index is None else index.sk
+        where_key = "the table key" if index is None else f"index '{index.name}'"
         if "sk" in spec:
             op, text = next(iter(spec["sk"].items()))
             if sk_attr is None:
@@ -1479,6 +1480,19 @@ class _FileChecker:
                             (*path, "sk", op),
                             "DG211",
                             "between needs a template with an attribute, e.g. 'DAY#{day}'",
+                        )
+                    elif op in ("lt", "lte", "gt", "gte") and not template.names:
+                        self.error(
+                            (*path, "sk", op),
+                            "DG211",
+                            f"'{op}' compares the sort key with fixed text: every"
+                            f" '{entity}' item is on the same side of it",
+                            "name an attribute in the template, or use begins_with to"
+                            f" read only the keys starting with '{text}'",
+                        )
+                    elif sk_attr.type == "S" and op != "begins_with":
+                        self.check_part_prefix(
+                            (*path, "sk", op), template, key_spec.get("sk"), where_key
                         )
         projection = spec.get("projection", [])
         for i, attr in enumerate(projection):
@@ -1592,6 +1606,34 @@ class _FileChecker:
                         "name it with 'param: ...'",
                     )
                 params[pname] = "a filter"
+
+    def check_part_prefix(
+        self, path: PathKey, condition: model.Template, stored_text: Any, where: str
+    ) -> None:
+        """A comparison's template is the stored sort key template, or stops at one of its
+        separators: the compared value is then a leading part of the stored keys, and the
+        items at that value can be kept or left out as the operator says. Anything else
+        compares text that is not a part of the stored keys (a silent wrong answer)."""
+        stored = _parsed(stored_text)
+        if stored is None:
+            return  # reported on the key itself
+        try:
+            model.part_prefix(condition, stored)
+        except ValueError as exc:
+            hint = (
+                "separate that part from the next in the stored key template with '#'"
+                if str(exc).startswith("stops")
+                else "write the stored key template, or its start up to a separator, such"
+                f" as '{_leading_part(stored)}'"
+            )
+            self.error(
+                path,
+                "DG221",
+                f"sort key condition '{condition.text}' {exc}"
+                f" ('{stored.text}', {where}): it would not compare the parts of the stored"
+                " keys",
+                hint,
+            )
 
     # --- across entities ---------------------------------------------------------------------
 
@@ -1790,7 +1832,7 @@ def _tenant_followed(template: model.Template, tenant: str) -> str:
         segments[at] = "#" + after[1:]
     else:
         segments.insert(at, "#")
-    return _template_text(tuple(segments))
+    return model.template_text(tuple(segments))
 
 
 def _partition_keys(
@@ -1806,6 +1848,16 @@ def _partition_keys(
     return keys
 
 
+def _leading_part(template: model.Template) -> str:
+    """The stored key template up to its first placeholder, for hints: ``DUE#{due}``."""
+    segments = template.segments
+    first = next(
+        (i for i, s in enumerate(segments) if isinstance(s, model.Placeholder)),
+        len(segments) - 1,
+    )
+    return model.template_text(segments[: first + 1])
+
+
 def _upper_snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
 
@@ -1814,11 +1866,6 @@ def _leading_literal(template: model.Template) -> str:
     """The literal text a template starts with, before its first placeholder."""
     first = template.segments[0] if template.segments else ""
     return first if isinstance(first, str) else ""
-
-
-def _template_text(segments: tuple[model.Segment, ...]) -> str:
-    """Template text for the given segments (braces of literals doubled)."""
-    return _with_separator(model.Template("", segments), set(), "#")
 
 
 def _rename(name: str) -> str:

@@ -891,7 +891,11 @@ class LedgerV2Table:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[EntrySinceDayView]:
-        """One page of Entry items by access pattern since_day."""
+        """One page of Entry items by access pattern since_day.
+
+        Sort keys are compared by their parts up to 'DAY#{day}#': the items whose keys
+        start with it are included.
+        """
         if type(account_id) is not int:
             wire.check_int("Entry.account_id", account_id)
         items, next_cursor = self.handle.query(

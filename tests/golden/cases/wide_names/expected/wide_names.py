@@ -1104,7 +1104,12 @@ class CustomerRelationshipRecordsTable:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[CustomerRelationshipRecord]:
-        """One page of CustomerRelationshipRecord items by access pattern for_organisation_created_between."""
+        """One page of CustomerRelationshipRecord items by access pattern for_organisation_created_between.
+
+        Sort keys are compared by their parts up to
+        'RECORD#{record_creation_timestamp}#': the items whose keys start with it are
+        included at both ends.
+        """
         if type(organisation_identifier) is not str or "#" in organisation_identifier:
             wire.check_key_text(
                 "CustomerRelationshipRecord.organisation_identifier",
@@ -1122,10 +1127,10 @@ class CustomerRelationshipRecordsTable:
                         "S": f"ORGANISATION#{organisation_identifier}#REGION#{region_code}",
                     },
                     ":sk0": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from, 'CustomerRelationshipRecord.record_creation_timestamp')}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from, 'CustomerRelationshipRecord.record_creation_timestamp')}#",
                     },
                     ":sk1": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to, 'CustomerRelationshipRecord.record_creation_timestamp')}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to, 'CustomerRelationshipRecord.record_creation_timestamp')}$",
                     },
                     ":et": {"S": "CustomerRelationshipRecord"},
                     ":f0": {
@@ -1204,10 +1209,10 @@ class CustomerRelationshipRecordsTable:
                         "S": f"ORGANISATION#{organisation_identifier}#REGION#{region_code}",
                     },
                     ":sk0": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from, 'CustomerRelationshipRecord.record_creation_timestamp')}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from, 'CustomerRelationshipRecord.record_creation_timestamp')}#",
                     },
                     ":sk1": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to, 'CustomerRelationshipRecord.record_creation_timestamp')}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to, 'CustomerRelationshipRecord.record_creation_timestamp')}$",
                     },
                     ":et": {"S": "CustomerRelationshipRecord"},
                     ":f0": {
