@@ -290,18 +290,33 @@ def single_text_placeholder(entity: Entity, template: Template) -> bool:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A value of an index's ``when``: the index holds the item only while ``attribute``
+    holds ``value`` (compared with ``is`` for booleans, so that None is not False)."""
+
+    attribute: Attribute
+    value: Any
+
+    @property
+    def identity(self) -> bool:
+        return isinstance(self.value, bool)
+
+
+@dataclass(frozen=True)
 class IndexWrite:
     """The keys ``to_item`` writes for one index of an entity.
 
-    ``optional`` lists the optional attributes of the index's templates: when there are any,
-    the index is sparse and its keys are written only while all of them are set. ``parts``
-    leaves out key attributes already written for the table or for a dense index before it
-    (a local index repeats the table's partition key), so those are never written twice.
+    ``optional`` lists the optional attributes of the index's templates and ``conditions``
+    the values of its ``when``: when there are any, the index is sparse and its keys are
+    written only while all of those are set and all of these hold. ``parts`` leaves out key
+    attributes already written for the table or for a dense index before it (a local index
+    repeats the table's partition key), so those are never written twice.
     """
 
     key: EntityKey
     optional: tuple[str, ...]
     parts: tuple[tuple[KeyAttribute, Template], ...]
+    conditions: tuple[Condition, ...] = ()
 
     @property
     def name(self) -> str:
@@ -312,6 +327,10 @@ class IndexWrite:
     def names(self) -> tuple[str, ...]:
         """The attribute names the written parts need, in template order."""
         return tuple(dict.fromkeys(n for _, t in self.parts for n in t.names))
+
+    @property
+    def sparse(self) -> bool:
+        return bool(self.optional or self.conditions)
 
 
 def index_writes(entity: Entity) -> list[IndexWrite]:
@@ -326,19 +345,22 @@ def index_writes(entity: Entity) -> list[IndexWrite]:
         )
         names = dict.fromkeys(key_names(index_key))
         optional = tuple(n for n in names if entity.attribute(n).optional)
-        if not optional:
+        conditions = tuple(
+            Condition(entity.attribute(c.attribute), c.value) for c in index_key.when
+        )
+        if not (optional or conditions):
             written.update(attribute.name for attribute, _ in parts)
-        out.append(IndexWrite(index_key, optional, parts))
+        out.append(IndexWrite(index_key, optional, parts, conditions))
     return out
 
 
 def dense_index_parts(entity: Entity) -> list[tuple[KeyAttribute, Template]]:
     """Index key parts written into every item (their index is not sparse)."""
-    return [part for w in index_writes(entity) if not w.optional for part in w.parts]
+    return [part for w in index_writes(entity) if not w.sparse for part in w.parts]
 
 
 def sparse_index_writes(entity: Entity) -> list[IndexWrite]:
-    return [w for w in index_writes(entity) if w.optional]
+    return [w for w in index_writes(entity) if w.sparse]
 
 
 def touched_keys(entity: Entity) -> list[tuple[KeyAttribute, Template]]:
@@ -618,12 +640,14 @@ _FILTER_OPS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": 
 
 @dataclass(frozen=True)
 class FilterValue:
-    """A value placeholder of a query's filter and the parameter that fills it."""
+    """A value placeholder of a query's filter and the parameter that fills it, or the
+    literal value of the schema (``literal``: the DynamoDB type and what it holds)."""
 
     placeholder: str
     param: str
     type: TypeRef
     where: str
+    literal: tuple[str, Any] | None = None
 
 
 class Query:
@@ -674,10 +698,10 @@ class Query:
                 t = attribute_type(entity.name, entity.attribute(n))
                 out.extend((p, t) for p in model.sort_params(sort.op, sort.template, n))
         for f in self.filters:
-            if f.op in ("exists", "not_exists"):
-                continue
+            if f.op in ("exists", "not_exists") or f.values:
+                continue  # no value, or the schema's own
             attribute = entity.attribute(f.attribute)
-            value_type = _filter_value_type(attribute, f)
+            value_type = model.filter_value_type(attribute.type, f.op)
             t = (
                 attribute_type(entity.name, attribute)
                 if value_type is attribute.type
@@ -783,11 +807,19 @@ class Query:
         out = []
         for i, f in enumerate(self.filters):
             attribute = self.entity.attribute(f.attribute)
-            value_type = _filter_value_type(attribute, f)
+            value_type = model.filter_value_type(attribute.type, f.op)
             where = f"{self.entity.name}.{f.attribute}"
+            placeholders = _filter_params(i, f)
+            if f.values:
+                out += [
+                    FilterValue(
+                        p, "", value_type, where, model.literal_value(value_type, v)
+                    )
+                    for (p, _), v in zip(placeholders, f.values, strict=True)
+                ]
+                continue
             out += [
-                FilterValue(p, param, value_type, where)
-                for p, param in _filter_params(i, f)
+                FilterValue(p, param, value_type, where) for p, param in placeholders
             ]
         return out
 
@@ -825,7 +857,7 @@ class Query:
                     use(param, n, self.key.sk)
         out = key_use_checks(entity.name, list(uses.values()))
         for value in self.filter_values():
-            if value.type.kind in INT_KINDS:
+            if value.type.kind in INT_KINDS and value.literal is None:
                 out += int_checks(value.where, value.param)
         return out
 
@@ -837,20 +869,6 @@ def _filter_params(i: int, f: FilterCondition) -> list[tuple[str, str]]:
     if f.op == "between":
         return [(f":f{i}a", f"{f.param}_from"), (f":f{i}b", f"{f.param}_to")]
     return [(f":f{i}", f.param)]
-
-
-def _filter_value_type(attribute: Attribute, f: FilterCondition) -> TypeRef:
-    if f.op == "contains" and attribute.type.kind in ("list", "number_set"):
-        assert attribute.type.of is not None
-        return attribute.type.of
-    if f.op == "contains" and attribute.type.kind == "string_set":
-        return TypeRef("string")
-    if f.op == "contains" and attribute.type.kind == "binary_set":
-        return TypeRef("binary")
-    if f.op == "begins_with" or (f.op == "contains" and attribute.type.kind == "enum"):
-        # A prefix of a date or datetime is a string such as "2026-11", not a full value.
-        return TypeRef("string")
-    return attribute.type
 
 
 def _filter_expression(i: int, f: FilterCondition) -> str:
@@ -898,10 +916,14 @@ def updatable(entity: Entity) -> list[Attribute]:
 
 
 def index_updatable(entity: Entity) -> list[Attribute]:
-    """Attributes only index key templates use: ``set_`` and ``remove_`` rebuild those keys in
-    the same request. Table key attributes identify the item and are never updated."""
+    """Attributes only index key templates (or the ``when`` of indexes) use: ``set_`` and
+    ``remove_`` rebuild (or remove) those keys in the same request. Table key attributes
+    identify the item and are never updated."""
     in_table_key = table_key_names(entity)
     in_index_keys = {n for w in index_writes(entity) for n in w.names}
+    in_index_keys |= {
+        c.attribute.name for w in index_writes(entity) for c in w.conditions
+    }
     return [
         a
         for a in entity.attributes
@@ -957,13 +979,15 @@ def update_risks(entity: Entity) -> list[str]:
 @dataclass(frozen=True)
 class IndexRebuild:
     """One index whose keys a change of an attribute rebuilds (or removes, when a None
-    co-attribute takes the item out of a sparse index)."""
+    co-attribute or a value its ``when`` does not name takes the item out of a sparse
+    index)."""
 
     write: IndexWrite
     parts: tuple[tuple[KeyAttribute, Template], ...]
     optional: tuple[
         str, ...
     ]  # co-attributes that must all be set for the keys to exist
+    conditions: tuple[Condition, ...] = ()  # and the values that must all hold
 
 
 @dataclass(frozen=True)
@@ -987,28 +1011,54 @@ class IndexUpdate:
 
     @property
     def sparse(self) -> bool:
-        return any(r.optional for r in self.rebuilds)
+        return any(r.optional or r.conditions for r in self.rebuilds)
+
+    @property
+    def sparse_note(self) -> str:
+        """For the docstring: how the arguments take the item into or out of indexes."""
+        notes = []
+        if any(r.optional for r in self.rebuilds):
+            notes.append(
+                "A None argument removes the keys of a sparse index: the item leaves it."
+            )
+        for r in self.rebuilds:
+            if r.conditions:
+                held = and_list(
+                    [f"{c.attribute.name} is {c.value!r}" for c in r.conditions]
+                )
+                notes.append(
+                    f"The {r.write.name} keys are written while {held}, and removed"
+                    " otherwise."
+                )
+        return " ".join(notes)
 
 
 def index_update(entity: Entity, a: Attribute) -> IndexUpdate:
     """A dense index rebuilds only the keys whose template names ``a``; a sparse index all
     of its keys, because whether it holds the item at all depends on every optional
-    attribute of its templates."""
+    attribute of its templates and every value of its ``when``."""
     owner = entity.name
     rebuilds = []
     for write in index_writes(entity):
-        if a.name not in write.names:
+        conditioned = {c.attribute.name for c in write.conditions}
+        if a.name not in write.names and a.name not in conditioned:
             continue
         parts = (
             write.parts
-            if write.optional
+            if write.sparse
             else tuple(p for p in write.parts if a.name in p[1].names)
         )
         optional = tuple(n for n in write.optional if n != a.name)
-        rebuilds.append(IndexRebuild(write, parts, optional))
+        rebuilds.append(IndexRebuild(write, parts, optional, write.conditions))
     co_names = list(
         dict.fromkeys(
-            n for r in rebuilds for _, t in r.parts for n in t.names if n != a.name
+            [n for r in rebuilds for _, t in r.parts for n in t.names if n != a.name]
+            + [
+                c.attribute.name
+                for r in rebuilds
+                for c in r.conditions
+                if c.attribute.name != a.name
+            ]
         )
     )
     param = "value"

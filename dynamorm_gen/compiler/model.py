@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
+
+from dynamorm_gen.runtime import wire
+from dynamorm_gen.runtime.errors import ConstraintViolation
 
 KeyType = Literal["S", "N", "B"]
 
@@ -220,6 +225,106 @@ def after_prefix(prefix: Template) -> Template:
     return Template(template_text(segments), segments)
 
 
+def filter_value_type(t: TypeRef, op: str) -> TypeRef:
+    """The type of a filter's value on an attribute of type ``t``: the attribute's, except
+    an element for ``contains`` on a list or set, and text for ``begins_with`` and for
+    ``contains`` on an enum (a prefix of a date is a string such as "2026-11")."""
+    if op == "contains" and t.kind in ("list", "number_set"):
+        assert t.of is not None
+        return t.of
+    if op == "contains" and t.kind == "string_set":
+        return TypeRef("string")
+    if op == "contains" and t.kind == "binary_set":
+        return TypeRef("binary")
+    if op == "begins_with" or (op == "contains" and t.kind == "enum"):
+        return TypeRef("string")
+    return t
+
+
+# The types a literal of the schema (a filter's or an index condition's value) may have.
+LITERAL_TYPES = (
+    "string",
+    "enum",
+    "integer",
+    "ttl",
+    "version",
+    "decimal",
+    "float",
+    "boolean",
+    "date",
+    "datetime",
+)
+
+
+def literal_value(t: TypeRef, value: Any) -> tuple[str, Any]:
+    """The DynamoDB value (its type and what it holds) of a literal of the schema given for
+    a value of type ``t``, written exactly as the runtime writes values of that type
+    (``wire``). ValueError saying what is wrong with the literal ("is not a date: ...")."""
+    kind = t.kind
+    named = {"ttl": "integer", "version": "integer"}.get(kind, kind)
+    wrong = ValueError(f"is not {'an' if named[0] in 'aeiou' else 'a'} {named}")
+    where = "the value"
+    if kind not in LITERAL_TYPES:
+        raise ValueError(
+            f"cannot be written in the schema: {kind} values are parameters"
+        )
+    if isinstance(value, bool) != (kind == "boolean"):
+        raise wrong
+    try:
+        if kind in ("string", "enum"):
+            if not isinstance(value, str):
+                raise wrong
+            if kind == "enum" and t.values and value not in t.values:
+                raise ValueError(f"is not one of {', '.join(t.values)}")
+            return "S", value
+        if kind == "boolean":
+            return "BOOL", value
+        if kind in ("integer", "ttl", "version"):
+            if not isinstance(value, int):
+                raise wrong
+            return "N", wire.int_to_n(value, where)
+        if kind == "decimal":
+            if not isinstance(value, (int, float, str)) or not _is_number(value):
+                raise wrong
+            return "N", wire.decimal_to_n(Decimal(str(value)), where)
+        if kind == "float":
+            if not isinstance(value, (int, float)):
+                raise wrong
+            return "N", wire.float_to_n(float(value), where)
+        if not isinstance(value, str):
+            raise wrong
+        if kind == "date":
+            return "S", wire.date_to_s(_iso(date.fromisoformat, value, wrong), where)
+        moment = _iso(datetime.fromisoformat, value, wrong)
+        if moment.tzinfo is None:
+            raise ValueError(
+                "has no time zone: end it with Z or an offset such as +01:00"
+            )
+        return "S", wire.datetime_to_s(moment.astimezone(UTC), where)
+    except ConstraintViolation:
+        raise ValueError("is beyond what DynamoDB numbers hold") from None
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+def _is_number(value: int | float | str) -> bool:
+    try:
+        Decimal(str(value))
+    except InvalidOperation:
+        return False
+    return True
+
+
+def _iso(parse: Any, text: str, wrong: ValueError) -> Any:
+    """A date or datetime in ISO 8601 (``2024-03-10``, ``2024-03-10T09:30:00Z``)."""
+    try:
+        return parse(text)
+    except ValueError:
+        raise ValueError(
+            f"{wrong}: write it in ISO 8601, such as '2024-03-10'"
+        ) from None
+
+
 def sort_params(op: str, template: Template, name: str) -> list[str]:
     """Parameters a sort-key placeholder becomes. With between, the last placeholder is the
     range (``x_from``, ``x_to``); the ones before it are shared by both ends."""
@@ -322,6 +427,9 @@ class EntityKey:
     sk_attribute: KeyAttribute | None
     pk: Template
     sk: Template | None
+    # An index's keys are written only while these hold (and its optional attributes are
+    # set): a sparse index by condition. Always empty for the table key.
+    when: tuple[IndexCondition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -334,7 +442,19 @@ class SortCondition:
 class FilterCondition:
     attribute: str
     op: str
-    param: str
+    param: str  # the method parameter, when the filter takes its values from the caller
+    # The literal values written in the schema (``value``), as written: then the filter
+    # takes no parameter. Two for between, one for the other operators.
+    values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class IndexCondition:
+    """``when: {attribute: value}`` of an entity's index: its keys are written only while
+    the attribute holds this value (a literal of the schema, as written)."""
+
+    attribute: str
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -513,6 +633,7 @@ def build_entity_key(
         sk_attribute=sk_attribute,
         pk=parse_template(pk_text) if pk_text is not None else Template("", ()),
         sk=parse_template(spec["sk"]) if "sk" in spec else None,
+        when=tuple(IndexCondition(n, v) for n, v in spec.get("when", {}).items()),
     )
 
 
@@ -564,7 +685,10 @@ def build_module(
                     projection=tuple(pspec.get("projection", ())),
                     filters=tuple(
                         FilterCondition(
-                            f["attribute"], f["op"], f.get("param", f["attribute"])
+                            f["attribute"],
+                            f["op"],
+                            f.get("param", f["attribute"]),
+                            _literals(f),
                         )
                         for f in pspec.get("filter", ())
                     ),
@@ -620,6 +744,14 @@ def build_module(
     )
 
 
+def _literals(spec: dict[str, Any]) -> tuple[Any, ...]:
+    """A filter's literal values: ``value`` (a list of two for between), or none."""
+    if "value" not in spec:
+        return ()
+    value = spec["value"]
+    return tuple(value) if isinstance(value, list) else (value,)
+
+
 def _with_local_pk(
     index_key: EntityKey, table_key: EntityKey, table: Table
 ) -> EntityKey:
@@ -631,5 +763,6 @@ def _with_local_pk(
             index_key.sk_attribute,
             table_key.pk,
             index_key.sk,
+            index_key.when,
         )
     return index_key

@@ -82,6 +82,9 @@ MAX_TABLE_NAME = 255
 MIN_TABLE_NAME = 3
 MAX_KEY_ATTRIBUTE_NAME = 255  # characters
 MAX_ATTRIBUTE_NAME_BYTES = 65535  # UTF-8 bytes: "less than 64 KB"
+# The attribute types an index condition (``when``) may compare: their values are written
+# in the schema and compared in Python by equality.
+INDEX_CONDITION_TYPES = ("boolean", "string", "enum", "integer")
 MAX_GLOBAL_INDEXES = 20
 MAX_LOCAL_INDEXES = 5
 
@@ -920,6 +923,10 @@ class _FileChecker:
                 attributes,
                 table_key=False,
             )
+            if "when" in ispec:
+                self.check_index_conditions(
+                    (*path, "indexes", iname), iname, ispec["when"], attributes
+                )
         for pname, pspec in spec.get("access_patterns", {}).items():
             self.check_access_pattern(path, name, pname, pspec, spec, table, attributes)
         self.check_touched_index_keys(path, name, spec, table)
@@ -980,6 +987,13 @@ class _FileChecker:
             optional = [
                 n for n in dict.fromkeys(names) if attributes[n].get("optional")
             ]
+            sparse = (
+                f"optional '{optional[0]}'"
+                if optional
+                else f"when '{next(iter(ispec['when']))}'"
+                if ispec.get("when")
+                else ""
+            )
             for role, template in templates.items():
                 used = [n for n in touched if template and n in template.names]
                 if not used or template is None:
@@ -999,15 +1013,19 @@ class _FileChecker:
                         f"build this key from '{used[0]}' and table key attributes only,"
                         " or from an attribute that is not auto: update",
                     )
-                elif optional:
+                elif sparse:
                     self.error(
                         (*path, "indexes", iname, role),
                         "DG218",
                         f"{where} uses auto: update attribute '{used[0]}', but index"
-                        f" '{iname}' is sparse (optional '{optional[0]}'): updates of"
+                        f" '{iname}' is sparse ({sparse}): updates of"
                         f" '{entity}' could not tell whether to write it",
-                        f"make '{optional[0]}' required, or build this key from an"
-                        " attribute that is not auto: update",
+                        (
+                            f"make '{optional[0]}' required"
+                            if optional
+                            else f"write index '{iname}' always (no 'when')"
+                        )
+                        + ", or build this key from an attribute that is not auto: update",
                     )
 
     def check_tenant(
@@ -1545,50 +1563,46 @@ class _FileChecker:
             kind = aspec["type"]
             if not self.is_type(kind):
                 continue  # already reported as an unknown type
-            if (
-                op in ("lt", "lte", "gt", "gte", "between")
-                and kind not in model.ORDERED_TYPES
-            ):
-                self.error(
-                    (*fpath, "op"),
-                    "DG211",
-                    f"'{op}' does not apply to {self.a_type(kind)} attribute",
-                )
-            if op == "begins_with" and kind not in (
-                "string",
-                "enum",
-                "datetime",
-                "date",
-            ):
-                self.error(
-                    (*fpath, "op"),
-                    "DG211",
-                    f"'begins_with' does not apply to {self.a_type(kind)} attribute",
-                )
-            if op == "contains" and kind not in (
-                "string",
-                "list",
-                "string_set",
-                "number_set",
-                "binary_set",
-            ):
-                self.error(
-                    (*fpath, "op"),
-                    "DG211",
-                    f"'contains' does not apply to {self.a_type(kind)} attribute",
-                )
             unordered = ("map", "list", *model.SET_TYPES)
-            if (op in ("eq", "ne") and kind in unordered) or (
-                kind in self.object_types and op not in ("exists", "not_exists")
-            ):
+            applies = not (
+                (
+                    op in ("lt", "lte", "gt", "gte", "between")
+                    and kind not in model.ORDERED_TYPES
+                )
+                or (
+                    op == "begins_with"
+                    and kind not in ("string", "enum", "datetime", "date")
+                )
+                or (
+                    op == "contains"
+                    and kind
+                    not in ("string", "list", "string_set", "number_set", "binary_set")
+                )
+                or (op in ("eq", "ne") and kind in unordered)
+                or (kind in self.object_types and op not in ("exists", "not_exists"))
+            )
+            if not applies:
                 self.error(
                     (*fpath, "op"),
                     "DG211",
                     f"'{op}' does not apply to {self.a_type(kind)} attribute",
                 )
             if op in ("exists", "not_exists"):
+                for option in ("param", "value"):
+                    if option in fspec:
+                        self.error(
+                            (*fpath, option), "DG211", f"'{op}' takes no {option}"
+                        )
+                continue
+            if "value" in fspec:
                 if "param" in fspec:
-                    self.error((*fpath, "param"), "DG211", f"'{op}' takes no parameter")
+                    self.error(
+                        (*fpath, "param"),
+                        "DG211",
+                        "give either 'param' (the caller's value) or 'value' (the schema's)",
+                    )
+                if applies:
+                    self.check_filter_value(fpath, attr, op, aspec, fspec["value"])
                 continue
             param = fspec.get("param", attr)
             ppath = (*fpath, "param") if "param" in fspec else fpath
@@ -1606,6 +1620,80 @@ class _FileChecker:
                         "name it with 'param: ...'",
                     )
                 params[pname] = "a filter"
+
+    def check_filter_value(
+        self, path: PathKey, attr: str, op: str, spec: dict[str, Any], value: Any
+    ) -> None:
+        """A filter's literal value: one (two for between, [low, high]) that fits what the
+        operator compares with the attribute, written as its values are."""
+        if (op == "between") != isinstance(value, list) or (
+            isinstance(value, list) and len(value) != 2
+        ):
+            wanted = "two values, [low, high]" if op == "between" else "one value"
+            self.error((*path, "value"), "DG211", f"'{op}' takes {wanted}")
+            return
+        values = value if isinstance(value, list) else [value]
+        wanted_type = model.filter_value_type(
+            model.type_ref(spec, self.object_types), op
+        )
+        for i, literal in enumerate(values):
+            vpath = (*path, "value", i) if isinstance(value, list) else (*path, "value")
+            self.check_literal(vpath, f"for '{attr}'", wanted_type, literal)
+
+    def check_literal(
+        self, path: PathKey, what: str, wanted: model.TypeRef, literal: Any
+    ) -> None:
+        try:
+            model.literal_value(wanted, literal)
+        except ValueError as exc:
+            self.error(path, "DG222", f"value {_describe(literal)} {what} {exc}")
+
+    def check_index_conditions(
+        self,
+        path: PathKey,
+        index: str,
+        conditions: dict[str, Any],
+        attributes: dict[str, Any],
+    ) -> None:
+        """``when: {attribute: value}``: the index holds the item only while each attribute
+        holds its value, which generated code compares with ``==`` (``is`` for booleans)."""
+        for name, literal in conditions.items():
+            cpath: PathKey = (*path, "when", name)
+            spec = attributes.get(name)
+            if spec is None:
+                self.error(
+                    cpath,
+                    "DG207",
+                    f"index '{index}' is written when '{name}' holds a value, but '{name}'"
+                    " is not an attribute",
+                    did_you_mean(name, attributes),
+                    key=True,
+                )
+                continue
+            kind = spec["type"]
+            if spec.get("encrypted"):
+                self.error(
+                    cpath,
+                    "DG210",
+                    f"encrypted attribute '{name}' cannot decide whether index '{index}'"
+                    " holds the item",
+                    key=True,
+                )
+            elif kind in INDEX_CONDITION_TYPES:
+                self.check_literal(
+                    cpath,
+                    f"for '{name}' in the 'when' of index '{index}'",
+                    model.type_ref(spec, self.object_types),
+                    literal,
+                )
+            elif self.is_type(kind):
+                self.error(
+                    cpath,
+                    "DG207",
+                    "the 'when' of an index compares booleans, strings, enums and"
+                    f" integers, and '{name}' is {self.a_type(kind)}",
+                    key=True,
+                )
 
     def check_part_prefix(
         self, path: PathKey, condition: model.Template, stored_text: Any, where: str
