@@ -36,6 +36,7 @@ INT_KINDS = (
 )  # integer-valued: generated code checks they are ints
 NUMBER_KINDS = ("integer", "decimal", "float")  # what add_ takes a delta for
 SET_TYPES = model.SET_TYPES
+COLLECTION_TYPES = model.COLLECTION_TYPES
 ORDERED_TYPES = model.ORDERED_TYPES
 
 
@@ -186,8 +187,26 @@ def slot_names(attributes: Sequence[Attribute]) -> list[str]:
 
 
 def none_by_default(a: Attribute) -> bool:
-    """Whether ``__init__`` takes None for ``a`` (and fills in a value or leaves it None)."""
-    return bool(a.optional or a.generate or a.auto or a.type.kind in SET_TYPES)
+    """Whether ``__init__`` takes None for ``a`` (and fills in a value or leaves it None):
+    a list, map or set with a default takes None and makes a new container of its own, so
+    that no two objects ever share one."""
+    return bool(
+        a.optional
+        or a.generate
+        or a.auto
+        or a.type.kind in SET_TYPES
+        or (a.default is not None and a.type.kind in COLLECTION_TYPES)
+    )
+
+
+def set_member_type(t: TypeRef) -> TypeRef:
+    """The type of a set's members."""
+    if t.kind == "string_set":
+        return TypeRef("string")
+    if t.kind == "binary_set":
+        return TypeRef("binary")
+    assert t.of is not None
+    return t.of
 
 
 def written_when_set(a: Attribute) -> bool:

@@ -12,6 +12,7 @@ import keyword
 import math
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -85,6 +86,15 @@ MAX_ATTRIBUTE_NAME_BYTES = 65535  # UTF-8 bytes: "less than 64 KB"
 # The attribute types an index condition (``when``) may compare: their values are written
 # in the schema and compared in Python by equality.
 INDEX_CONDITION_TYPES = ("boolean", "string", "enum", "integer")
+# The element types a default list, typed map or set may list members of (literals).
+COLLECTION_DEFAULT_ELEMENTS = (
+    "string",
+    "enum",
+    "integer",
+    "decimal",
+    "float",
+    "boolean",
+)
 MAX_GLOBAL_INDEXES = 20
 MAX_LOCAL_INDEXES = 5
 
@@ -667,12 +677,12 @@ class _FileChecker:
                 self.error(
                     (*path, "type"), "DG203", f"'{kind}' is for entity attributes only"
                 )
-        if kind in model.SET_TYPES and (optional or "default" in spec):
+        if kind in model.SET_TYPES and optional:
             self.error(
-                (*path, "optional" if optional else "default"),
+                (*path, "optional"),
                 "DG203",
                 f"{self.a_type(kind)} is never null: an empty set is simply not stored",
-                "remove 'optional'/'default'",
+                "remove 'optional'",
             )
         if "default" in spec:
             self.check_default((*path, "default"), kind, spec)
@@ -775,6 +785,16 @@ class _FileChecker:
 
     def check_default(self, path: PathKey, kind: str, spec: dict[str, Any]) -> None:
         value = spec["default"]
+        if kind in model.COLLECTION_TYPES:
+            self.check_collection_default(path, kind, spec)
+            return
+        if isinstance(value, (list, dict)):
+            self.error(
+                path,
+                "DG203",
+                f"default {_describe(value)} is not a valid {kind}",
+            )
+            return
         valid = {
             "string": isinstance(value, str),
             "enum": isinstance(value, str) and value in spec.get("values", ()),
@@ -810,6 +830,67 @@ class _FileChecker:
                 self.error(
                     path, "DG203", f"default {_describe(value)} is not a finite {kind}"
                 )
+
+    def check_collection_default(
+        self, path: PathKey, kind: str, spec: dict[str, Any]
+    ) -> None:
+        """A default list, map or set: a list (a mapping for maps) of literals of its
+        element type, which generated code writes out as a new container for each object.
+        Elements without a literal form (objects, dates, nested lists...) allow only an
+        empty default; a free-form map holds strings, integers, booleans, lists and maps."""
+        value = spec["default"]
+        shape = dict if kind == "map" else list
+        if not isinstance(value, shape):
+            example = "{}" if kind == "map" else "[]"
+            self.error(
+                path,
+                "DG203",
+                f"the default of {self.a_type(kind)} is a"
+                f" {'mapping' if kind == 'map' else 'list'}, such as {example}, not"
+                f" {_describe(value)}",
+            )
+            return
+        if kind == "map" and "of" not in spec:
+            found = _free_form_problem(value)
+            if found is not None:
+                where, what = found
+                self.error(
+                    (*path, *where),
+                    "DG203",
+                    f"a free-form map's default holds strings, integers, booleans, lists"
+                    f" and maps, not {what}",
+                    "write a decimal number as a string, or declare the map's type with 'of'",
+                )
+            return
+        element = _element_type(model.type_ref(spec, self.object_types))
+        members = list(value.items() if isinstance(value, dict) else enumerate(value))
+        if members and element.kind not in COLLECTION_DEFAULT_ELEMENTS:
+            self.error(
+                path,
+                "DG203",
+                f"the default of {self.a_type(kind)} of"
+                f" {element.object_name or element.kind} values must be empty",
+                f"defaults hold {', '.join(COLLECTION_DEFAULT_ELEMENTS)} values",
+            )
+            return
+        seen: set[Any] = set()
+        for where, member in members:
+            try:
+                wire_type, text = model.literal_value(element, member)
+            except ValueError as exc:
+                self.error(
+                    (*path, where), "DG203", f"default member {_describe(member)} {exc}"
+                )
+                continue
+            same = Decimal(text) if wire_type == "N" else text
+            if kind in model.SET_TYPES and same in seen:
+                self.error(
+                    (*path, where),
+                    "DG203",
+                    f"default member {_describe(member)} is listed twice: a set holds"
+                    " each member once",
+                )
+            seen.add(same)
 
     # --- entities ----------------------------------------------------------------------------
 
@@ -1934,6 +2015,34 @@ def _partition_keys(
         if index is not None and not index.local and isinstance(ispec, dict):
             keys.append((iname, ispec))
     return keys
+
+
+def _element_type(t: model.TypeRef) -> model.TypeRef:
+    """The type of the members of a list, typed map or set."""
+    if t.kind == "string_set":
+        return model.TypeRef("string")
+    if t.kind == "binary_set":
+        return model.TypeRef("binary")
+    assert t.of is not None
+    return t.of
+
+
+def _free_form_problem(value: Any, where: PathKey = ()) -> tuple[PathKey, str] | None:
+    """Where a free-form map's default holds a value other than a string, an integer, a
+    boolean, a list or a map of them, and what it is; None when it holds none."""
+    if isinstance(value, dict):
+        members: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, list):
+        members = list(enumerate(value))
+    elif isinstance(value, (str, int)):  # a bool is an int
+        return None
+    else:
+        return where, _describe(value)
+    for key, member in members:
+        found = _free_form_problem(member, (*where, key))
+        if found is not None:
+            return found
+    return None
 
 
 def _leading_part(template: model.Template) -> str:

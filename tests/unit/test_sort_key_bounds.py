@@ -8,7 +8,7 @@ tests/integration/test_sort_key_bounds.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,10 +16,8 @@ import pytest
 import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from dynamorm_gen.compiler import facts, model
-from dynamorm_gen.runtime.table import Connection, reset_clients
 from tests.golden.cases.library_loans.expected.library import LibraryTable, Loan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,18 +138,11 @@ OPS: dict[str, Callable[[date, date, date], bool]] = {
 
 
 @pytest.fixture
-def loans() -> Iterator[LibraryTable]:
-    with mock_aws():
-        reset_clients()
-        table = LibraryTable(Connection(region="us-east-1"), name="library")
-        table.handle.create()
-        for day in DAYS:
-            for member in MEMBERS:
-                table.put_loan(
-                    Loan(library_id="L1", member_id=member, isbn="1", due=day)
-                )
-        yield table
-        reset_clients()
+def loans(library: LibraryTable) -> LibraryTable:
+    for day in DAYS:
+        for member in MEMBERS:
+            library.put_loan(Loan(library_id="L1", member_id=member, isbn="1", due=day))
+    return library
 
 
 def _found(table: LibraryTable, op: str, low: date, high: date) -> list[Loan]:
