@@ -1196,26 +1196,45 @@ def scans(entity: Entity) -> bool:
 # --- conditions --------------------------------------------------------------------------------
 
 
+# Types whose stored values order as their values do: comparisons and between apply.
+# (An enum's values compare as text, not in the order the schema lists them, so an enum
+# gets eq and ne only, as booleans and binary values do.)
+WHEN_ORDERED = ("string", "integer", "decimal", "float", "datetime", "date", "ttl")
+WHEN_EQUALITY = ("enum", "boolean", "binary")
+
+
 def when_methods(entity: Entity) -> list[tuple[Attribute, str]]:
-    """The methods of ``<Entity>When`` as (attribute, kind), by attribute type; none for
-    encrypted attributes. Kinds: compare, between, begins_with, contains, exists (with
-    missing)."""
+    """The methods of ``<Entity>When`` as (attribute, kind), by the attribute's type and
+    role (the table is in docs/reference/generated-code.md). Kinds: compare (eq, ne, lt,
+    lte, gt, gte), equal (eq, ne), between, begins_with, contains, exists (with missing).
+
+    None for the attributes of the table key templates (the key of the write fixes them, so
+    a condition on them could only restate the key), the version (``expected_version``
+    checks it) and encrypted attributes (their stored values are ciphertext)."""
+    fixed = table_key_names(entity)
     out = []
     for a in entity.attributes:
-        if a.encrypted:
-            continue
         kind = a.type.kind
-        if kind in ORDERED_TYPES or kind in ("boolean", "binary"):
-            out.append((a, "compare"))
-        if kind in ORDERED_TYPES:
-            out.append((a, "between"))
-        if kind in ("string", "enum"):
+        if a.encrypted or a.name in fixed or kind == "version":
+            continue
+        if kind in WHEN_ORDERED:
+            out += [(a, "compare"), (a, "between")]
+        elif kind in WHEN_EQUALITY:
+            out.append((a, "equal"))
+        if kind == "string":
             out.append((a, "begins_with"))
         if member_type(a.type) is not None:
             out.append((a, "contains"))
         if a.optional or kind in SET_TYPES:
             out.append((a, "exists"))
     return out
+
+
+def when_operators(entity: Entity) -> set[str]:
+    """Which operator types (``Comparison``, ``Equality``) the entity's builder uses."""
+    kinds = {kind for _, kind in when_methods(entity)}
+    wanted = (("Comparison", "compare"), ("Equality", "equal"))
+    return {name for name, kind in wanted if kind in kinds}
 
 
 def projected(entity: Entity, pattern: AccessPattern) -> list[Attribute]:

@@ -139,26 +139,6 @@ class LibraryWhen(condition.Condition):
 
     __slots__ = ()
 
-    def library_id(self, op: Comparison, value: str) -> LibraryWhen:
-        """Compare library_id with value."""
-        self._compare("#c_library_id", "library_id", op, {"S": value})
-        return self
-
-    def library_id_between(self, low: str, high: str) -> LibraryWhen:
-        """library_id from low to high."""
-        self._between("#c_library_id", "library_id", {"S": low}, {"S": high})
-        return self
-
-    def library_id_begins_with(self, prefix: str) -> LibraryWhen:
-        """library_id starts with prefix."""
-        self._function("begins_with", "#c_library_id", "library_id", {"S": prefix})
-        return self
-
-    def library_id_contains(self, member: str) -> LibraryWhen:
-        """library_id contains member."""
-        self._function("contains", "#c_library_id", "library_id", {"S": member})
-        return self
-
     def name(self, op: Comparison, value: str) -> LibraryWhen:
         """Compare name with value."""
         self._compare("#c_name", "name", op, {"S": value})
@@ -497,46 +477,6 @@ class BookWhen(condition.Condition):
 
     __slots__ = ()
 
-    def library_id(self, op: Comparison, value: str) -> BookWhen:
-        """Compare library_id with value."""
-        self._compare("#c_library_id", "library_id", op, {"S": value})
-        return self
-
-    def library_id_between(self, low: str, high: str) -> BookWhen:
-        """library_id from low to high."""
-        self._between("#c_library_id", "library_id", {"S": low}, {"S": high})
-        return self
-
-    def library_id_begins_with(self, prefix: str) -> BookWhen:
-        """library_id starts with prefix."""
-        self._function("begins_with", "#c_library_id", "library_id", {"S": prefix})
-        return self
-
-    def library_id_contains(self, member: str) -> BookWhen:
-        """library_id contains member."""
-        self._function("contains", "#c_library_id", "library_id", {"S": member})
-        return self
-
-    def isbn(self, op: Comparison, value: str) -> BookWhen:
-        """Compare isbn with value."""
-        self._compare("#c_isbn", "isbn", op, {"S": value})
-        return self
-
-    def isbn_between(self, low: str, high: str) -> BookWhen:
-        """isbn from low to high."""
-        self._between("#c_isbn", "isbn", {"S": low}, {"S": high})
-        return self
-
-    def isbn_begins_with(self, prefix: str) -> BookWhen:
-        """isbn starts with prefix."""
-        self._function("begins_with", "#c_isbn", "isbn", {"S": prefix})
-        return self
-
-    def isbn_contains(self, member: str) -> BookWhen:
-        """isbn contains member."""
-        self._function("contains", "#c_isbn", "isbn", {"S": member})
-        return self
-
     def title(self, op: Comparison, value: str) -> BookWhen:
         """Compare title with value."""
         self._compare("#c_title", "title", op, {"S": value})
@@ -782,46 +722,6 @@ class MemberWhen(condition.Condition):
 
     __slots__ = ()
 
-    def library_id(self, op: Comparison, value: str) -> MemberWhen:
-        """Compare library_id with value."""
-        self._compare("#c_library_id", "library_id", op, {"S": value})
-        return self
-
-    def library_id_between(self, low: str, high: str) -> MemberWhen:
-        """library_id from low to high."""
-        self._between("#c_library_id", "library_id", {"S": low}, {"S": high})
-        return self
-
-    def library_id_begins_with(self, prefix: str) -> MemberWhen:
-        """library_id starts with prefix."""
-        self._function("begins_with", "#c_library_id", "library_id", {"S": prefix})
-        return self
-
-    def library_id_contains(self, member: str) -> MemberWhen:
-        """library_id contains member."""
-        self._function("contains", "#c_library_id", "library_id", {"S": member})
-        return self
-
-    def member_id(self, op: Comparison, value: str) -> MemberWhen:
-        """Compare member_id with value."""
-        self._compare("#c_member_id", "member_id", op, {"S": value})
-        return self
-
-    def member_id_between(self, low: str, high: str) -> MemberWhen:
-        """member_id from low to high."""
-        self._between("#c_member_id", "member_id", {"S": low}, {"S": high})
-        return self
-
-    def member_id_begins_with(self, prefix: str) -> MemberWhen:
-        """member_id starts with prefix."""
-        self._function("begins_with", "#c_member_id", "member_id", {"S": prefix})
-        return self
-
-    def member_id_contains(self, member: str) -> MemberWhen:
-        """member_id contains member."""
-        self._function("contains", "#c_member_id", "member_id", {"S": member})
-        return self
-
     def name(self, op: Comparison, value: str) -> MemberWhen:
         """Compare name with value."""
         self._compare("#c_name", "name", op, {"S": value})
@@ -862,19 +762,9 @@ class MemberWhen(condition.Condition):
         )
         return self
 
-    def status(self, op: Comparison, value: MemberStatus) -> MemberWhen:
+    def status(self, op: Equality, value: MemberStatus) -> MemberWhen:
         """Compare status with value."""
         self._compare("#c_status", "status", op, {"S": value})
-        return self
-
-    def status_between(self, low: MemberStatus, high: MemberStatus) -> MemberWhen:
-        """status from low to high."""
-        self._between("#c_status", "status", {"S": low}, {"S": high})
-        return self
-
-    def status_begins_with(self, prefix: str) -> MemberWhen:
-        """status starts with prefix."""
-        self._function("begins_with", "#c_status", "status", {"S": prefix})
         return self
 
 
@@ -1169,86 +1059,6 @@ class LoanWhen(condition.Condition):
     """Conditions on the stored Loan for ``when=`` of its writes, ANDed."""
 
     __slots__ = ()
-
-    def library_id(self, op: Comparison, value: str) -> LoanWhen:
-        """Compare library_id with value."""
-        self._compare("#c_library_id", "library_id", op, {"S": value})
-        return self
-
-    def library_id_between(self, low: str, high: str) -> LoanWhen:
-        """library_id from low to high."""
-        self._between("#c_library_id", "library_id", {"S": low}, {"S": high})
-        return self
-
-    def library_id_begins_with(self, prefix: str) -> LoanWhen:
-        """library_id starts with prefix."""
-        self._function("begins_with", "#c_library_id", "library_id", {"S": prefix})
-        return self
-
-    def library_id_contains(self, member: str) -> LoanWhen:
-        """library_id contains member."""
-        self._function("contains", "#c_library_id", "library_id", {"S": member})
-        return self
-
-    def member_id(self, op: Comparison, value: str) -> LoanWhen:
-        """Compare member_id with value."""
-        self._compare("#c_member_id", "member_id", op, {"S": value})
-        return self
-
-    def member_id_between(self, low: str, high: str) -> LoanWhen:
-        """member_id from low to high."""
-        self._between("#c_member_id", "member_id", {"S": low}, {"S": high})
-        return self
-
-    def member_id_begins_with(self, prefix: str) -> LoanWhen:
-        """member_id starts with prefix."""
-        self._function("begins_with", "#c_member_id", "member_id", {"S": prefix})
-        return self
-
-    def member_id_contains(self, member: str) -> LoanWhen:
-        """member_id contains member."""
-        self._function("contains", "#c_member_id", "member_id", {"S": member})
-        return self
-
-    def isbn(self, op: Comparison, value: str) -> LoanWhen:
-        """Compare isbn with value."""
-        self._compare("#c_isbn", "isbn", op, {"S": value})
-        return self
-
-    def isbn_between(self, low: str, high: str) -> LoanWhen:
-        """isbn from low to high."""
-        self._between("#c_isbn", "isbn", {"S": low}, {"S": high})
-        return self
-
-    def isbn_begins_with(self, prefix: str) -> LoanWhen:
-        """isbn starts with prefix."""
-        self._function("begins_with", "#c_isbn", "isbn", {"S": prefix})
-        return self
-
-    def isbn_contains(self, member: str) -> LoanWhen:
-        """isbn contains member."""
-        self._function("contains", "#c_isbn", "isbn", {"S": member})
-        return self
-
-    def loaned_at(self, op: Comparison, value: datetime) -> LoanWhen:
-        """Compare loaned_at with value."""
-        self._compare(
-            "#c_loaned_at",
-            "loaned_at",
-            op,
-            {"S": wire.datetime_to_s(value, "Loan.loaned_at")},
-        )
-        return self
-
-    def loaned_at_between(self, low: datetime, high: datetime) -> LoanWhen:
-        """loaned_at from low to high."""
-        self._between(
-            "#c_loaned_at",
-            "loaned_at",
-            {"S": wire.datetime_to_s(low, "Loan.loaned_at")},
-            {"S": wire.datetime_to_s(high, "Loan.loaned_at")},
-        )
-        return self
 
     def due(self, op: Comparison, value: date) -> LoanWhen:
         """Compare due with value."""
