@@ -9,7 +9,7 @@ expression: the code a user gets is in ``dynamorm_gen/templates``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,11 +179,24 @@ def member_type(t: TypeRef) -> TypeRef | None:
 
 def slot_names(attributes: Sequence[Attribute]) -> list[str]:
     """Attribute names in the order ruff's RUF023 keeps ``__slots__``: digits as numbers."""
+    return slot_order(a.name for a in attributes)
+
+
+def slot_order(names: Iterable[str]) -> list[str]:
+    """Names in the order ruff's RUF023 keeps ``__slots__``: digits as numbers."""
 
     def natural(name: str) -> list[Any]:
         return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
-    return sorted((a.name for a in attributes), key=natural)
+    return sorted(names, key=natural)
+
+
+def group_fields(collection: Collection) -> list[str]:
+    """The slots of a grouped collection's page class: its fields and the cursor."""
+    names = [
+        f for f, _ in (*((collection.one,) if collection.one else ()), *collection.many)
+    ]
+    return slot_order([*names, "cursor"])
 
 
 def none_by_default(a: Attribute) -> bool:
@@ -688,6 +701,9 @@ class Query:
         self.type_tags = type_tags
         self.sort = pattern.sort if pattern and key.sk_attribute is not None else None
         self.filters = pattern.filters if pattern else ()
+        # The stored sort key templates the sort key parameters are checked against: the
+        # entity's (a collection's: those of every entity the condition is compared with).
+        self.sort_templates: tuple[Template, ...] = (key.sk,) if key.sk else ()
         # Where a comparison's template stops in the stored sort key template: None when it
         # is the whole template (or begins_with, which compares text), else the template
         # of what every stored key at the compared value starts with (model.part_prefix).
@@ -873,7 +889,8 @@ class Query:
                     else model.sort_params(sort.op, sort.template, n)
                 )
                 for param in params:
-                    use(param, n, self.key.sk)
+                    for stored in self.sort_templates or (None,):
+                        use(param, n, stored)
         out = key_use_checks(entity.name, list(uses.values()))
         for value in self.filter_values():
             if value.type.kind in INT_KINDS and value.literal is None:
@@ -912,9 +929,85 @@ def entity_query(table: Table, entity: Entity, pattern: AccessPattern) -> Query:
 def collection_query(
     table: Table, collection: Collection, entities: dict[str, Entity]
 ) -> Query:
-    first = entities[collection.entities[0]]
+    """The query of a collection: its key, sort key condition and order, reading the items
+    of all its entities. Parameters are typed after the entity whose key the collection
+    uses (the first ``many`` one, or the first listed); a sort key parameter is checked
+    against the sort key templates of every entity it is compared with."""
+    compared = [e for _, e in collection.many] or list(collection.entities)
+    first = entities[compared[0]]
+    pattern = AccessPattern(
+        name=collection.name,
+        key=collection.key,
+        sort=collection.sort,
+        descending=collection.descending,
+        projection=(),
+        filters=(),
+        consistent_read=False,
+        doc=collection.doc,
+    )
     tags = [entities[e].type_tag for e in collection.entities]
-    return Query(table, first, collection.key, None, tags)
+    query = Query(table, first, collection.key, pattern, tags)
+    query.sort_templates = tuple(
+        dict.fromkeys(
+            t
+            for e in compared
+            if (t := _collection_key(entities[e], collection).sk) is not None
+        )
+    )
+    return query
+
+
+def _collection_key(entity: Entity, collection: Collection) -> EntityKey:
+    """The key templates ``entity`` writes for the key a collection reads."""
+    if collection.key.index is None:
+        return entity.key
+    return next(k for k in entity.index_keys if k.index == collection.key.index)
+
+
+def group_class(collection: Collection) -> str:
+    """The class of a grouped collection's pages: ``member_loans`` -> ``MemberLoans``."""
+    return pascal(collection.name)
+
+
+def one_const(collection: Collection) -> str:
+    return f"_{collection.name.upper()}_ONE"
+
+
+@dataclass(frozen=True)
+class OneRead:
+    """How a grouped collection reads its ``one`` item by its own key: the entity, its key
+    templates for the collection's key (the partition key fixes its sort key)."""
+
+    entity: Entity
+    key: EntityKey
+
+    def key_condition(self) -> str:
+        return "#pk = :pk AND #sk = :sk" if self.key.sk is not None else "#pk = :pk"
+
+    def expression_names(self) -> list[tuple[str, str]]:
+        names = [("#pk", self.key.pk_attribute.name)]
+        if self.key.sk is not None and self.key.sk_attribute is not None:
+            names.append(("#sk", self.key.sk_attribute.name))
+        return [*names, ("#et", self.entity.type_attribute)]
+
+
+def one_read(collection: Collection, entities: dict[str, Entity]) -> OneRead | None:
+    """The ``one`` item's own read; None when there is no ``one``, or when the key has no
+    sort key (a partition then holds one item, which the collection's query reads)."""
+    if collection.one is None or collection.key.sk_attribute is None:
+        return None
+    entity = entities[collection.one[1]]
+    return OneRead(entity, _collection_key(entity, collection))
+
+
+def cursor_key_names(table: Table, key: EntityKey) -> list[str]:
+    """The key attributes of an item that a query of ``key`` continues after: the table's
+    and, for an index, the index's (a local index repeats the table's partition key)."""
+    names = [table.pk.name, *([table.sk.name] if table.sk else [])]
+    if key.index is not None:
+        names += [key.pk_attribute.name]
+        names += [key.sk_attribute.name] if key.sk_attribute is not None else []
+    return list(dict.fromkeys(names))
 
 
 # --- updates -----------------------------------------------------------------------------------

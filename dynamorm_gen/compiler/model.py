@@ -490,11 +490,30 @@ class Entity:
 
 @dataclass(frozen=True)
 class Collection:
+    """Entities that share a partition key, read by one query.
+
+    The flat form (``entities``) returns a page of all of their items; the grouped form
+    (``one``, ``many``) returns the ``one`` item of the partition (an entity with one item
+    per partition: its sort key is fixed by the partition key) and lists of the ``many``
+    items, by field name. ``key`` is the key templates of the first entity that is not the
+    ``one`` (the partition key template is the same for all of them; its sort key template
+    is the one a sort key condition is compared with).
+    """
+
     name: str
     table: str
-    key: EntityKey  # the shared partition key template (from the first entity)
-    entities: tuple[str, ...]
+    key: EntityKey
+    entities: tuple[str, ...]  # every entity; the ``one`` first
     doc: str
+    sort: SortCondition | None = None
+    descending: bool = False
+    limit: int | None = None  # the default of the methods' ``limit``
+    one: tuple[str, str] | None = None  # (field, entity)
+    many: tuple[tuple[str, str], ...] = ()  # (field, entity); empty in the flat form
+
+    @property
+    def grouped(self) -> bool:
+        return bool(self.many)
 
 
 @dataclass(frozen=True)
@@ -716,20 +735,36 @@ def build_module(
     by_name = {e.name: e for e in entities}
     collections = []
     for cname, cspec in data.get("collections", {}).items():
-        first = by_name[cspec["entities"][0]]
+        one = next(iter(cspec.get("one", {}).items()), None)
+        many = tuple(cspec.get("many", {}).items())
+        names = (
+            [*(one[1:] if one else ()), *(e for _, e in many)]
+            if many
+            else list(cspec["entities"])
+        )
+        first = by_name[many[0][1] if many else names[0]]
         index_name = cspec.get("index")
         ckey = (
             first.key
             if index_name is None
             else next(k for k in first.index_keys if k.index == index_name)
         )
+        sort = None
+        if "sk" in cspec:
+            op, text = next(iter(cspec["sk"].items()))
+            sort = SortCondition(op, parse_template(text))
         collections.append(
             Collection(
                 name=cname,
                 table=first.table,
                 key=ckey,
-                entities=tuple(cspec["entities"]),
+                entities=tuple(names),
                 doc=cspec.get("doc", ""),
+                sort=sort,
+                descending=cspec.get("order", "asc") == "desc",
+                limit=cspec.get("limit"),
+                one=one,
+                many=many,
             )
         )
     return Module(

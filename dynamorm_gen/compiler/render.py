@@ -165,6 +165,7 @@ class ModuleContext:
                 [
                     "batch" if entities else None,
                     "condition" if entities else None,
+                    "group" if any(c.grouped for c in module.collections) else None,
                     "tenants" if tenants else None,
                     "update" if updates else None,
                     "wire",

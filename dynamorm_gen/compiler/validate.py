@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
@@ -59,7 +59,7 @@ METHOD_NAMES = frozenset(
     | {"type", "len", "update", "value", "changes", "committed", "expected", "now"}
     | {"expected_version", "must_exist", "old_on_failure", "page_size", "request"}
     | {"retry_safe", "return_old", "returning", "tx", "txg", "when"}
-    | {"tenants"}
+    | {"tenants", "group"}
 )
 # put_ methods save the old value of each `auto: update` attribute in a local `previous_<name>`.
 METHOD_NAME_PREFIXES = ("previous_",)
@@ -1528,7 +1528,6 @@ class _FileChecker:
         sk_attr = table.sk if index is None else index.sk
         where_key = "the table key" if index is None else f"index '{index.name}'"
         if "sk" in spec:
-            op, text = next(iter(spec["sk"].items()))
             if sk_attr is None:
                 owner = (
                     f"table '{table.name}'"
@@ -1541,58 +1540,15 @@ class _FileChecker:
                     f"{owner} has no sort key to condition on",
                 )
             else:
-                template = self.check_template(
-                    (*path, "sk", op), text, sk_attr.type, attributes, required=False
+                self.check_sort_condition(
+                    (*path, "sk"),
+                    "DG211",
+                    spec["sk"],
+                    sk_attr.type,
+                    [(entity, attributes, key_spec.get("sk"))],
+                    params,
+                    where_key,
                 )
-                if template is not None:
-                    if sk_attr.type != "S" and op == "begins_with":
-                        self.error(
-                            (*path, "sk", op),
-                            "DG211",
-                            "begins_with needs a string sort key",
-                        )
-                    if (
-                        op == "between"
-                        and template.names
-                        and template.names[-1] in params
-                    ):
-                        self.error(
-                            (*path, "sk", op),
-                            "DG211",
-                            f"between ranges over '{template.names[-1]}', which the"
-                            " partition key already fixes",
-                        )
-                    for pname in dict.fromkeys(template.names):
-                        if pname in params:
-                            continue  # a partition key attribute, shared
-                        names = model.sort_params(op, template, pname)
-                        for param in names:
-                            if param in params:
-                                self.error(
-                                    (*path, "sk", op),
-                                    "DG211",
-                                    f"parameter '{param}' is already the {params[param]}",
-                                )
-                            params[param] = "sort key condition"
-                    if op == "between" and not template.names:
-                        self.error(
-                            (*path, "sk", op),
-                            "DG211",
-                            "between needs a template with an attribute, e.g. 'DAY#{day}'",
-                        )
-                    elif op in ("lt", "lte", "gt", "gte") and not template.names:
-                        self.error(
-                            (*path, "sk", op),
-                            "DG211",
-                            f"'{op}' compares the sort key with fixed text: every"
-                            f" '{entity}' item is on the same side of it",
-                            "name an attribute in the template, or use begins_with to"
-                            f" read only the keys starting with '{text}'",
-                        )
-                    elif sk_attr.type == "S" and op != "begins_with":
-                        self.check_part_prefix(
-                            (*path, "sk", op), template, key_spec.get("sk"), where_key
-                        )
         projection = spec.get("projection", [])
         for i, attr in enumerate(projection):
             if attr not in attributes:
@@ -1702,6 +1658,101 @@ class _FileChecker:
                     )
                 params[pname] = "a filter"
 
+    def check_sort_condition(
+        self,
+        path: PathKey,
+        code: str,
+        condition: dict[str, str],
+        sk_type: str,
+        entities: list[tuple[str, dict[str, Any], Any]],
+        params: dict[str, str],
+        where: str,
+    ) -> None:
+        """A sort key condition of an access pattern (``code`` DG211) or of a collection
+        (DG212), compared with the stored keys of ``entities`` (name, attributes, stored
+        sort key template text): its template (checked against the first entity's
+        attributes; the others must have its attributes, with the same types), the
+        parameters it adds to ``params``, and how it meets each entity's stored keys
+        (DG221)."""
+        op, text = next(iter(condition.items()))
+        cpath: PathKey = (*path, op)
+        first, attributes, _ = entities[0]
+        template = self.check_template(cpath, text, sk_type, attributes, required=False)
+        if template is None:
+            return
+        for other, other_attributes, _ in entities[1:]:
+            for name in dict.fromkeys(template.names):
+                kind = attributes[name]["type"]
+                found = other_attributes.get(name, {}).get("type")
+                if found != kind:
+                    self.error(
+                        cpath,
+                        code,
+                        f"sort key condition '{text}' names '{name}', {self.a_type(kind)}"
+                        f" of '{first}', but '{other}' "
+                        + (
+                            "has no such attribute"
+                            if found is None
+                            else f"has {self.a_type(found)}"
+                        ),
+                    )
+                    return
+        if sk_type != "S" and op == "begins_with":
+            self.error(cpath, code, "begins_with needs a string sort key")
+        if op == "between" and template.names and template.names[-1] in params:
+            self.error(
+                cpath,
+                code,
+                f"between ranges over '{template.names[-1]}', which the partition key"
+                " already fixes",
+            )
+        for pname in dict.fromkeys(template.names):
+            if pname in params:
+                continue  # a partition key attribute, shared
+            for param in model.sort_params(op, template, pname):
+                if param in params:
+                    self.error(
+                        cpath,
+                        code,
+                        f"parameter '{param}' is already the {params[param]}",
+                    )
+                params[param] = "sort key condition"
+        if op == "between" and not template.names:
+            self.error(
+                cpath,
+                code,
+                "between needs a template with an attribute, e.g. 'DAY#{day}'",
+            )
+        elif op in ("lt", "lte", "gt", "gte") and not template.names:
+            self.error(
+                cpath,
+                code,
+                f"'{op}' compares the sort key with fixed text: every '{first}' item is"
+                " on the same side of it",
+                "name an attribute in the template, or use begins_with to read only the"
+                f" keys starting with '{text}'",
+            )
+        elif sk_type == "S" and op != "begins_with":
+            prefixes = {
+                name: self.check_part_prefix(cpath, template, stored, where)
+                for name, _, stored in entities
+            }
+            found = {p.text if p else None for p in prefixes.values() if p is not False}
+            if len(found) > 1:
+                listing = ", ".join(
+                    f"{name}: '{p.text if p else 'the whole key'}'"
+                    for name, p in prefixes.items()
+                    if p is not False
+                )
+                self.error(
+                    cpath,
+                    "DG221",
+                    f"sort key condition '{text}' stops at different places in the stored"
+                    f" keys of the entities ({listing}), so no one value sent could keep or"
+                    " leave out the items at its value in all of them",
+                    "give the entities sort key templates that start alike",
+                )
+
     def check_filter_value(
         self, path: PathKey, attr: str, op: str, spec: dict[str, Any], value: Any
     ) -> None:
@@ -1778,16 +1829,17 @@ class _FileChecker:
 
     def check_part_prefix(
         self, path: PathKey, condition: model.Template, stored_text: Any, where: str
-    ) -> None:
+    ) -> model.Template | Literal[False] | None:
         """A comparison's template is the stored sort key template, or stops at one of its
         separators: the compared value is then a leading part of the stored keys, and the
         items at that value can be kept or left out as the operator says. Anything else
-        compares text that is not a part of the stored keys (a silent wrong answer)."""
+        compares text that is not a part of the stored keys (a silent wrong answer).
+        Returns what ``model.part_prefix`` does, or False when it was refused."""
         stored = _parsed(stored_text)
         if stored is None:
-            return  # reported on the key itself
+            return False  # reported on the key itself
         try:
-            model.part_prefix(condition, stored)
+            return model.part_prefix(condition, stored)
         except ValueError as exc:
             hint = (
                 "separate that part from the next in the stored key template with '#'"
@@ -1803,6 +1855,7 @@ class _FileChecker:
                 " keys",
                 hint,
             )
+            return False
 
     # --- across entities ---------------------------------------------------------------------
 
@@ -1859,11 +1912,15 @@ class _FileChecker:
         path: PathKey = ("collections", name)
         self.check_name(path, name, SNAKE, "collection")
         entities = self.data.get("entities", {})
+        members = self.collection_members(path, spec)
+        if members is None:
+            return
+        where_listed: PathKey = (*path, "many" if "many" in spec else "entities")
         index_name = spec.get("index")
         # An unknown index is one mistake, reported once rather than once per entity.
         missing_index = False
         if index_name is not None:
-            listed = [entities[e]["table"] for e in spec["entities"] if e in entities]
+            listed = [entities[e]["table"] for _, e, _ in members if e in entities]
             for tname in dict.fromkeys(t for t in listed if t in tables):
                 table = tables[tname]
                 index = table.index(index_name)
@@ -1884,12 +1941,13 @@ class _FileChecker:
                         "a collection needs an index with projection: all",
                     )
         templates: dict[str, str] = {}
+        key_specs: dict[str, dict[str, Any]] = {}
         table_names = set()
-        for i, ename in enumerate(spec["entities"]):
+        for mpath, ename, _ in members:
             espec = entities.get(ename)
             if espec is None:
                 self.error(
-                    (*path, "entities", i),
+                    mpath,
                     "DG212",
                     f"collection names '{ename}', which is not an entity",
                     did_you_mean(ename, entities),
@@ -1904,39 +1962,154 @@ class _FileChecker:
             if key_spec is None:
                 if not missing_index:
                     self.error(
-                        (*path, "entities", i),
+                        mpath,
                         "DG212",
                         f"entity '{ename}' writes no keys for index '{index_name}'",
                     )
                 continue
+            key_specs[ename] = key_spec
             templates[ename] = key_spec.get("pk", espec["key"].get("pk", ""))
         if len(table_names) > 1:
             self.error(
-                (*path, "entities"),
+                where_listed,
                 "DG212",
                 "entities of a collection must share one table",
             )
         if len(set(templates.values())) > 1:
             listing = ", ".join(f"{e}: '{t}'" for e, t in templates.items())
             self.error(
-                (*path, "entities"),
+                where_listed,
                 "DG212",
                 f"entities of a collection must share one partition key template ({listing})",
             )
-        tenants = {
-            e: entities[e].get("tenant") for e in spec["entities"] if e in entities
-        }
+        tenants = {e: entities[e].get("tenant") for _, e, _ in members if e in entities}
         if len(set(tenants.values())) > 1:
             listing = ", ".join(f"{e}: {t or 'none'}" for e, t in tenants.items())
             missing = next(e for e, t in tenants.items() if t is None)
             known = next(t for t in tenants.values() if t is not None)
             self.error(
-                (*path, "entities"),
+                where_listed,
                 "DG220",
                 "entities of a collection must have the same tenant, or none: a query"
                 f" would read some entities' items of every tenant ({listing})",
                 f"declare 'tenant: {known}' on '{missing}'",
             )
+        resolved = len(key_specs) == len(members) and len(table_names) == 1
+        if not resolved or len(set(templates.values())) > 1:
+            return
+        collection_table = tables.get(next(iter(table_names)))
+        if collection_table is None:
+            return  # reported on the entities
+        index = collection_table.index(index_name)
+        sk_attr = collection_table.sk if index is None else index.sk
+        pk_template = _parsed(next(iter(templates.values())))
+        pk_names = set(pk_template.names if pk_template else ())
+        for mpath, ename, role in members:
+            sk_text = key_specs[ename].get("sk")
+            sk = _parsed(sk_text)
+            if role == "one" and sk is not None and not set(sk.names) <= pk_names:
+                self.error(
+                    mpath,
+                    "DG212",
+                    f"'{ename}' is the one item of a partition only if its partition key"
+                    f" fixes its sort key, but '{sk.text}' also names"
+                    f" '{next(n for n in sk.names if n not in pk_names)}'",
+                    "make it a 'many' entity, or give it a sort key built from the"
+                    " partition key's attributes (such as 'PROFILE')",
+                )
+        if "sk" in spec:
+            where = "the table key" if index is None else f"index '{index.name}'"
+            if sk_attr is None:
+                self.error(
+                    (*path, "sk"),
+                    "DG212",
+                    f"{where} has no sort key to condition on",
+                )
+                return
+            compared = [
+                (ename, entities[ename]["attributes"], key_specs[ename].get("sk"))
+                for _, ename, role in members
+                if role != "one"
+            ]
+            params = {n: "partition key" for n in pk_names}
+            self.check_sort_condition(
+                (*path, "sk"),
+                "DG212",
+                spec["sk"],
+                sk_attr.type,
+                compared,
+                params,
+                where,
+            )
+
+    def collection_members(
+        self, path: PathKey, spec: dict[str, Any]
+    ) -> list[tuple[PathKey, str, str]] | None:
+        """The entities of a collection: (where it is named, entity, role), role "one",
+        "many" or "entity" (the flat form); None when the forms are mixed up (reported)."""
+        if "many" not in spec:
+            if "one" in spec:
+                self.error(
+                    (*path, "one"),
+                    "DG212",
+                    "'one' goes with 'many': the items of the other entities",
+                    key=True,
+                )
+                return None
+            if "entities" not in spec:
+                self.error(
+                    path,
+                    "DG103",
+                    f"{_dotted(path)}: missing required field 'entities' (or 'many')",
+                    key=True,
+                )
+                return None
+            return [
+                ((*path, "entities", i), e, "entity")
+                for i, e in enumerate(spec["entities"])
+            ]
+        if "entities" in spec:
+            self.error(
+                (*path, "entities"),
+                "DG212",
+                "give either 'entities' (a page of all their items) or 'one' and 'many'"
+                " (the items grouped by entity)",
+                key=True,
+            )
+            return None
+        groups = [("one", f, e) for f, e in spec.get("one", {}).items()]
+        groups += [("many", f, e) for f, e in spec["many"].items()]
+        members: list[tuple[PathKey, str, str]] = []
+        fields: set[str] = set()
+        for role, field, ename in groups:
+            fpath: PathKey = (*path, role, field)
+            if role == "one" and len(spec["one"]) > 1:
+                self.error(
+                    fpath, "DG212", "a collection has one 'one' entity", key=True
+                )
+                return None
+            named = self.check_name(fpath, field, SNAKE, "collection field")
+            if named and (field in ("cursor", "self") or field in fields):
+                self.error(
+                    fpath,
+                    "DG212",
+                    f"field '{field}' is already a field of the result",
+                    key=True,
+                )
+            fields.add(field)
+            if ename in {e for _, e, _ in members}:
+                self.error(fpath, "DG212", f"'{ename}' is listed twice")
+                return None
+            members.append((fpath, ename, role))
+        if len(members) < 2:
+            self.error(
+                (*path, "many"),
+                "DG212",
+                "a collection reads at least two entities: add a 'one' or another 'many'",
+                key=True,
+            )
+            return None
+        return members
 
 
 def _is_method_name(name: str) -> bool:
