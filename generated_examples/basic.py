@@ -175,46 +175,6 @@ class TodoWhen(condition.Condition):
 
     __slots__ = ()
 
-    def user_id(self, op: Comparison, value: str) -> TodoWhen:
-        """Compare user_id with value."""
-        self._compare("#c_user_id", "user_id", op, {"S": value})
-        return self
-
-    def user_id_between(self, low: str, high: str) -> TodoWhen:
-        """user_id from low to high."""
-        self._between("#c_user_id", "user_id", {"S": low}, {"S": high})
-        return self
-
-    def user_id_begins_with(self, prefix: str) -> TodoWhen:
-        """user_id starts with prefix."""
-        self._function("begins_with", "#c_user_id", "user_id", {"S": prefix})
-        return self
-
-    def user_id_contains(self, member: str) -> TodoWhen:
-        """user_id contains member."""
-        self._function("contains", "#c_user_id", "user_id", {"S": member})
-        return self
-
-    def todo_id(self, op: Comparison, value: str) -> TodoWhen:
-        """Compare todo_id with value."""
-        self._compare("#c_todo_id", "todo_id", op, {"S": value})
-        return self
-
-    def todo_id_between(self, low: str, high: str) -> TodoWhen:
-        """todo_id from low to high."""
-        self._between("#c_todo_id", "todo_id", {"S": low}, {"S": high})
-        return self
-
-    def todo_id_begins_with(self, prefix: str) -> TodoWhen:
-        """todo_id starts with prefix."""
-        self._function("begins_with", "#c_todo_id", "todo_id", {"S": prefix})
-        return self
-
-    def todo_id_contains(self, member: str) -> TodoWhen:
-        """todo_id contains member."""
-        self._function("contains", "#c_todo_id", "todo_id", {"S": member})
-        return self
-
     def title(self, op: Comparison, value: str) -> TodoWhen:
         """Compare title with value."""
         self._compare("#c_title", "title", op, {"S": value})

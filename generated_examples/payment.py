@@ -591,46 +591,6 @@ class PaymentWhen(condition.Condition):
 
     __slots__ = ()
 
-    def merchant_id(self, op: Comparison, value: str) -> PaymentWhen:
-        """Compare merchant_id with value."""
-        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
-        return self
-
-    def merchant_id_between(self, low: str, high: str) -> PaymentWhen:
-        """merchant_id from low to high."""
-        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
-        return self
-
-    def merchant_id_begins_with(self, prefix: str) -> PaymentWhen:
-        """merchant_id starts with prefix."""
-        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
-        return self
-
-    def merchant_id_contains(self, member: str) -> PaymentWhen:
-        """merchant_id contains member."""
-        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
-        return self
-
-    def payment_id(self, op: Comparison, value: str) -> PaymentWhen:
-        """Compare payment_id with value."""
-        self._compare("#c_payment_id", "payment_id", op, {"S": value})
-        return self
-
-    def payment_id_between(self, low: str, high: str) -> PaymentWhen:
-        """payment_id from low to high."""
-        self._between("#c_payment_id", "payment_id", {"S": low}, {"S": high})
-        return self
-
-    def payment_id_begins_with(self, prefix: str) -> PaymentWhen:
-        """payment_id starts with prefix."""
-        self._function("begins_with", "#c_payment_id", "payment_id", {"S": prefix})
-        return self
-
-    def payment_id_contains(self, member: str) -> PaymentWhen:
-        """payment_id contains member."""
-        self._function("contains", "#c_payment_id", "payment_id", {"S": member})
-        return self
-
     def customer_id(self, op: Comparison, value: str) -> PaymentWhen:
         """Compare customer_id with value."""
         self._compare("#c_customer_id", "customer_id", op, {"S": value})
@@ -667,38 +627,14 @@ class PaymentWhen(condition.Condition):
         self._between("#c_amount", "amount", {"N": str(low)}, {"N": str(high)})
         return self
 
-    def currency(self, op: Comparison, value: PaymentCurrency) -> PaymentWhen:
+    def currency(self, op: Equality, value: PaymentCurrency) -> PaymentWhen:
         """Compare currency with value."""
         self._compare("#c_currency", "currency", op, {"S": value})
         return self
 
-    def currency_between(
-        self,
-        low: PaymentCurrency,
-        high: PaymentCurrency,
-    ) -> PaymentWhen:
-        """currency from low to high."""
-        self._between("#c_currency", "currency", {"S": low}, {"S": high})
-        return self
-
-    def currency_begins_with(self, prefix: str) -> PaymentWhen:
-        """currency starts with prefix."""
-        self._function("begins_with", "#c_currency", "currency", {"S": prefix})
-        return self
-
-    def status(self, op: Comparison, value: PaymentStatus) -> PaymentWhen:
+    def status(self, op: Equality, value: PaymentStatus) -> PaymentWhen:
         """Compare status with value."""
         self._compare("#c_status", "status", op, {"S": value})
-        return self
-
-    def status_between(self, low: PaymentStatus, high: PaymentStatus) -> PaymentWhen:
-        """status from low to high."""
-        self._between("#c_status", "status", {"S": low}, {"S": high})
-        return self
-
-    def status_begins_with(self, prefix: str) -> PaymentWhen:
-        """status starts with prefix."""
-        self._function("begins_with", "#c_status", "status", {"S": prefix})
         return self
 
     def description(self, op: Comparison, value: str) -> PaymentWhen:
@@ -784,22 +720,6 @@ class PaymentWhen(condition.Condition):
     def fee_rate_missing(self) -> PaymentWhen:
         """fee_rate is not stored."""
         self._presence("attribute_not_exists", "#c_fee_rate", "fee_rate")
-        return self
-
-    def version(self, op: Comparison, value: int) -> PaymentWhen:
-        """Compare version with value."""
-        if type(value) is not int:
-            wire.check_int("Payment.version", value)
-        self._compare("#c_version", "version", op, {"N": str(value)})
-        return self
-
-    def version_between(self, low: int, high: int) -> PaymentWhen:
-        """version from low to high."""
-        if type(low) is not int:
-            wire.check_int("Payment.version", low)
-        if type(high) is not int:
-            wire.check_int("Payment.version", high)
-        self._between("#c_version", "version", {"N": str(low)}, {"N": str(high)})
         return self
 
     def created_at(self, op: Comparison, value: datetime) -> PaymentWhen:
@@ -1289,26 +1209,6 @@ class MerchantWhen(condition.Condition):
 
     __slots__ = ()
 
-    def merchant_id(self, op: Comparison, value: str) -> MerchantWhen:
-        """Compare merchant_id with value."""
-        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
-        return self
-
-    def merchant_id_between(self, low: str, high: str) -> MerchantWhen:
-        """merchant_id from low to high."""
-        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
-        return self
-
-    def merchant_id_begins_with(self, prefix: str) -> MerchantWhen:
-        """merchant_id starts with prefix."""
-        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
-        return self
-
-    def merchant_id_contains(self, member: str) -> MerchantWhen:
-        """merchant_id contains member."""
-        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
-        return self
-
     def legal_name(self, op: Comparison, value: str) -> MerchantWhen:
         """Compare legal_name with value."""
         self._compare("#c_legal_name", "legal_name", op, {"S": value})
@@ -1351,35 +1251,11 @@ class MerchantWhen(condition.Condition):
 
     def default_currency(
         self,
-        op: Comparison,
+        op: Equality,
         value: MerchantDefaultCurrency,
     ) -> MerchantWhen:
         """Compare default_currency with value."""
         self._compare("#c_default_currency", "default_currency", op, {"S": value})
-        return self
-
-    def default_currency_between(
-        self,
-        low: MerchantDefaultCurrency,
-        high: MerchantDefaultCurrency,
-    ) -> MerchantWhen:
-        """default_currency from low to high."""
-        self._between(
-            "#c_default_currency",
-            "default_currency",
-            {"S": low},
-            {"S": high},
-        )
-        return self
-
-    def default_currency_begins_with(self, prefix: str) -> MerchantWhen:
-        """default_currency starts with prefix."""
-        self._function(
-            "begins_with",
-            "#c_default_currency",
-            "default_currency",
-            {"S": prefix},
-        )
         return self
 
     def category_code(self, op: Comparison, value: str) -> MerchantWhen:
@@ -1407,19 +1283,9 @@ class MerchantWhen(condition.Condition):
         self._function("contains", "#c_category_code", "category_code", {"S": member})
         return self
 
-    def status(self, op: Comparison, value: MerchantStatus) -> MerchantWhen:
+    def status(self, op: Equality, value: MerchantStatus) -> MerchantWhen:
         """Compare status with value."""
         self._compare("#c_status", "status", op, {"S": value})
-        return self
-
-    def status_between(self, low: MerchantStatus, high: MerchantStatus) -> MerchantWhen:
-        """status from low to high."""
-        self._between("#c_status", "status", {"S": low}, {"S": high})
-        return self
-
-    def status_begins_with(self, prefix: str) -> MerchantWhen:
-        """status starts with prefix."""
-        self._function("begins_with", "#c_status", "status", {"S": prefix})
         return self
 
     def fee_bps(self, op: Comparison, value: int) -> MerchantWhen:
@@ -1508,22 +1374,6 @@ class MerchantWhen(condition.Condition):
         if type(high) is not int:
             wire.check_int("Merchant.risk_tier", high)
         self._between("#c_risk_tier", "risk_tier", {"N": str(low)}, {"N": str(high)})
-        return self
-
-    def version(self, op: Comparison, value: int) -> MerchantWhen:
-        """Compare version with value."""
-        if type(value) is not int:
-            wire.check_int("Merchant.version", value)
-        self._compare("#c_version", "version", op, {"N": str(value)})
-        return self
-
-    def version_between(self, low: int, high: int) -> MerchantWhen:
-        """version from low to high."""
-        if type(low) is not int:
-            wire.check_int("Merchant.version", low)
-        if type(high) is not int:
-            wire.check_int("Merchant.version", high)
-        self._between("#c_version", "version", {"N": str(low)}, {"N": str(high)})
         return self
 
 
@@ -1748,46 +1598,6 @@ class PayoutWhen(condition.Condition):
 
     __slots__ = ()
 
-    def merchant_id(self, op: Comparison, value: str) -> PayoutWhen:
-        """Compare merchant_id with value."""
-        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
-        return self
-
-    def merchant_id_between(self, low: str, high: str) -> PayoutWhen:
-        """merchant_id from low to high."""
-        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
-        return self
-
-    def merchant_id_begins_with(self, prefix: str) -> PayoutWhen:
-        """merchant_id starts with prefix."""
-        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
-        return self
-
-    def merchant_id_contains(self, member: str) -> PayoutWhen:
-        """merchant_id contains member."""
-        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
-        return self
-
-    def payout_id(self, op: Comparison, value: str) -> PayoutWhen:
-        """Compare payout_id with value."""
-        self._compare("#c_payout_id", "payout_id", op, {"S": value})
-        return self
-
-    def payout_id_between(self, low: str, high: str) -> PayoutWhen:
-        """payout_id from low to high."""
-        self._between("#c_payout_id", "payout_id", {"S": low}, {"S": high})
-        return self
-
-    def payout_id_begins_with(self, prefix: str) -> PayoutWhen:
-        """payout_id starts with prefix."""
-        self._function("begins_with", "#c_payout_id", "payout_id", {"S": prefix})
-        return self
-
-    def payout_id_contains(self, member: str) -> PayoutWhen:
-        """payout_id contains member."""
-        self._function("contains", "#c_payout_id", "payout_id", {"S": member})
-        return self
-
     def amount(self, op: Comparison, value: int) -> PayoutWhen:
         """Compare amount with value."""
         if type(value) is not int:
@@ -1804,50 +1614,14 @@ class PayoutWhen(condition.Condition):
         self._between("#c_amount", "amount", {"N": str(low)}, {"N": str(high)})
         return self
 
-    def currency(self, op: Comparison, value: PayoutCurrency) -> PayoutWhen:
+    def currency(self, op: Equality, value: PayoutCurrency) -> PayoutWhen:
         """Compare currency with value."""
         self._compare("#c_currency", "currency", op, {"S": value})
         return self
 
-    def currency_between(self, low: PayoutCurrency, high: PayoutCurrency) -> PayoutWhen:
-        """currency from low to high."""
-        self._between("#c_currency", "currency", {"S": low}, {"S": high})
-        return self
-
-    def currency_begins_with(self, prefix: str) -> PayoutWhen:
-        """currency starts with prefix."""
-        self._function("begins_with", "#c_currency", "currency", {"S": prefix})
-        return self
-
-    def status(self, op: Comparison, value: PayoutStatus) -> PayoutWhen:
+    def status(self, op: Equality, value: PayoutStatus) -> PayoutWhen:
         """Compare status with value."""
         self._compare("#c_status", "status", op, {"S": value})
-        return self
-
-    def status_between(self, low: PayoutStatus, high: PayoutStatus) -> PayoutWhen:
-        """status from low to high."""
-        self._between("#c_status", "status", {"S": low}, {"S": high})
-        return self
-
-    def status_begins_with(self, prefix: str) -> PayoutWhen:
-        """status starts with prefix."""
-        self._function("begins_with", "#c_status", "status", {"S": prefix})
-        return self
-
-    def version(self, op: Comparison, value: int) -> PayoutWhen:
-        """Compare version with value."""
-        if type(value) is not int:
-            wire.check_int("Payout.version", value)
-        self._compare("#c_version", "version", op, {"N": str(value)})
-        return self
-
-    def version_between(self, low: int, high: int) -> PayoutWhen:
-        """version from low to high."""
-        if type(low) is not int:
-            wire.check_int("Payout.version", low)
-        if type(high) is not int:
-            wire.check_int("Payout.version", high)
-        self._between("#c_version", "version", {"N": str(low)}, {"N": str(high)})
         return self
 
 
@@ -2145,79 +1919,9 @@ class TransactionWhen(condition.Condition):
 
     __slots__ = ()
 
-    def merchant_id(self, op: Comparison, value: str) -> TransactionWhen:
-        """Compare merchant_id with value."""
-        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
-        return self
-
-    def merchant_id_between(self, low: str, high: str) -> TransactionWhen:
-        """merchant_id from low to high."""
-        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
-        return self
-
-    def merchant_id_begins_with(self, prefix: str) -> TransactionWhen:
-        """merchant_id starts with prefix."""
-        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
-        return self
-
-    def merchant_id_contains(self, member: str) -> TransactionWhen:
-        """merchant_id contains member."""
-        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
-        return self
-
-    def payment_id(self, op: Comparison, value: str) -> TransactionWhen:
-        """Compare payment_id with value."""
-        self._compare("#c_payment_id", "payment_id", op, {"S": value})
-        return self
-
-    def payment_id_between(self, low: str, high: str) -> TransactionWhen:
-        """payment_id from low to high."""
-        self._between("#c_payment_id", "payment_id", {"S": low}, {"S": high})
-        return self
-
-    def payment_id_begins_with(self, prefix: str) -> TransactionWhen:
-        """payment_id starts with prefix."""
-        self._function("begins_with", "#c_payment_id", "payment_id", {"S": prefix})
-        return self
-
-    def payment_id_contains(self, member: str) -> TransactionWhen:
-        """payment_id contains member."""
-        self._function("contains", "#c_payment_id", "payment_id", {"S": member})
-        return self
-
-    def sequence(self, op: Comparison, value: int) -> TransactionWhen:
-        """Compare sequence with value."""
-        if type(value) is not int:
-            wire.check_int("Transaction.sequence", value)
-        self._compare("#c_sequence", "sequence", op, {"N": str(value)})
-        return self
-
-    def sequence_between(self, low: int, high: int) -> TransactionWhen:
-        """sequence from low to high."""
-        if type(low) is not int:
-            wire.check_int("Transaction.sequence", low)
-        if type(high) is not int:
-            wire.check_int("Transaction.sequence", high)
-        self._between("#c_sequence", "sequence", {"N": str(low)}, {"N": str(high)})
-        return self
-
-    def kind(self, op: Comparison, value: TransactionKind) -> TransactionWhen:
+    def kind(self, op: Equality, value: TransactionKind) -> TransactionWhen:
         """Compare kind with value."""
         self._compare("#c_kind", "kind", op, {"S": value})
-        return self
-
-    def kind_between(
-        self,
-        low: TransactionKind,
-        high: TransactionKind,
-    ) -> TransactionWhen:
-        """kind from low to high."""
-        self._between("#c_kind", "kind", {"S": low}, {"S": high})
-        return self
-
-    def kind_begins_with(self, prefix: str) -> TransactionWhen:
-        """kind starts with prefix."""
-        self._function("begins_with", "#c_kind", "kind", {"S": prefix})
         return self
 
     def amount(self, op: Comparison, value: int) -> TransactionWhen:
@@ -2236,23 +1940,9 @@ class TransactionWhen(condition.Condition):
         self._between("#c_amount", "amount", {"N": str(low)}, {"N": str(high)})
         return self
 
-    def currency(self, op: Comparison, value: TransactionCurrency) -> TransactionWhen:
+    def currency(self, op: Equality, value: TransactionCurrency) -> TransactionWhen:
         """Compare currency with value."""
         self._compare("#c_currency", "currency", op, {"S": value})
-        return self
-
-    def currency_between(
-        self,
-        low: TransactionCurrency,
-        high: TransactionCurrency,
-    ) -> TransactionWhen:
-        """currency from low to high."""
-        self._between("#c_currency", "currency", {"S": low}, {"S": high})
-        return self
-
-    def currency_begins_with(self, prefix: str) -> TransactionWhen:
-        """currency starts with prefix."""
-        self._function("begins_with", "#c_currency", "currency", {"S": prefix})
         return self
 
     def occurred_at(self, op: Comparison, value: datetime) -> TransactionWhen:
@@ -2667,46 +2357,6 @@ class CustomerWhen(condition.Condition):
     """Conditions on the stored Customer for ``when=`` of its writes, ANDed."""
 
     __slots__ = ()
-
-    def merchant_id(self, op: Comparison, value: str) -> CustomerWhen:
-        """Compare merchant_id with value."""
-        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
-        return self
-
-    def merchant_id_between(self, low: str, high: str) -> CustomerWhen:
-        """merchant_id from low to high."""
-        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
-        return self
-
-    def merchant_id_begins_with(self, prefix: str) -> CustomerWhen:
-        """merchant_id starts with prefix."""
-        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
-        return self
-
-    def merchant_id_contains(self, member: str) -> CustomerWhen:
-        """merchant_id contains member."""
-        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
-        return self
-
-    def customer_id(self, op: Comparison, value: str) -> CustomerWhen:
-        """Compare customer_id with value."""
-        self._compare("#c_customer_id", "customer_id", op, {"S": value})
-        return self
-
-    def customer_id_between(self, low: str, high: str) -> CustomerWhen:
-        """customer_id from low to high."""
-        self._between("#c_customer_id", "customer_id", {"S": low}, {"S": high})
-        return self
-
-    def customer_id_begins_with(self, prefix: str) -> CustomerWhen:
-        """customer_id starts with prefix."""
-        self._function("begins_with", "#c_customer_id", "customer_id", {"S": prefix})
-        return self
-
-    def customer_id_contains(self, member: str) -> CustomerWhen:
-        """customer_id contains member."""
-        self._function("contains", "#c_customer_id", "customer_id", {"S": member})
-        return self
 
     def name(self, op: Comparison, value: str) -> CustomerWhen:
         """Compare name with value."""

@@ -9,7 +9,7 @@ expression: the code a user gets is in ``dynamorm_gen/templates``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ INT_KINDS = (
 )  # integer-valued: generated code checks they are ints
 NUMBER_KINDS = ("integer", "decimal", "float")  # what add_ takes a delta for
 SET_TYPES = model.SET_TYPES
+COLLECTION_TYPES = model.COLLECTION_TYPES
 ORDERED_TYPES = model.ORDERED_TYPES
 
 
@@ -178,16 +179,47 @@ def member_type(t: TypeRef) -> TypeRef | None:
 
 def slot_names(attributes: Sequence[Attribute]) -> list[str]:
     """Attribute names in the order ruff's RUF023 keeps ``__slots__``: digits as numbers."""
+    return slot_order(a.name for a in attributes)
+
+
+def slot_order(names: Iterable[str]) -> list[str]:
+    """Names in the order ruff's RUF023 keeps ``__slots__``: digits as numbers."""
 
     def natural(name: str) -> list[Any]:
         return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
-    return sorted((a.name for a in attributes), key=natural)
+    return sorted(names, key=natural)
+
+
+def group_fields(collection: Collection) -> list[str]:
+    """The slots of a grouped collection's page class: its fields and the cursor."""
+    names = [
+        f for f, _ in (*((collection.one,) if collection.one else ()), *collection.many)
+    ]
+    return slot_order([*names, "cursor"])
 
 
 def none_by_default(a: Attribute) -> bool:
-    """Whether ``__init__`` takes None for ``a`` (and fills in a value or leaves it None)."""
-    return bool(a.optional or a.generate or a.auto or a.type.kind in SET_TYPES)
+    """Whether ``__init__`` takes None for ``a`` (and fills in a value or leaves it None):
+    a list, map or set with a default takes None and makes a new container of its own, so
+    that no two objects ever share one."""
+    return bool(
+        a.optional
+        or a.generate
+        or a.auto
+        or a.type.kind in SET_TYPES
+        or (a.default is not None and a.type.kind in COLLECTION_TYPES)
+    )
+
+
+def set_member_type(t: TypeRef) -> TypeRef:
+    """The type of a set's members."""
+    if t.kind == "string_set":
+        return TypeRef("string")
+    if t.kind == "binary_set":
+        return TypeRef("binary")
+    assert t.of is not None
+    return t.of
 
 
 def written_when_set(a: Attribute) -> bool:
@@ -290,18 +322,33 @@ def single_text_placeholder(entity: Entity, template: Template) -> bool:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A value of an index's ``when``: the index holds the item only while ``attribute``
+    holds ``value`` (compared with ``is`` for booleans, so that None is not False)."""
+
+    attribute: Attribute
+    value: Any
+
+    @property
+    def identity(self) -> bool:
+        return isinstance(self.value, bool)
+
+
+@dataclass(frozen=True)
 class IndexWrite:
     """The keys ``to_item`` writes for one index of an entity.
 
-    ``optional`` lists the optional attributes of the index's templates: when there are any,
-    the index is sparse and its keys are written only while all of them are set. ``parts``
-    leaves out key attributes already written for the table or for a dense index before it
-    (a local index repeats the table's partition key), so those are never written twice.
+    ``optional`` lists the optional attributes of the index's templates and ``conditions``
+    the values of its ``when``: when there are any, the index is sparse and its keys are
+    written only while all of those are set and all of these hold. ``parts`` leaves out key
+    attributes already written for the table or for a dense index before it (a local index
+    repeats the table's partition key), so those are never written twice.
     """
 
     key: EntityKey
     optional: tuple[str, ...]
     parts: tuple[tuple[KeyAttribute, Template], ...]
+    conditions: tuple[Condition, ...] = ()
 
     @property
     def name(self) -> str:
@@ -312,6 +359,10 @@ class IndexWrite:
     def names(self) -> tuple[str, ...]:
         """The attribute names the written parts need, in template order."""
         return tuple(dict.fromkeys(n for _, t in self.parts for n in t.names))
+
+    @property
+    def sparse(self) -> bool:
+        return bool(self.optional or self.conditions)
 
 
 def index_writes(entity: Entity) -> list[IndexWrite]:
@@ -326,19 +377,22 @@ def index_writes(entity: Entity) -> list[IndexWrite]:
         )
         names = dict.fromkeys(key_names(index_key))
         optional = tuple(n for n in names if entity.attribute(n).optional)
-        if not optional:
+        conditions = tuple(
+            Condition(entity.attribute(c.attribute), c.value) for c in index_key.when
+        )
+        if not (optional or conditions):
             written.update(attribute.name for attribute, _ in parts)
-        out.append(IndexWrite(index_key, optional, parts))
+        out.append(IndexWrite(index_key, optional, parts, conditions))
     return out
 
 
 def dense_index_parts(entity: Entity) -> list[tuple[KeyAttribute, Template]]:
     """Index key parts written into every item (their index is not sparse)."""
-    return [part for w in index_writes(entity) if not w.optional for part in w.parts]
+    return [part for w in index_writes(entity) if not w.sparse for part in w.parts]
 
 
 def sparse_index_writes(entity: Entity) -> list[IndexWrite]:
-    return [w for w in index_writes(entity) if w.optional]
+    return [w for w in index_writes(entity) if w.sparse]
 
 
 def touched_keys(entity: Entity) -> list[tuple[KeyAttribute, Template]]:
@@ -610,17 +664,22 @@ def collections_of(module: model.Module, table: Table) -> list[Collection]:
 # --- queries -----------------------------------------------------------------------------------
 
 _SORT_OPS = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+# What a comparison that stops before the end of the stored keys sends instead (with the
+# values of ``Query.sort_values``).
+_PREFIX_OPS = {"eq": "begins_with", "lte": "lt", "gt": "gte"}
 _FILTER_OPS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
 
 @dataclass(frozen=True)
 class FilterValue:
-    """A value placeholder of a query's filter and the parameter that fills it."""
+    """A value placeholder of a query's filter and the parameter that fills it, or the
+    literal value of the schema (``literal``: the DynamoDB type and what it holds)."""
 
     placeholder: str
     param: str
     type: TypeRef
     where: str
+    literal: tuple[str, Any] | None = None
 
 
 class Query:
@@ -642,6 +701,22 @@ class Query:
         self.type_tags = type_tags
         self.sort = pattern.sort if pattern and key.sk_attribute is not None else None
         self.filters = pattern.filters if pattern else ()
+        # The stored sort key templates the sort key parameters are checked against: the
+        # entity's (a collection's: those of every entity the condition is compared with).
+        self.sort_templates: tuple[Template, ...] = (key.sk,) if key.sk else ()
+        # Where a comparison's template stops in the stored sort key template: None when it
+        # is the whole template (or begins_with, which compares text), else the template
+        # of what every stored key at the compared value starts with (model.part_prefix).
+        self.at_bound: Template | None = None
+        sort, stored = self.sort, key.sk
+        if (
+            sort is not None
+            and sort.op != "begins_with"
+            and stored is not None
+            and key.sk_attribute is not None
+            and key.sk_attribute.type == "S"
+        ):
+            self.at_bound = model.part_prefix(sort.template, stored)
 
     def params(self) -> list[tuple[str, str]]:
         """Keyword parameters (name, annotation): partition key, sort key, filters."""
@@ -658,10 +733,10 @@ class Query:
                 t = attribute_type(entity.name, entity.attribute(n))
                 out.extend((p, t) for p in model.sort_params(sort.op, sort.template, n))
         for f in self.filters:
-            if f.op in ("exists", "not_exists"):
-                continue
+            if f.op in ("exists", "not_exists") or f.values:
+                continue  # no value, or the schema's own
             attribute = entity.attribute(f.attribute)
-            value_type = _filter_value_type(attribute, f)
+            value_type = model.filter_value_type(attribute.type, f.op)
             t = (
                 attribute_type(entity.name, attribute)
                 if value_type is attribute.type
@@ -685,15 +760,23 @@ class Query:
         return names
 
     def key_condition(self) -> str:
+        """The key condition. A comparison whose template stops before the end of the
+        stored sort keys compares the parts it names: the items at its value (whose keys
+        start with ``at_bound``) are above ``lt`` and below ``lte``. So ``eq`` is a
+        ``begins_with``, ``lte`` a ``<`` and ``gt`` a ``>=`` of the text after them (see
+        ``sort_values``)."""
         condition = "#pk = :pk"
         sort = self.sort
         if sort is None:
             return condition
-        if sort.op == "begins_with":
+        op: str = sort.op
+        if self.at_bound is not None:
+            op = _PREFIX_OPS.get(op, op)
+        if op == "begins_with":
             return condition + " AND begins_with(#sk, :sk)"
-        if sort.op == "between":
+        if op == "between":
             return condition + " AND #sk BETWEEN :sk0 AND :sk1"
-        return condition + f" AND #sk {_SORT_OPS[sort.op]} :sk"
+        return condition + f" AND #sk {_SORT_OPS[op]} :sk"
 
     def filter_expression(self) -> str:
         if len(self.type_tags) == 1:
@@ -708,16 +791,47 @@ class Query:
         projection = self.pattern.projection if self.pattern else ()
         return ", ".join(f"#p{i}" for i in range(len(projection)))
 
-    def sort_values(self) -> list[tuple[str, dict[str, str]]]:
-        """The sort key placeholders and, for each, the parameters its template's
-        placeholders take (between: the last one from ``<last>_from`` and ``<last>_to``)."""
+    def bound_note(self) -> str:
+        """For the docstring of a comparison that stops before the end of the stored keys:
+        what it does with the items at the value it compares."""
+        if self.at_bound is None or self.sort is None:
+            return ""
+        which = {
+            "eq": "are the ones it finds",
+            "lt": "are left out",
+            "gt": "are left out",
+            "between": "are included at both ends",
+        }.get(self.sort.op, "are included")
+        return (
+            f"Sort keys are compared by their parts up to '{self.at_bound.text}': the"
+            f" items whose keys start with it {which}."
+        )
+
+    def sort_values(self) -> list[tuple[str, Template, dict[str, str]]]:
+        """The sort key placeholders, each with the template of its value and the
+        parameters the template's placeholders take (between: the last one from
+        ``<last>_from`` and ``<last>_to``).
+
+        A comparison that stops before the end of the stored keys sends the text that the
+        keys at its value start with (``at_bound``) where those keys are to be above the
+        value sent (eq, lt, gte, the low end of between), and the text right after all of
+        them (``model.after_prefix``) where they are to be below it (lte, gt, the high end
+        of between). No stored key of the entity equals the latter (its last character
+        replaces a separator, and every key holds all of its template's separators), so
+        between's inclusive high end takes exactly the keys below it."""
         sort = self.sort
         if sort is None:
             return []
-        if sort.op != "between":
-            return [(":sk", {})]
-        last = sort.template.names[-1]
-        return [(":sk0", {last: last + "_from"}), (":sk1", {last: last + "_to"})]
+        low = high = sort.template
+        if self.at_bound is not None:
+            low, high = self.at_bound, model.after_prefix(self.at_bound)
+        if sort.op == "between":
+            last = sort.template.names[-1]
+            return [
+                (":sk0", low, {last: last + "_from"}),
+                (":sk1", high, {last: last + "_to"}),
+            ]
+        return [(":sk", high if sort.op in ("lte", "gt") else low, {})]
 
     def type_tag_values(self) -> list[tuple[str, str]]:
         if len(self.type_tags) == 1:
@@ -728,11 +842,19 @@ class Query:
         out = []
         for i, f in enumerate(self.filters):
             attribute = self.entity.attribute(f.attribute)
-            value_type = _filter_value_type(attribute, f)
+            value_type = model.filter_value_type(attribute.type, f.op)
             where = f"{self.entity.name}.{f.attribute}"
+            placeholders = _filter_params(i, f)
+            if f.values:
+                out += [
+                    FilterValue(
+                        p, "", value_type, where, model.literal_value(value_type, v)
+                    )
+                    for (p, _), v in zip(placeholders, f.values, strict=True)
+                ]
+                continue
             out += [
-                FilterValue(p, param, value_type, where)
-                for p, param in _filter_params(i, f)
+                FilterValue(p, param, value_type, where) for p, param in placeholders
             ]
         return out
 
@@ -767,10 +889,11 @@ class Query:
                     else model.sort_params(sort.op, sort.template, n)
                 )
                 for param in params:
-                    use(param, n, self.key.sk)
+                    for stored in self.sort_templates or (None,):
+                        use(param, n, stored)
         out = key_use_checks(entity.name, list(uses.values()))
         for value in self.filter_values():
-            if value.type.kind in INT_KINDS:
+            if value.type.kind in INT_KINDS and value.literal is None:
                 out += int_checks(value.where, value.param)
         return out
 
@@ -782,20 +905,6 @@ def _filter_params(i: int, f: FilterCondition) -> list[tuple[str, str]]:
     if f.op == "between":
         return [(f":f{i}a", f"{f.param}_from"), (f":f{i}b", f"{f.param}_to")]
     return [(f":f{i}", f.param)]
-
-
-def _filter_value_type(attribute: Attribute, f: FilterCondition) -> TypeRef:
-    if f.op == "contains" and attribute.type.kind in ("list", "number_set"):
-        assert attribute.type.of is not None
-        return attribute.type.of
-    if f.op == "contains" and attribute.type.kind == "string_set":
-        return TypeRef("string")
-    if f.op == "contains" and attribute.type.kind == "binary_set":
-        return TypeRef("binary")
-    if f.op == "begins_with" or (f.op == "contains" and attribute.type.kind == "enum"):
-        # A prefix of a date or datetime is a string such as "2026-11", not a full value.
-        return TypeRef("string")
-    return attribute.type
 
 
 def _filter_expression(i: int, f: FilterCondition) -> str:
@@ -820,9 +929,85 @@ def entity_query(table: Table, entity: Entity, pattern: AccessPattern) -> Query:
 def collection_query(
     table: Table, collection: Collection, entities: dict[str, Entity]
 ) -> Query:
-    first = entities[collection.entities[0]]
+    """The query of a collection: its key, sort key condition and order, reading the items
+    of all its entities. Parameters are typed after the entity whose key the collection
+    uses (the first ``many`` one, or the first listed); a sort key parameter is checked
+    against the sort key templates of every entity it is compared with."""
+    compared = [e for _, e in collection.many] or list(collection.entities)
+    first = entities[compared[0]]
+    pattern = AccessPattern(
+        name=collection.name,
+        key=collection.key,
+        sort=collection.sort,
+        descending=collection.descending,
+        projection=(),
+        filters=(),
+        consistent_read=False,
+        doc=collection.doc,
+    )
     tags = [entities[e].type_tag for e in collection.entities]
-    return Query(table, first, collection.key, None, tags)
+    query = Query(table, first, collection.key, pattern, tags)
+    query.sort_templates = tuple(
+        dict.fromkeys(
+            t
+            for e in compared
+            if (t := _collection_key(entities[e], collection).sk) is not None
+        )
+    )
+    return query
+
+
+def _collection_key(entity: Entity, collection: Collection) -> EntityKey:
+    """The key templates ``entity`` writes for the key a collection reads."""
+    if collection.key.index is None:
+        return entity.key
+    return next(k for k in entity.index_keys if k.index == collection.key.index)
+
+
+def group_class(collection: Collection) -> str:
+    """The class of a grouped collection's pages: ``member_loans`` -> ``MemberLoans``."""
+    return pascal(collection.name)
+
+
+def one_const(collection: Collection) -> str:
+    return f"_{collection.name.upper()}_ONE"
+
+
+@dataclass(frozen=True)
+class OneRead:
+    """How a grouped collection reads its ``one`` item by its own key: the entity, its key
+    templates for the collection's key (the partition key fixes its sort key)."""
+
+    entity: Entity
+    key: EntityKey
+
+    def key_condition(self) -> str:
+        return "#pk = :pk AND #sk = :sk" if self.key.sk is not None else "#pk = :pk"
+
+    def expression_names(self) -> list[tuple[str, str]]:
+        names = [("#pk", self.key.pk_attribute.name)]
+        if self.key.sk is not None and self.key.sk_attribute is not None:
+            names.append(("#sk", self.key.sk_attribute.name))
+        return [*names, ("#et", self.entity.type_attribute)]
+
+
+def one_read(collection: Collection, entities: dict[str, Entity]) -> OneRead | None:
+    """The ``one`` item's own read; None when there is no ``one``, or when the key has no
+    sort key (a partition then holds one item, which the collection's query reads)."""
+    if collection.one is None or collection.key.sk_attribute is None:
+        return None
+    entity = entities[collection.one[1]]
+    return OneRead(entity, _collection_key(entity, collection))
+
+
+def cursor_key_names(table: Table, key: EntityKey) -> list[str]:
+    """The key attributes of an item that a query of ``key`` continues after: the table's
+    and, for an index, the index's (a local index repeats the table's partition key)."""
+    names = [table.pk.name, *([table.sk.name] if table.sk else [])]
+    if key.index is not None:
+        names += [key.pk_attribute.name]
+        names += [key.sk_attribute.name] if key.sk_attribute is not None else []
+    return list(dict.fromkeys(names))
 
 
 # --- updates -----------------------------------------------------------------------------------
@@ -843,10 +1028,14 @@ def updatable(entity: Entity) -> list[Attribute]:
 
 
 def index_updatable(entity: Entity) -> list[Attribute]:
-    """Attributes only index key templates use: ``set_`` and ``remove_`` rebuild those keys in
-    the same request. Table key attributes identify the item and are never updated."""
+    """Attributes only index key templates (or the ``when`` of indexes) use: ``set_`` and
+    ``remove_`` rebuild (or remove) those keys in the same request. Table key attributes
+    identify the item and are never updated."""
     in_table_key = table_key_names(entity)
     in_index_keys = {n for w in index_writes(entity) for n in w.names}
+    in_index_keys |= {
+        c.attribute.name for w in index_writes(entity) for c in w.conditions
+    }
     return [
         a
         for a in entity.attributes
@@ -902,13 +1091,15 @@ def update_risks(entity: Entity) -> list[str]:
 @dataclass(frozen=True)
 class IndexRebuild:
     """One index whose keys a change of an attribute rebuilds (or removes, when a None
-    co-attribute takes the item out of a sparse index)."""
+    co-attribute or a value its ``when`` does not name takes the item out of a sparse
+    index)."""
 
     write: IndexWrite
     parts: tuple[tuple[KeyAttribute, Template], ...]
     optional: tuple[
         str, ...
     ]  # co-attributes that must all be set for the keys to exist
+    conditions: tuple[Condition, ...] = ()  # and the values that must all hold
 
 
 @dataclass(frozen=True)
@@ -932,28 +1123,54 @@ class IndexUpdate:
 
     @property
     def sparse(self) -> bool:
-        return any(r.optional for r in self.rebuilds)
+        return any(r.optional or r.conditions for r in self.rebuilds)
+
+    @property
+    def sparse_note(self) -> str:
+        """For the docstring: how the arguments take the item into or out of indexes."""
+        notes = []
+        if any(r.optional for r in self.rebuilds):
+            notes.append(
+                "A None argument removes the keys of a sparse index: the item leaves it."
+            )
+        for r in self.rebuilds:
+            if r.conditions:
+                held = and_list(
+                    [f"{c.attribute.name} is {c.value!r}" for c in r.conditions]
+                )
+                notes.append(
+                    f"The {r.write.name} keys are written while {held}, and removed"
+                    " otherwise."
+                )
+        return " ".join(notes)
 
 
 def index_update(entity: Entity, a: Attribute) -> IndexUpdate:
     """A dense index rebuilds only the keys whose template names ``a``; a sparse index all
     of its keys, because whether it holds the item at all depends on every optional
-    attribute of its templates."""
+    attribute of its templates and every value of its ``when``."""
     owner = entity.name
     rebuilds = []
     for write in index_writes(entity):
-        if a.name not in write.names:
+        conditioned = {c.attribute.name for c in write.conditions}
+        if a.name not in write.names and a.name not in conditioned:
             continue
         parts = (
             write.parts
-            if write.optional
+            if write.sparse
             else tuple(p for p in write.parts if a.name in p[1].names)
         )
         optional = tuple(n for n in write.optional if n != a.name)
-        rebuilds.append(IndexRebuild(write, parts, optional))
+        rebuilds.append(IndexRebuild(write, parts, optional, write.conditions))
     co_names = list(
         dict.fromkeys(
-            n for r in rebuilds for _, t in r.parts for n in t.names if n != a.name
+            [n for r in rebuilds for _, t in r.parts for n in t.names if n != a.name]
+            + [
+                c.attribute.name
+                for r in rebuilds
+                for c in r.conditions
+                if c.attribute.name != a.name
+            ]
         )
     )
     param = "value"
@@ -1078,26 +1295,45 @@ def scans(entity: Entity) -> bool:
 # --- conditions --------------------------------------------------------------------------------
 
 
+# Types whose stored values order as their values do: comparisons and between apply.
+# (An enum's values compare as text, not in the order the schema lists them, so an enum
+# gets eq and ne only, as booleans and binary values do.)
+WHEN_ORDERED = ("string", "integer", "decimal", "float", "datetime", "date", "ttl")
+WHEN_EQUALITY = ("enum", "boolean", "binary")
+
+
 def when_methods(entity: Entity) -> list[tuple[Attribute, str]]:
-    """The methods of ``<Entity>When`` as (attribute, kind), by attribute type; none for
-    encrypted attributes. Kinds: compare, between, begins_with, contains, exists (with
-    missing)."""
+    """The methods of ``<Entity>When`` as (attribute, kind), by the attribute's type and
+    role (the table is in docs/reference/generated-code.md). Kinds: compare (eq, ne, lt,
+    lte, gt, gte), equal (eq, ne), between, begins_with, contains, exists (with missing).
+
+    None for the attributes of the table key templates (the key of the write fixes them, so
+    a condition on them could only restate the key), the version (``expected_version``
+    checks it) and encrypted attributes (their stored values are ciphertext)."""
+    fixed = table_key_names(entity)
     out = []
     for a in entity.attributes:
-        if a.encrypted:
-            continue
         kind = a.type.kind
-        if kind in ORDERED_TYPES or kind in ("boolean", "binary"):
-            out.append((a, "compare"))
-        if kind in ORDERED_TYPES:
-            out.append((a, "between"))
-        if kind in ("string", "enum"):
+        if a.encrypted or a.name in fixed or kind == "version":
+            continue
+        if kind in WHEN_ORDERED:
+            out += [(a, "compare"), (a, "between")]
+        elif kind in WHEN_EQUALITY:
+            out.append((a, "equal"))
+        if kind == "string":
             out.append((a, "begins_with"))
         if member_type(a.type) is not None:
             out.append((a, "contains"))
         if a.optional or kind in SET_TYPES:
             out.append((a, "exists"))
     return out
+
+
+def when_operators(entity: Entity) -> set[str]:
+    """Which operator types (``Comparison``, ``Equality``) the entity's builder uses."""
+    kinds = {kind for _, kind in when_methods(entity)}
+    wanted = (("Comparison", "compare"), ("Equality", "equal"))
+    return {name for name, kind in wanted if kind in kinds}
 
 
 def projected(entity: Entity, pattern: AccessPattern) -> list[Attribute]:

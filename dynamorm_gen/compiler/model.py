@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
+
+from dynamorm_gen.runtime import wire
+from dynamorm_gen.runtime.errors import ConstraintViolation
 
 KeyType = Literal["S", "N", "B"]
 
@@ -140,6 +145,197 @@ def parse_template(text: str) -> Template:
     return Template(text, tuple(segments))
 
 
+def template_text(segments: tuple[Segment, ...]) -> str:
+    """The template text of ``segments``: placeholders in braces, literal braces doubled."""
+    return "".join(
+        f"{{{s.name}{'' if s.width is None else f':{s.width}'}}}"
+        if isinstance(s, Placeholder)
+        else s.replace("{", "{{").replace("}", "}}")
+        for s in segments
+    )
+
+
+def is_separator(char: str) -> bool:
+    """Whether a character of a template's literal text separates key parts: anything but
+    an ASCII letter or digit (as ``Template.separators``)."""
+    return not (char.isascii() and char.isalnum())
+
+
+def part_prefix(condition: Template, stored: Template) -> Template | None:
+    """Where a sort key condition stops in the stored sort key template it is compared with.
+
+    None when the condition is the whole stored template: its values make whole keys.
+    Otherwise the template of the text that every stored key at the condition's value starts
+    with: the condition, then what the stored template writes right after it up to and
+    including its last separator (``DUE#{due}`` in ``DUE#{due}#{member_id}`` gives
+    ``DUE#{due}#``). That text ends with a separator, which no value written into the key
+    holds. ValueError, naming the trouble, when the condition does not follow the stored
+    template (another literal or placeholder), goes past its end, or stops where no
+    separator ends a part (the keys at its value could not be told from the keys after it).
+    """
+    stored_segments = stored.segments
+    rest = (
+        ""  # what the stored template writes after the condition, before a placeholder
+    )
+    for k, segment in enumerate(condition.segments):
+        if k >= len(stored_segments):
+            raise ValueError("goes past the end of the stored key template")
+        there = stored_segments[k]
+        if segment == there:
+            continue
+        last = k == len(condition.segments) - 1
+        if (
+            last
+            and isinstance(segment, str)
+            and isinstance(there, str)
+            and there.startswith(segment)
+        ):
+            rest = there[len(segment) :]
+            break
+        raise ValueError(
+            f"has '{template_text((segment,))}' where the stored key template has"
+            f" '{template_text((there,))}'"
+        )
+    else:
+        if len(condition.segments) == len(stored_segments):
+            return None
+        after = stored_segments[len(condition.segments)]
+        rest = after if isinstance(after, str) else ""
+    cut = max((i + 1 for i, c in enumerate(rest) if is_separator(c)), default=0)
+    segments = condition.segments
+    if cut:
+        tail = rest[:cut]
+        last_segment = segments[-1] if segments else None
+        if isinstance(last_segment, str):
+            segments = (*segments[:-1], last_segment + tail)
+        else:
+            segments = (*segments, tail)
+    ending = segments[-1] if segments else ""
+    if not (isinstance(ending, str) and is_separator(ending[-1])):
+        shown = template_text(condition.segments[-1:])
+        raise ValueError(
+            f"stops after '{shown}', where no separator ends a part of the stored keys"
+        )
+    if ending[-1] == "\U0010ffff":
+        raise ValueError("stops at U+10FFFF, after which no character sorts")
+    return Template(template_text(segments), segments)
+
+
+def after_prefix(prefix: Template) -> Template:
+    """The least text after every text that starts with ``prefix`` (whose last segment is a
+    literal): its last character made the next one (``DUE#{due}#`` -> ``DUE#{due}$``).
+    DynamoDB orders strings by their UTF-8 bytes, which is the order of their code points,
+    so a string starting with ``prefix`` sorts below this and any other string above
+    ``prefix`` at or above it."""
+    *head, literal = prefix.segments
+    assert isinstance(literal, str) and literal
+    code = ord(literal[-1]) + 1
+    if 0xD800 <= code <= 0xDFFF:  # surrogates are no characters of UTF-8 text
+        code = 0xE000
+    segments = (*head, literal[:-1] + chr(code))
+    return Template(template_text(segments), segments)
+
+
+def filter_value_type(t: TypeRef, op: str) -> TypeRef:
+    """The type of a filter's value on an attribute of type ``t``: the attribute's, except
+    an element for ``contains`` on a list or set, and text for ``begins_with`` and for
+    ``contains`` on an enum (a prefix of a date is a string such as "2026-11")."""
+    if op == "contains" and t.kind in ("list", "number_set"):
+        assert t.of is not None
+        return t.of
+    if op == "contains" and t.kind == "string_set":
+        return TypeRef("string")
+    if op == "contains" and t.kind == "binary_set":
+        return TypeRef("binary")
+    if op == "begins_with" or (op == "contains" and t.kind == "enum"):
+        return TypeRef("string")
+    return t
+
+
+# The types a literal of the schema (a filter's or an index condition's value) may have.
+LITERAL_TYPES = (
+    "string",
+    "enum",
+    "integer",
+    "ttl",
+    "version",
+    "decimal",
+    "float",
+    "boolean",
+    "date",
+    "datetime",
+)
+
+
+def literal_value(t: TypeRef, value: Any) -> tuple[str, Any]:
+    """The DynamoDB value (its type and what it holds) of a literal of the schema given for
+    a value of type ``t``, written exactly as the runtime writes values of that type
+    (``wire``). ValueError saying what is wrong with the literal ("is not a date: ...")."""
+    kind = t.kind
+    named = {"ttl": "integer", "version": "integer"}.get(kind, kind)
+    wrong = ValueError(f"is not {'an' if named[0] in 'aeiou' else 'a'} {named}")
+    where = "the value"
+    if kind not in LITERAL_TYPES:
+        raise ValueError(
+            f"cannot be written in the schema: {kind} values are parameters"
+        )
+    if isinstance(value, bool) != (kind == "boolean"):
+        raise wrong
+    try:
+        if kind in ("string", "enum"):
+            if not isinstance(value, str):
+                raise wrong
+            if kind == "enum" and t.values and value not in t.values:
+                raise ValueError(f"is not one of {', '.join(t.values)}")
+            return "S", value
+        if kind == "boolean":
+            return "BOOL", value
+        if kind in ("integer", "ttl", "version"):
+            if not isinstance(value, int):
+                raise wrong
+            return "N", wire.int_to_n(value, where)
+        if kind == "decimal":
+            if not isinstance(value, (int, float, str)) or not _is_number(value):
+                raise wrong
+            return "N", wire.decimal_to_n(Decimal(str(value)), where)
+        if kind == "float":
+            if not isinstance(value, (int, float)):
+                raise wrong
+            return "N", wire.float_to_n(float(value), where)
+        if not isinstance(value, str):
+            raise wrong
+        if kind == "date":
+            return "S", wire.date_to_s(_iso(date.fromisoformat, value, wrong), where)
+        moment = _iso(datetime.fromisoformat, value, wrong)
+        if moment.tzinfo is None:
+            raise ValueError(
+                "has no time zone: end it with Z or an offset such as +01:00"
+            )
+        return "S", wire.datetime_to_s(moment.astimezone(UTC), where)
+    except ConstraintViolation:
+        raise ValueError("is beyond what DynamoDB numbers hold") from None
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+def _is_number(value: int | float | str) -> bool:
+    try:
+        Decimal(str(value))
+    except InvalidOperation:
+        return False
+    return True
+
+
+def _iso(parse: Any, text: str, wrong: ValueError) -> Any:
+    """A date or datetime in ISO 8601 (``2024-03-10``, ``2024-03-10T09:30:00Z``)."""
+    try:
+        return parse(text)
+    except ValueError:
+        raise ValueError(
+            f"{wrong}: write it in ISO 8601, such as '2024-03-10'"
+        ) from None
+
+
 def sort_params(op: str, template: Template, name: str) -> list[str]:
     """Parameters a sort-key placeholder becomes. With between, the last placeholder is the
     range (``x_from``, ``x_to``); the ones before it are shared by both ends."""
@@ -242,6 +438,9 @@ class EntityKey:
     sk_attribute: KeyAttribute | None
     pk: Template
     sk: Template | None
+    # An index's keys are written only while these hold (and its optional attributes are
+    # set): a sparse index by condition. Always empty for the table key.
+    when: tuple[IndexCondition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -254,7 +453,19 @@ class SortCondition:
 class FilterCondition:
     attribute: str
     op: str
-    param: str
+    param: str  # the method parameter, when the filter takes its values from the caller
+    # The literal values written in the schema (``value``), as written: then the filter
+    # takes no parameter. Two for between, one for the other operators.
+    values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class IndexCondition:
+    """``when: {attribute: value}`` of an entity's index: its keys are written only while
+    the attribute holds this value (a literal of the schema, as written)."""
+
+    attribute: str
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -302,11 +513,30 @@ class Entity:
 
 @dataclass(frozen=True)
 class Collection:
+    """Entities that share a partition key, read by one query.
+
+    The flat form (``entities``) returns a page of all of their items; the grouped form
+    (``one``, ``many``) returns the ``one`` item of the partition (an entity with one item
+    per partition: its sort key is fixed by the partition key) and lists of the ``many``
+    items, by field name. ``key`` is the key templates of the first entity that is not the
+    ``one`` (the partition key template is the same for all of them; its sort key template
+    is the one a sort key condition is compared with).
+    """
+
     name: str
     table: str
-    key: EntityKey  # the shared partition key template (from the first entity)
-    entities: tuple[str, ...]
+    key: EntityKey
+    entities: tuple[str, ...]  # every entity; the ``one`` first
     doc: str
+    sort: SortCondition | None = None
+    descending: bool = False
+    limit: int | None = None  # the default of the methods' ``limit``
+    one: tuple[str, str] | None = None  # (field, entity)
+    many: tuple[tuple[str, str], ...] = ()  # (field, entity); empty in the flat form
+
+    @property
+    def grouped(self) -> bool:
+        return bool(self.many)
 
 
 @dataclass(frozen=True)
@@ -470,6 +700,7 @@ def build_entity_key(
         sk_attribute=sk_attribute,
         pk=parse_template(pk_text) if pk_text is not None else Template("", ()),
         sk=parse_template(spec["sk"]) if "sk" in spec else None,
+        when=tuple(IndexCondition(n, v) for n, v in spec.get("when", {}).items()),
     )
 
 
@@ -499,20 +730,36 @@ def build_module(
     by_name = {e.name: e for e in entities}
     collections = []
     for cname, cspec in data.get("collections", {}).items():
-        first = by_name[cspec["entities"][0]]
+        one = next(iter(cspec.get("one", {}).items()), None)
+        many = tuple(cspec.get("many", {}).items())
+        names = (
+            [*(one[1:] if one else ()), *(e for _, e in many)]
+            if many
+            else list(cspec["entities"])
+        )
+        first = by_name[many[0][1] if many else names[0]]
         index_name = cspec.get("index")
         ckey = (
             first.key
             if index_name is None
             else next(k for k in first.index_keys if k.index == index_name)
         )
+        sort = None
+        if "sk" in cspec:
+            op, text = next(iter(cspec["sk"].items()))
+            sort = SortCondition(op, parse_template(text))
         collections.append(
             Collection(
                 name=cname,
                 table=first.table,
                 key=ckey,
-                entities=tuple(cspec["entities"]),
+                entities=tuple(names),
                 doc=cspec.get("doc", ""),
+                sort=sort,
+                descending=cspec.get("order", "asc") == "desc",
+                limit=cspec.get("limit"),
+                one=one,
+                many=many,
             )
         )
     return Module(
@@ -639,7 +886,10 @@ def build_entity(
                 projection=tuple(pspec.get("projection", ())),
                 filters=tuple(
                     FilterCondition(
-                        f["attribute"], f["op"], f.get("param", f["attribute"])
+                        f["attribute"],
+                        f["op"],
+                        f.get("param", f["attribute"]),
+                        _literals(f),
                     )
                     for f in pspec.get("filter", ())
                 ),
@@ -674,6 +924,14 @@ def build_audit(spec: Any, entity_table: str) -> Audit | None:
     return Audit(spec.get("table", entity_table), spec.get("retention_days"))
 
 
+def _literals(spec: dict[str, Any]) -> tuple[Any, ...]:
+    """A filter's literal values: ``value`` (a list of two for between), or none."""
+    if "value" not in spec:
+        return ()
+    value = spec["value"]
+    return tuple(value) if isinstance(value, list) else (value,)
+
+
 def _with_local_pk(
     index_key: EntityKey, table_key: EntityKey, table: Table
 ) -> EntityKey:
@@ -685,5 +943,6 @@ def _with_local_pk(
             index_key.sk_attribute,
             table_key.pk,
             index_key.sk,
+            index_key.when,
         )
     return index_key

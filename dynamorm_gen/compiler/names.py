@@ -104,11 +104,11 @@ def check_generated_names(sf: SchemaFile, module: Module) -> list[Diagnostic]:
                 top.add(facts.view_name(entity, p), origin, path)
     for collection in module.collections:
         origin = f"collection '{collection.name}'"
-        top.add(
-            facts.collection_const(collection),
-            origin,
-            ("collections", collection.name),
-        )
+        path = ("collections", collection.name)
+        top.add(facts.collection_const(collection), origin, path)
+        if collection.grouped:
+            top.add(facts.group_class(collection), origin, path)
+            top.add(facts.one_const(collection), origin, path)
     diagnostics: list[Diagnostic] = []
     for entity in module.entities:
         # The builder's methods, from the list update.py.j2 renders: attributes ``a`` and

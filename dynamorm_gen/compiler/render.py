@@ -146,11 +146,7 @@ class ModuleContext:
         audited = any(e.audit is not None for e in module.entities)
         free_maps = any(t.kind == "map" and t.of is None for t in types)
         updates = any(facts.has_update_builder(e) for e in module.entities)
-        equality = any(
-            a.type.kind in ("boolean", "binary") and not a.encrypted
-            for e in module.entities
-            for a in e.attributes
-        )
+        operators = {o for e in module.entities for o in facts.when_operators(e)}
         wanted: list[tuple[str, list[str | None]]] = [
             (
                 "collections.abc",
@@ -185,6 +181,7 @@ class ModuleContext:
                     "audit" if audited else None,
                     "batch" if entities else None,
                     "condition" if entities else None,
+                    "group" if any(c.grouped for c in module.collections) else None,
                     "tenants" if tenants else None,
                     "update" if updates else None,
                     "wire",
@@ -194,7 +191,10 @@ class ModuleContext:
             ("dynamorm_gen.runtime.batch", ["BatchGet" if entities else None]),
             (
                 "dynamorm_gen.runtime.condition",
-                ["Comparison" if entities else None, "Equality" if equality else None],
+                [
+                    "Comparison" if "Comparison" in operators else None,
+                    "Equality" if "Equality" in operators else None,
+                ],
             ),
             (
                 "dynamorm_gen.runtime.idempotency",

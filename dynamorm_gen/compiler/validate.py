@@ -13,9 +13,10 @@ import keyword
 import math
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
@@ -60,7 +61,7 @@ METHOD_NAMES = frozenset(
     | {"type", "len", "update", "value", "changes", "committed", "expected", "now"}
     | {"expected_version", "must_exist", "old_on_failure", "page_size", "request"}
     | {"retry_safe", "return_old", "returning", "tx", "txg", "when"}
-    | {"tenants", "audit", "key"}
+    | {"tenants", "audit", "key", "group"}
 )
 # put_ methods save the old value of each `auto: update` attribute in a local `previous_<name>`.
 METHOD_NAME_PREFIXES = ("previous_",)
@@ -86,6 +87,18 @@ MAX_TABLE_NAME = 255
 MIN_TABLE_NAME = 3
 MAX_KEY_ATTRIBUTE_NAME = 255  # characters
 MAX_ATTRIBUTE_NAME_BYTES = 65535  # UTF-8 bytes: "less than 64 KB"
+# The attribute types an index condition (``when``) may compare: their values are written
+# in the schema and compared in Python by equality.
+INDEX_CONDITION_TYPES = ("boolean", "string", "enum", "integer")
+# The element types a default list, typed map or set may list members of (literals).
+COLLECTION_DEFAULT_ELEMENTS = (
+    "string",
+    "enum",
+    "integer",
+    "decimal",
+    "float",
+    "boolean",
+)
 MAX_GLOBAL_INDEXES = 20
 MAX_LOCAL_INDEXES = 5
 
@@ -674,12 +687,12 @@ class _FileChecker:
                 self.error(
                     (*path, "type"), "DG203", f"'{kind}' is for entity attributes only"
                 )
-        if kind in model.SET_TYPES and (optional or "default" in spec):
+        if kind in model.SET_TYPES and optional:
             self.error(
-                (*path, "optional" if optional else "default"),
+                (*path, "optional"),
                 "DG203",
                 f"{self.a_type(kind)} is never null: an empty set is simply not stored",
-                "remove 'optional'/'default'",
+                "remove 'optional'",
             )
         if "default" in spec:
             self.check_default((*path, "default"), kind, spec)
@@ -782,6 +795,16 @@ class _FileChecker:
 
     def check_default(self, path: PathKey, kind: str, spec: dict[str, Any]) -> None:
         value = spec["default"]
+        if kind in model.COLLECTION_TYPES:
+            self.check_collection_default(path, kind, spec)
+            return
+        if isinstance(value, (list, dict)):
+            self.error(
+                path,
+                "DG203",
+                f"default {_describe(value)} is not a valid {kind}",
+            )
+            return
         valid = {
             "string": isinstance(value, str),
             "enum": isinstance(value, str) and value in spec.get("values", ()),
@@ -817,6 +840,67 @@ class _FileChecker:
                 self.error(
                     path, "DG203", f"default {_describe(value)} is not a finite {kind}"
                 )
+
+    def check_collection_default(
+        self, path: PathKey, kind: str, spec: dict[str, Any]
+    ) -> None:
+        """A default list, map or set: a list (a mapping for maps) of literals of its
+        element type, which generated code writes out as a new container for each object.
+        Elements without a literal form (objects, dates, nested lists...) allow only an
+        empty default; a free-form map holds strings, integers, booleans, lists and maps."""
+        value = spec["default"]
+        shape = dict if kind == "map" else list
+        if not isinstance(value, shape):
+            example = "{}" if kind == "map" else "[]"
+            self.error(
+                path,
+                "DG203",
+                f"the default of {self.a_type(kind)} is a"
+                f" {'mapping' if kind == 'map' else 'list'}, such as {example}, not"
+                f" {_describe(value)}",
+            )
+            return
+        if kind == "map" and "of" not in spec:
+            found = _free_form_problem(value)
+            if found is not None:
+                where, what = found
+                self.error(
+                    (*path, *where),
+                    "DG203",
+                    f"a free-form map's default holds strings, integers, booleans, lists"
+                    f" and maps, not {what}",
+                    "write a decimal number as a string, or declare the map's type with 'of'",
+                )
+            return
+        element = _element_type(model.type_ref(spec, self.object_types))
+        members = list(value.items() if isinstance(value, dict) else enumerate(value))
+        if members and element.kind not in COLLECTION_DEFAULT_ELEMENTS:
+            self.error(
+                path,
+                "DG203",
+                f"the default of {self.a_type(kind)} of"
+                f" {element.object_name or element.kind} values must be empty",
+                f"defaults hold {', '.join(COLLECTION_DEFAULT_ELEMENTS)} values",
+            )
+            return
+        seen: set[Any] = set()
+        for where, member in members:
+            try:
+                wire_type, text = model.literal_value(element, member)
+            except ValueError as exc:
+                self.error(
+                    (*path, where), "DG203", f"default member {_describe(member)} {exc}"
+                )
+                continue
+            same = Decimal(text) if wire_type == "N" else text
+            if kind in model.SET_TYPES and same in seen:
+                self.error(
+                    (*path, where),
+                    "DG203",
+                    f"default member {_describe(member)} is listed twice: a set holds"
+                    " each member once",
+                )
+            seen.add(same)
 
     # --- entities ----------------------------------------------------------------------------
 
@@ -927,6 +1011,10 @@ class _FileChecker:
                 attributes,
                 table_key=False,
             )
+            if "when" in ispec:
+                self.check_index_conditions(
+                    (*path, "indexes", iname), iname, ispec["when"], attributes
+                )
         for pname, pspec in spec.get("access_patterns", {}).items():
             self.check_access_pattern(path, name, pname, pspec, spec, table, attributes)
         self.check_touched_index_keys(path, name, spec, table)
@@ -1047,6 +1135,13 @@ class _FileChecker:
             optional = [
                 n for n in dict.fromkeys(names) if attributes[n].get("optional")
             ]
+            sparse = (
+                f"optional '{optional[0]}'"
+                if optional
+                else f"when '{next(iter(ispec['when']))}'"
+                if ispec.get("when")
+                else ""
+            )
             for role, template in templates.items():
                 used = [n for n in touched if template and n in template.names]
                 if not used or template is None:
@@ -1066,15 +1161,19 @@ class _FileChecker:
                         f"build this key from '{used[0]}' and table key attributes only,"
                         " or from an attribute that is not auto: update",
                     )
-                elif optional:
+                elif sparse:
                     self.error(
                         (*path, "indexes", iname, role),
                         "DG218",
                         f"{where} uses auto: update attribute '{used[0]}', but index"
-                        f" '{iname}' is sparse (optional '{optional[0]}'): updates of"
+                        f" '{iname}' is sparse ({sparse}): updates of"
                         f" '{entity}' could not tell whether to write it",
-                        f"make '{optional[0]}' required, or build this key from an"
-                        " attribute that is not auto: update",
+                        (
+                            f"make '{optional[0]}' required"
+                            if optional
+                            else f"write index '{iname}' always (no 'when')"
+                        )
+                        + ", or build this key from an attribute that is not auto: update",
                     )
 
     def check_tenant(
@@ -1140,8 +1239,8 @@ class _FileChecker:
                 # table key: after its own text before its first placeholder.
                 head = leading if iname else _leading_literal(template)
                 tail = template.segments[0 if iname or not head else 1 :]
-                rest = f"#{_template_text(tail)}" if tail else ""
-                example = f"{_template_text((head,))}{{{tenant}}}{rest}"
+                rest = f"#{model.template_text(tail)}" if tail else ""
+                example = f"{model.template_text((head,))}{{{tenant}}}{rest}"
                 self.error(
                     (*path, *rel, "pk"),
                     "DG220",
@@ -1558,8 +1657,8 @@ class _FileChecker:
         except ValueError:
             pass  # reported on the key itself
         sk_attr = table.sk if index is None else index.sk
+        where_key = "the table key" if index is None else f"index '{index.name}'"
         if "sk" in spec:
-            op, text = next(iter(spec["sk"].items()))
             if sk_attr is None:
                 owner = (
                     f"table '{table.name}'"
@@ -1572,45 +1671,15 @@ class _FileChecker:
                     f"{owner} has no sort key to condition on",
                 )
             else:
-                template = self.check_template(
-                    (*path, "sk", op), text, sk_attr.type, attributes, required=False
+                self.check_sort_condition(
+                    (*path, "sk"),
+                    "DG211",
+                    spec["sk"],
+                    sk_attr.type,
+                    [(entity, attributes, key_spec.get("sk"))],
+                    params,
+                    where_key,
                 )
-                if template is not None:
-                    if sk_attr.type != "S" and op == "begins_with":
-                        self.error(
-                            (*path, "sk", op),
-                            "DG211",
-                            "begins_with needs a string sort key",
-                        )
-                    if (
-                        op == "between"
-                        and template.names
-                        and template.names[-1] in params
-                    ):
-                        self.error(
-                            (*path, "sk", op),
-                            "DG211",
-                            f"between ranges over '{template.names[-1]}', which the"
-                            " partition key already fixes",
-                        )
-                    for pname in dict.fromkeys(template.names):
-                        if pname in params:
-                            continue  # a partition key attribute, shared
-                        names = model.sort_params(op, template, pname)
-                        for param in names:
-                            if param in params:
-                                self.error(
-                                    (*path, "sk", op),
-                                    "DG211",
-                                    f"parameter '{param}' is already the {params[param]}",
-                                )
-                            params[param] = "sort key condition"
-                    if op == "between" and not template.names:
-                        self.error(
-                            (*path, "sk", op),
-                            "DG211",
-                            "between needs a template with an attribute, e.g. 'DAY#{day}'",
-                        )
         projection = spec.get("projection", [])
         for i, attr in enumerate(projection):
             if attr not in attributes:
@@ -1662,50 +1731,46 @@ class _FileChecker:
             kind = aspec["type"]
             if not self.is_type(kind):
                 continue  # already reported as an unknown type
-            if (
-                op in ("lt", "lte", "gt", "gte", "between")
-                and kind not in model.ORDERED_TYPES
-            ):
-                self.error(
-                    (*fpath, "op"),
-                    "DG211",
-                    f"'{op}' does not apply to {self.a_type(kind)} attribute",
-                )
-            if op == "begins_with" and kind not in (
-                "string",
-                "enum",
-                "datetime",
-                "date",
-            ):
-                self.error(
-                    (*fpath, "op"),
-                    "DG211",
-                    f"'begins_with' does not apply to {self.a_type(kind)} attribute",
-                )
-            if op == "contains" and kind not in (
-                "string",
-                "list",
-                "string_set",
-                "number_set",
-                "binary_set",
-            ):
-                self.error(
-                    (*fpath, "op"),
-                    "DG211",
-                    f"'contains' does not apply to {self.a_type(kind)} attribute",
-                )
             unordered = ("map", "list", *model.SET_TYPES)
-            if (op in ("eq", "ne") and kind in unordered) or (
-                kind in self.object_types and op not in ("exists", "not_exists")
-            ):
+            applies = not (
+                (
+                    op in ("lt", "lte", "gt", "gte", "between")
+                    and kind not in model.ORDERED_TYPES
+                )
+                or (
+                    op == "begins_with"
+                    and kind not in ("string", "enum", "datetime", "date")
+                )
+                or (
+                    op == "contains"
+                    and kind
+                    not in ("string", "list", "string_set", "number_set", "binary_set")
+                )
+                or (op in ("eq", "ne") and kind in unordered)
+                or (kind in self.object_types and op not in ("exists", "not_exists"))
+            )
+            if not applies:
                 self.error(
                     (*fpath, "op"),
                     "DG211",
                     f"'{op}' does not apply to {self.a_type(kind)} attribute",
                 )
             if op in ("exists", "not_exists"):
+                for option in ("param", "value"):
+                    if option in fspec:
+                        self.error(
+                            (*fpath, option), "DG211", f"'{op}' takes no {option}"
+                        )
+                continue
+            if "value" in fspec:
                 if "param" in fspec:
-                    self.error((*fpath, "param"), "DG211", f"'{op}' takes no parameter")
+                    self.error(
+                        (*fpath, "param"),
+                        "DG211",
+                        "give either 'param' (the caller's value) or 'value' (the schema's)",
+                    )
+                if applies:
+                    self.check_filter_value(fpath, attr, op, aspec, fspec["value"])
                 continue
             param = fspec.get("param", attr)
             ppath = (*fpath, "param") if "param" in fspec else fpath
@@ -1723,6 +1788,205 @@ class _FileChecker:
                         "name it with 'param: ...'",
                     )
                 params[pname] = "a filter"
+
+    def check_sort_condition(
+        self,
+        path: PathKey,
+        code: str,
+        condition: dict[str, str],
+        sk_type: str,
+        entities: list[tuple[str, dict[str, Any], Any]],
+        params: dict[str, str],
+        where: str,
+    ) -> None:
+        """A sort key condition of an access pattern (``code`` DG211) or of a collection
+        (DG212), compared with the stored keys of ``entities`` (name, attributes, stored
+        sort key template text): its template (checked against the first entity's
+        attributes; the others must have its attributes, with the same types), the
+        parameters it adds to ``params``, and how it meets each entity's stored keys
+        (DG223)."""
+        op, text = next(iter(condition.items()))
+        cpath: PathKey = (*path, op)
+        first, attributes, _ = entities[0]
+        template = self.check_template(cpath, text, sk_type, attributes, required=False)
+        if template is None:
+            return
+        for other, other_attributes, _ in entities[1:]:
+            for name in dict.fromkeys(template.names):
+                kind = attributes[name]["type"]
+                found = other_attributes.get(name, {}).get("type")
+                if found != kind:
+                    self.error(
+                        cpath,
+                        code,
+                        f"sort key condition '{text}' names '{name}', {self.a_type(kind)}"
+                        f" of '{first}', but '{other}' "
+                        + (
+                            "has no such attribute"
+                            if found is None
+                            else f"has {self.a_type(found)}"
+                        ),
+                    )
+                    return
+        if sk_type != "S" and op == "begins_with":
+            self.error(cpath, code, "begins_with needs a string sort key")
+        if op == "between" and template.names and template.names[-1] in params:
+            self.error(
+                cpath,
+                code,
+                f"between ranges over '{template.names[-1]}', which the partition key"
+                " already fixes",
+            )
+        for pname in dict.fromkeys(template.names):
+            if pname in params:
+                continue  # a partition key attribute, shared
+            for param in model.sort_params(op, template, pname):
+                if param in params:
+                    self.error(
+                        cpath,
+                        code,
+                        f"parameter '{param}' is already the {params[param]}",
+                    )
+                params[param] = "sort key condition"
+        if op == "between" and not template.names:
+            self.error(
+                cpath,
+                code,
+                "between needs a template with an attribute, e.g. 'DAY#{day}'",
+            )
+        elif op in ("lt", "lte", "gt", "gte") and not template.names:
+            self.error(
+                cpath,
+                code,
+                f"'{op}' compares the sort key with fixed text: every '{first}' item is"
+                " on the same side of it",
+                "name an attribute in the template, or use begins_with to read only the"
+                f" keys starting with '{text}'",
+            )
+        elif sk_type == "S" and op != "begins_with":
+            prefixes = {
+                name: self.check_part_prefix(cpath, template, stored, where)
+                for name, _, stored in entities
+            }
+            found = {p.text if p else None for p in prefixes.values() if p is not False}
+            if len(found) > 1:
+                listing = ", ".join(
+                    f"{name}: '{p.text if p else 'the whole key'}'"
+                    for name, p in prefixes.items()
+                    if p is not False
+                )
+                self.error(
+                    cpath,
+                    "DG223",
+                    f"sort key condition '{text}' stops at different places in the stored"
+                    f" keys of the entities ({listing}), so no one value sent could keep or"
+                    " leave out the items at its value in all of them",
+                    "give the entities sort key templates that start alike",
+                )
+
+    def check_filter_value(
+        self, path: PathKey, attr: str, op: str, spec: dict[str, Any], value: Any
+    ) -> None:
+        """A filter's literal value: one (two for between, [low, high]) that fits what the
+        operator compares with the attribute, written as its values are."""
+        if (op == "between") != isinstance(value, list) or (
+            isinstance(value, list) and len(value) != 2
+        ):
+            wanted = "two values, [low, high]" if op == "between" else "one value"
+            self.error((*path, "value"), "DG211", f"'{op}' takes {wanted}")
+            return
+        values = value if isinstance(value, list) else [value]
+        wanted_type = model.filter_value_type(
+            model.type_ref(spec, self.object_types), op
+        )
+        for i, literal in enumerate(values):
+            vpath = (*path, "value", i) if isinstance(value, list) else (*path, "value")
+            self.check_literal(vpath, f"for '{attr}'", wanted_type, literal)
+
+    def check_literal(
+        self, path: PathKey, what: str, wanted: model.TypeRef, literal: Any
+    ) -> None:
+        try:
+            model.literal_value(wanted, literal)
+        except ValueError as exc:
+            self.error(path, "DG224", f"value {_describe(literal)} {what} {exc}")
+
+    def check_index_conditions(
+        self,
+        path: PathKey,
+        index: str,
+        conditions: dict[str, Any],
+        attributes: dict[str, Any],
+    ) -> None:
+        """``when: {attribute: value}``: the index holds the item only while each attribute
+        holds its value, which generated code compares with ``==`` (``is`` for booleans)."""
+        for name, literal in conditions.items():
+            cpath: PathKey = (*path, "when", name)
+            spec = attributes.get(name)
+            if spec is None:
+                self.error(
+                    cpath,
+                    "DG207",
+                    f"index '{index}' is written when '{name}' holds a value, but '{name}'"
+                    " is not an attribute",
+                    did_you_mean(name, attributes),
+                    key=True,
+                )
+                continue
+            kind = spec["type"]
+            if spec.get("encrypted"):
+                self.error(
+                    cpath,
+                    "DG210",
+                    f"encrypted attribute '{name}' cannot decide whether index '{index}'"
+                    " holds the item",
+                    key=True,
+                )
+            elif kind in INDEX_CONDITION_TYPES:
+                self.check_literal(
+                    cpath,
+                    f"for '{name}' in the 'when' of index '{index}'",
+                    model.type_ref(spec, self.object_types),
+                    literal,
+                )
+            elif self.is_type(kind):
+                self.error(
+                    cpath,
+                    "DG207",
+                    "the 'when' of an index compares booleans, strings, enums and"
+                    f" integers, and '{name}' is {self.a_type(kind)}",
+                    key=True,
+                )
+
+    def check_part_prefix(
+        self, path: PathKey, condition: model.Template, stored_text: Any, where: str
+    ) -> model.Template | Literal[False] | None:
+        """A comparison's template is the stored sort key template, or stops at one of its
+        separators: the compared value is then a leading part of the stored keys, and the
+        items at that value can be kept or left out as the operator says. Anything else
+        compares text that is not a part of the stored keys (a silent wrong answer).
+        Returns what ``model.part_prefix`` does, or False when it was refused."""
+        stored = _parsed(stored_text)
+        if stored is None:
+            return False  # reported on the key itself
+        try:
+            return model.part_prefix(condition, stored)
+        except ValueError as exc:
+            hint = (
+                "separate that part from the next in the stored key template with '#'"
+                if str(exc).startswith("stops")
+                else "write the stored key template, or its start up to a separator, such"
+                f" as '{_leading_part(stored)}'"
+            )
+            self.error(
+                path,
+                "DG223",
+                f"sort key condition '{condition.text}' {exc}"
+                f" ('{stored.text}', {where}): it would not compare the parts of the stored"
+                " keys",
+                hint,
+            )
+            return False
 
     # --- across entities ---------------------------------------------------------------------
 
@@ -1818,11 +2082,15 @@ class _FileChecker:
         path: PathKey = ("collections", name)
         self.check_name(path, name, SNAKE, "collection")
         entities = self.data.get("entities", {})
+        members = self.collection_members(path, spec)
+        if members is None:
+            return
+        where_listed: PathKey = (*path, "many" if "many" in spec else "entities")
         index_name = spec.get("index")
         # An unknown index is one mistake, reported once rather than once per entity.
         missing_index = False
         if index_name is not None:
-            listed = [entities[e]["table"] for e in spec["entities"] if e in entities]
+            listed = [entities[e]["table"] for _, e, _ in members if e in entities]
             for tname in dict.fromkeys(t for t in listed if t in tables):
                 table = tables[tname]
                 index = table.index(index_name)
@@ -1843,12 +2111,13 @@ class _FileChecker:
                         "a collection needs an index with projection: all",
                     )
         templates: dict[str, str] = {}
+        key_specs: dict[str, dict[str, Any]] = {}
         table_names = set()
-        for i, ename in enumerate(spec["entities"]):
+        for mpath, ename, _ in members:
             espec = entities.get(ename)
             if espec is None:
                 self.error(
-                    (*path, "entities", i),
+                    mpath,
                     "DG212",
                     f"collection names '{ename}', which is not an entity",
                     did_you_mean(ename, entities),
@@ -1863,39 +2132,154 @@ class _FileChecker:
             if key_spec is None:
                 if not missing_index:
                     self.error(
-                        (*path, "entities", i),
+                        mpath,
                         "DG212",
                         f"entity '{ename}' writes no keys for index '{index_name}'",
                     )
                 continue
+            key_specs[ename] = key_spec
             templates[ename] = key_spec.get("pk", espec["key"].get("pk", ""))
         if len(table_names) > 1:
             self.error(
-                (*path, "entities"),
+                where_listed,
                 "DG212",
                 "entities of a collection must share one table",
             )
         if len(set(templates.values())) > 1:
             listing = ", ".join(f"{e}: '{t}'" for e, t in templates.items())
             self.error(
-                (*path, "entities"),
+                where_listed,
                 "DG212",
                 f"entities of a collection must share one partition key template ({listing})",
             )
-        tenants = {
-            e: entities[e].get("tenant") for e in spec["entities"] if e in entities
-        }
+        tenants = {e: entities[e].get("tenant") for _, e, _ in members if e in entities}
         if len(set(tenants.values())) > 1:
             listing = ", ".join(f"{e}: {t or 'none'}" for e, t in tenants.items())
             missing = next(e for e, t in tenants.items() if t is None)
             known = next(t for t in tenants.values() if t is not None)
             self.error(
-                (*path, "entities"),
+                where_listed,
                 "DG220",
                 "entities of a collection must have the same tenant, or none: a query"
                 f" would read some entities' items of every tenant ({listing})",
                 f"declare 'tenant: {known}' on '{missing}'",
             )
+        resolved = len(key_specs) == len(members) and len(table_names) == 1
+        if not resolved or len(set(templates.values())) > 1:
+            return
+        collection_table = tables.get(next(iter(table_names)))
+        if collection_table is None:
+            return  # reported on the entities
+        index = collection_table.index(index_name)
+        sk_attr = collection_table.sk if index is None else index.sk
+        pk_template = _parsed(next(iter(templates.values())))
+        pk_names = set(pk_template.names if pk_template else ())
+        for mpath, ename, role in members:
+            sk_text = key_specs[ename].get("sk")
+            sk = _parsed(sk_text)
+            if role == "one" and sk is not None and not set(sk.names) <= pk_names:
+                self.error(
+                    mpath,
+                    "DG212",
+                    f"'{ename}' is the one item of a partition only if its partition key"
+                    f" fixes its sort key, but '{sk.text}' also names"
+                    f" '{next(n for n in sk.names if n not in pk_names)}'",
+                    "make it a 'many' entity, or give it a sort key built from the"
+                    " partition key's attributes (such as 'PROFILE')",
+                )
+        if "sk" in spec:
+            where = "the table key" if index is None else f"index '{index.name}'"
+            if sk_attr is None:
+                self.error(
+                    (*path, "sk"),
+                    "DG212",
+                    f"{where} has no sort key to condition on",
+                )
+                return
+            compared = [
+                (ename, entities[ename]["attributes"], key_specs[ename].get("sk"))
+                for _, ename, role in members
+                if role != "one"
+            ]
+            params = {n: "partition key" for n in pk_names}
+            self.check_sort_condition(
+                (*path, "sk"),
+                "DG212",
+                spec["sk"],
+                sk_attr.type,
+                compared,
+                params,
+                where,
+            )
+
+    def collection_members(
+        self, path: PathKey, spec: dict[str, Any]
+    ) -> list[tuple[PathKey, str, str]] | None:
+        """The entities of a collection: (where it is named, entity, role), role "one",
+        "many" or "entity" (the flat form); None when the forms are mixed up (reported)."""
+        if "many" not in spec:
+            if "one" in spec:
+                self.error(
+                    (*path, "one"),
+                    "DG212",
+                    "'one' goes with 'many': the items of the other entities",
+                    key=True,
+                )
+                return None
+            if "entities" not in spec:
+                self.error(
+                    path,
+                    "DG103",
+                    f"{_dotted(path)}: missing required field 'entities' (or 'many')",
+                    key=True,
+                )
+                return None
+            return [
+                ((*path, "entities", i), e, "entity")
+                for i, e in enumerate(spec["entities"])
+            ]
+        if "entities" in spec:
+            self.error(
+                (*path, "entities"),
+                "DG212",
+                "give either 'entities' (a page of all their items) or 'one' and 'many'"
+                " (the items grouped by entity)",
+                key=True,
+            )
+            return None
+        groups = [("one", f, e) for f, e in spec.get("one", {}).items()]
+        groups += [("many", f, e) for f, e in spec["many"].items()]
+        members: list[tuple[PathKey, str, str]] = []
+        fields: set[str] = set()
+        for role, field, ename in groups:
+            fpath: PathKey = (*path, role, field)
+            if role == "one" and len(spec["one"]) > 1:
+                self.error(
+                    fpath, "DG212", "a collection has one 'one' entity", key=True
+                )
+                return None
+            named = self.check_name(fpath, field, SNAKE, "collection field")
+            if named and (field in ("cursor", "self") or field in fields):
+                self.error(
+                    fpath,
+                    "DG212",
+                    f"field '{field}' is already a field of the result",
+                    key=True,
+                )
+            fields.add(field)
+            if ename in {e for _, e, _ in members}:
+                self.error(fpath, "DG212", f"'{ename}' is listed twice")
+                return None
+            members.append((fpath, ename, role))
+        if len(members) < 2:
+            self.error(
+                (*path, "many"),
+                "DG212",
+                "a collection reads at least two entities: add a 'one' or another 'many'",
+                key=True,
+            )
+            return None
+        return members
 
     # --- idempotency records -------------------------------------------------------------------
 
@@ -2139,7 +2523,7 @@ def _tenant_followed(template: model.Template, tenant: str) -> str:
         segments[at] = "#" + after[1:]
     else:
         segments.insert(at, "#")
-    return _template_text(tuple(segments))
+    return model.template_text(tuple(segments))
 
 
 def _audit_partitions(
@@ -2169,6 +2553,44 @@ def _partition_keys(
     return keys
 
 
+def _element_type(t: model.TypeRef) -> model.TypeRef:
+    """The type of the members of a list, typed map or set."""
+    if t.kind == "string_set":
+        return model.TypeRef("string")
+    if t.kind == "binary_set":
+        return model.TypeRef("binary")
+    assert t.of is not None
+    return t.of
+
+
+def _free_form_problem(value: Any, where: PathKey = ()) -> tuple[PathKey, str] | None:
+    """Where a free-form map's default holds a value other than a string, an integer, a
+    boolean, a list or a map of them, and what it is; None when it holds none."""
+    if isinstance(value, dict):
+        members: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, list):
+        members = list(enumerate(value))
+    elif isinstance(value, (str, int)):  # a bool is an int
+        return None
+    else:
+        return where, _describe(value)
+    for key, member in members:
+        found = _free_form_problem(member, (*where, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _leading_part(template: model.Template) -> str:
+    """The stored key template up to its first placeholder, for hints: ``DUE#{due}``."""
+    segments = template.segments
+    first = next(
+        (i for i, s in enumerate(segments) if isinstance(s, model.Placeholder)),
+        len(segments) - 1,
+    )
+    return model.template_text(segments[: first + 1])
+
+
 def _upper_snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
 
@@ -2177,11 +2599,6 @@ def _leading_literal(template: model.Template) -> str:
     """The literal text a template starts with, before its first placeholder."""
     first = template.segments[0] if template.segments else ""
     return first if isinstance(first, str) else ""
-
-
-def _template_text(segments: tuple[model.Segment, ...]) -> str:
-    """Template text for the given segments (braces of literals doubled)."""
-    return _with_separator(model.Template("", segments), set(), "#")
 
 
 def _rename(name: str) -> str:

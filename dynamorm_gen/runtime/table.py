@@ -423,6 +423,21 @@ class TableHandle:
             context = query_context(values, partner)
         return items, encode_cursor(last, pattern, context)
 
+    def cursor_after(
+        self,
+        request: dict[str, Any],
+        item: Item,
+        key_names: tuple[str, ...],
+        pattern: str,
+    ) -> str:
+        """The cursor that continues ``request`` (a query by ``pattern``) right after
+        ``item``, one of its results: its key attributes ``key_names`` (the table's, and
+        the index's for a query of an index) are the ``ExclusiveStartKey`` DynamoDB takes,
+        bound to the query's values and account as ``query``'s own cursors are."""
+        values = request.get("ExpressionAttributeValues", {})
+        context = query_context(values, self.connection.partner_id())
+        return encode_cursor({name: item[name] for name in key_names}, pattern, context)
+
     def count(
         self, request: dict[str, Any], *, entity: str, operation: str = "Query"
     ) -> int:

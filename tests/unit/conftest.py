@@ -1,4 +1,5 @@
-"""Fixtures for unit tests: the payments table on moto's in-process DynamoDB."""
+"""Fixtures for unit tests: the payments table and the library table (the library_loans
+golden case) on moto's in-process DynamoDB."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from moto import mock_aws
 from dynamorm_gen.runtime import set_field_encryptor
 from dynamorm_gen.runtime.table import Connection, reset_clients
 from generated_examples import payment
+from tests.golden.cases.library_loans.expected.library import LibraryTable
 from tests.unit.payments import ReversingEncryptor
 
 
@@ -24,4 +26,15 @@ def payments() -> Iterator[payment.PaymentsTable]:
         set_field_encryptor(ReversingEncryptor())
         yield table
         set_field_encryptor(None)
+        reset_clients()
+
+
+@pytest.fixture
+def library() -> Iterator[LibraryTable]:
+    """The library_loans golden case's table, empty."""
+    with mock_aws():
+        reset_clients()
+        table = LibraryTable(Connection(region="us-east-1"), name="library")
+        table.handle.create()
+        yield table
         reset_clients()

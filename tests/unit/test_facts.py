@@ -79,9 +79,11 @@ def test_a_between_query_takes_both_ends_of_its_last_placeholder() -> None:
     table = PAYMENTS.tables[0]
     query = facts.entity_query(table, txn, pattern)
     assert query.key_condition() == "#pk = :pk AND #sk BETWEEN :sk0 AND :sk1"
-    assert query.sort_values() == [
-        (":sk0", {"sequence": "sequence_from"}),
-        (":sk1", {"sequence": "sequence_to"}),
+    # The template is the whole stored sort key template: both ends are whole keys.
+    assert query.at_bound is None
+    assert [(p, t.text, e) for p, t, e in query.sort_values()] == [
+        (":sk0", "TXN#{payment_id}#{sequence:6}", {"sequence": "sequence_from"}),
+        (":sk1", "TXN#{payment_id}#{sequence:6}", {"sequence": "sequence_to"}),
     ]
     assert [name for name, _ in query.params()] == [
         "merchant_id",

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from dynamorm_gen.runtime import audit, batch, condition, tenants, update, wire
 from dynamorm_gen.runtime.audit import AuditRecord
 from dynamorm_gen.runtime.batch import BatchGet
-from dynamorm_gen.runtime.condition import Comparison
+from dynamorm_gen.runtime.condition import Comparison, Equality
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
@@ -187,26 +187,6 @@ class AccountWhen(condition.Condition):
 
     __slots__ = ()
 
-    def account_id(self, op: Comparison, value: str) -> AccountWhen:
-        """Compare account_id with value."""
-        self._compare("#c_account_id", "account_id", op, {"S": value})
-        return self
-
-    def account_id_between(self, low: str, high: str) -> AccountWhen:
-        """account_id from low to high."""
-        self._between("#c_account_id", "account_id", {"S": low}, {"S": high})
-        return self
-
-    def account_id_begins_with(self, prefix: str) -> AccountWhen:
-        """account_id starts with prefix."""
-        self._function("begins_with", "#c_account_id", "account_id", {"S": prefix})
-        return self
-
-    def account_id_contains(self, member: str) -> AccountWhen:
-        """account_id contains member."""
-        self._function("contains", "#c_account_id", "account_id", {"S": member})
-        return self
-
     def owner(self, op: Comparison, value: str) -> AccountWhen:
         """Compare owner with value."""
         self._compare("#c_owner", "owner", op, {"S": value})
@@ -271,22 +251,6 @@ class AccountWhen(condition.Condition):
     def note_missing(self) -> AccountWhen:
         """note is not stored."""
         self._presence("attribute_not_exists", "#c_note", "note")
-        return self
-
-    def version(self, op: Comparison, value: int) -> AccountWhen:
-        """Compare version with value."""
-        if type(value) is not int:
-            wire.check_int("Account.version", value)
-        self._compare("#c_version", "version", op, {"N": str(value)})
-        return self
-
-    def version_between(self, low: int, high: int) -> AccountWhen:
-        """version from low to high."""
-        if type(low) is not int:
-            wire.check_int("Account.version", low)
-        if type(high) is not int:
-            wire.check_int("Account.version", high)
-        self._between("#c_version", "version", {"N": str(low)}, {"N": str(high)})
         return self
 
 
@@ -502,46 +466,6 @@ class ChargeWhen(condition.Condition):
 
     __slots__ = ()
 
-    def merchant_id(self, op: Comparison, value: str) -> ChargeWhen:
-        """Compare merchant_id with value."""
-        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
-        return self
-
-    def merchant_id_between(self, low: str, high: str) -> ChargeWhen:
-        """merchant_id from low to high."""
-        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
-        return self
-
-    def merchant_id_begins_with(self, prefix: str) -> ChargeWhen:
-        """merchant_id starts with prefix."""
-        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
-        return self
-
-    def merchant_id_contains(self, member: str) -> ChargeWhen:
-        """merchant_id contains member."""
-        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
-        return self
-
-    def charge_id(self, op: Comparison, value: str) -> ChargeWhen:
-        """Compare charge_id with value."""
-        self._compare("#c_charge_id", "charge_id", op, {"S": value})
-        return self
-
-    def charge_id_between(self, low: str, high: str) -> ChargeWhen:
-        """charge_id from low to high."""
-        self._between("#c_charge_id", "charge_id", {"S": low}, {"S": high})
-        return self
-
-    def charge_id_begins_with(self, prefix: str) -> ChargeWhen:
-        """charge_id starts with prefix."""
-        self._function("begins_with", "#c_charge_id", "charge_id", {"S": prefix})
-        return self
-
-    def charge_id_contains(self, member: str) -> ChargeWhen:
-        """charge_id contains member."""
-        self._function("contains", "#c_charge_id", "charge_id", {"S": member})
-        return self
-
     def amount(self, op: Comparison, value: int) -> ChargeWhen:
         """Compare amount with value."""
         if type(value) is not int:
@@ -558,35 +482,9 @@ class ChargeWhen(condition.Condition):
         self._between("#c_amount", "amount", {"N": str(low)}, {"N": str(high)})
         return self
 
-    def status(self, op: Comparison, value: ChargeStatus) -> ChargeWhen:
+    def status(self, op: Equality, value: ChargeStatus) -> ChargeWhen:
         """Compare status with value."""
         self._compare("#c_status", "status", op, {"S": value})
-        return self
-
-    def status_between(self, low: ChargeStatus, high: ChargeStatus) -> ChargeWhen:
-        """status from low to high."""
-        self._between("#c_status", "status", {"S": low}, {"S": high})
-        return self
-
-    def status_begins_with(self, prefix: str) -> ChargeWhen:
-        """status starts with prefix."""
-        self._function("begins_with", "#c_status", "status", {"S": prefix})
-        return self
-
-    def version(self, op: Comparison, value: int) -> ChargeWhen:
-        """Compare version with value."""
-        if type(value) is not int:
-            wire.check_int("Charge.version", value)
-        self._compare("#c_version", "version", op, {"N": str(value)})
-        return self
-
-    def version_between(self, low: int, high: int) -> ChargeWhen:
-        """version from low to high."""
-        if type(low) is not int:
-            wire.check_int("Charge.version", low)
-        if type(high) is not int:
-            wire.check_int("Charge.version", high)
-        self._between("#c_version", "version", {"N": str(low)}, {"N": str(high)})
         return self
 
     def updated_at(self, op: Comparison, value: datetime) -> ChargeWhen:

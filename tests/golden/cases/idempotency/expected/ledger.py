@@ -180,46 +180,6 @@ class ChargeWhen(condition.Condition):
 
     __slots__ = ()
 
-    def merchant_id(self, op: Comparison, value: str) -> ChargeWhen:
-        """Compare merchant_id with value."""
-        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
-        return self
-
-    def merchant_id_between(self, low: str, high: str) -> ChargeWhen:
-        """merchant_id from low to high."""
-        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
-        return self
-
-    def merchant_id_begins_with(self, prefix: str) -> ChargeWhen:
-        """merchant_id starts with prefix."""
-        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
-        return self
-
-    def merchant_id_contains(self, member: str) -> ChargeWhen:
-        """merchant_id contains member."""
-        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
-        return self
-
-    def charge_id(self, op: Comparison, value: str) -> ChargeWhen:
-        """Compare charge_id with value."""
-        self._compare("#c_charge_id", "charge_id", op, {"S": value})
-        return self
-
-    def charge_id_between(self, low: str, high: str) -> ChargeWhen:
-        """charge_id from low to high."""
-        self._between("#c_charge_id", "charge_id", {"S": low}, {"S": high})
-        return self
-
-    def charge_id_begins_with(self, prefix: str) -> ChargeWhen:
-        """charge_id starts with prefix."""
-        self._function("begins_with", "#c_charge_id", "charge_id", {"S": prefix})
-        return self
-
-    def charge_id_contains(self, member: str) -> ChargeWhen:
-        """charge_id contains member."""
-        self._function("contains", "#c_charge_id", "charge_id", {"S": member})
-        return self
-
     def amount(self, op: Comparison, value: int) -> ChargeWhen:
         """Compare amount with value."""
         if type(value) is not int:

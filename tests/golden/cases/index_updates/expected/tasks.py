@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from dynamorm_gen.runtime import batch, condition, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
-from dynamorm_gen.runtime.condition import Comparison
+from dynamorm_gen.runtime.condition import Comparison, Equality
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
@@ -386,46 +386,6 @@ class TaskWhen(condition.Condition):
 
     __slots__ = ()
 
-    def project_id(self, op: Comparison, value: str) -> TaskWhen:
-        """Compare project_id with value."""
-        self._compare("#c_project_id", "project_id", op, {"S": value})
-        return self
-
-    def project_id_between(self, low: str, high: str) -> TaskWhen:
-        """project_id from low to high."""
-        self._between("#c_project_id", "project_id", {"S": low}, {"S": high})
-        return self
-
-    def project_id_begins_with(self, prefix: str) -> TaskWhen:
-        """project_id starts with prefix."""
-        self._function("begins_with", "#c_project_id", "project_id", {"S": prefix})
-        return self
-
-    def project_id_contains(self, member: str) -> TaskWhen:
-        """project_id contains member."""
-        self._function("contains", "#c_project_id", "project_id", {"S": member})
-        return self
-
-    def task_id(self, op: Comparison, value: str) -> TaskWhen:
-        """Compare task_id with value."""
-        self._compare("#c_task_id", "task_id", op, {"S": value})
-        return self
-
-    def task_id_between(self, low: str, high: str) -> TaskWhen:
-        """task_id from low to high."""
-        self._between("#c_task_id", "task_id", {"S": low}, {"S": high})
-        return self
-
-    def task_id_begins_with(self, prefix: str) -> TaskWhen:
-        """task_id starts with prefix."""
-        self._function("begins_with", "#c_task_id", "task_id", {"S": prefix})
-        return self
-
-    def task_id_contains(self, member: str) -> TaskWhen:
-        """task_id contains member."""
-        self._function("contains", "#c_task_id", "task_id", {"S": member})
-        return self
-
     def title(self, op: Comparison, value: str) -> TaskWhen:
         """Compare title with value."""
         self._compare("#c_title", "title", op, {"S": value})
@@ -466,19 +426,9 @@ class TaskWhen(condition.Condition):
         self._function("contains", "#c_lane", "lane", {"S": member})
         return self
 
-    def state(self, op: Comparison, value: TaskState) -> TaskWhen:
+    def state(self, op: Equality, value: TaskState) -> TaskWhen:
         """Compare state with value."""
         self._compare("#c_state", "state", op, {"S": value})
-        return self
-
-    def state_between(self, low: TaskState, high: TaskState) -> TaskWhen:
-        """state from low to high."""
-        self._between("#c_state", "state", {"S": low}, {"S": high})
-        return self
-
-    def state_begins_with(self, prefix: str) -> TaskWhen:
-        """state starts with prefix."""
-        self._function("begins_with", "#c_state", "state", {"S": prefix})
         return self
 
     def assignee(self, op: Comparison, value: str) -> TaskWhen:

@@ -10,7 +10,6 @@ from typing import Any
 
 from dynamorm_gen.runtime import batch, condition, wire
 from dynamorm_gen.runtime.batch import BatchGet
-from dynamorm_gen.runtime.condition import Comparison
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
@@ -71,26 +70,6 @@ class ThingWhen(condition.Condition):
     """Conditions on the stored Thing for ``when=`` of its writes, ANDed."""
 
     __slots__ = ()
-
-    def thing_id(self, op: Comparison, value: str) -> ThingWhen:
-        """Compare thing_id with value."""
-        self._compare("#c_thing_id", "thing_id", op, {"S": value})
-        return self
-
-    def thing_id_between(self, low: str, high: str) -> ThingWhen:
-        """thing_id from low to high."""
-        self._between("#c_thing_id", "thing_id", {"S": low}, {"S": high})
-        return self
-
-    def thing_id_begins_with(self, prefix: str) -> ThingWhen:
-        """thing_id starts with prefix."""
-        self._function("begins_with", "#c_thing_id", "thing_id", {"S": prefix})
-        return self
-
-    def thing_id_contains(self, member: str) -> ThingWhen:
-        """thing_id contains member."""
-        self._function("contains", "#c_thing_id", "thing_id", {"S": member})
-        return self
 
 
 THINGS = TableDefinition(

@@ -247,38 +247,6 @@ class EntryWhen(condition.Condition):
 
     __slots__ = ()
 
-    def account_id(self, op: Comparison, value: int) -> EntryWhen:
-        """Compare account_id with value."""
-        if type(value) is not int:
-            wire.check_int("Entry.account_id", value)
-        self._compare("#c_account_id", "account_id", op, {"N": str(value)})
-        return self
-
-    def account_id_between(self, low: int, high: int) -> EntryWhen:
-        """account_id from low to high."""
-        if type(low) is not int:
-            wire.check_int("Entry.account_id", low)
-        if type(high) is not int:
-            wire.check_int("Entry.account_id", high)
-        self._between("#c_account_id", "account_id", {"N": str(low)}, {"N": str(high)})
-        return self
-
-    def seq_no(self, op: Comparison, value: int) -> EntryWhen:
-        """Compare seq_no with value."""
-        if type(value) is not int:
-            wire.check_int("Entry.seq_no", value)
-        self._compare("#c_seq_no", "seq_no", op, {"N": str(value)})
-        return self
-
-    def seq_no_between(self, low: int, high: int) -> EntryWhen:
-        """seq_no from low to high."""
-        if type(low) is not int:
-            wire.check_int("Entry.seq_no", low)
-        if type(high) is not int:
-            wire.check_int("Entry.seq_no", high)
-        self._between("#c_seq_no", "seq_no", {"N": str(low)}, {"N": str(high)})
-        return self
-
     def day(self, op: Comparison, value: date) -> EntryWhen:
         """Compare day with value."""
         self._compare("#c_day", "day", op, {"S": wire.date_to_s(value, "Entry.day")})
@@ -891,7 +859,11 @@ class LedgerV2Table:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[EntrySinceDayView]:
-        """One page of Entry items by access pattern since_day."""
+        """One page of Entry items by access pattern since_day.
+
+        Sort keys are compared by their parts up to 'DAY#{day}#': the items whose keys
+        start with it are included.
+        """
         if type(account_id) is not int:
             wire.check_int("Entry.account_id", account_id)
         items, next_cursor = self.handle.query(

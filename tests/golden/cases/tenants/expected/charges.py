@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from dynamorm_gen.runtime import batch, condition, tenants, update, wire
 from dynamorm_gen.runtime.batch import BatchGet
-from dynamorm_gen.runtime.condition import Comparison
+from dynamorm_gen.runtime.condition import Comparison, Equality
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
 from dynamorm_gen.runtime.types import Item, Key
@@ -124,26 +124,6 @@ class PlanWhen(condition.Condition):
     """Conditions on the stored Plan for ``when=`` of its writes, ANDed."""
 
     __slots__ = ()
-
-    def plan_id(self, op: Comparison, value: str) -> PlanWhen:
-        """Compare plan_id with value."""
-        self._compare("#c_plan_id", "plan_id", op, {"S": value})
-        return self
-
-    def plan_id_between(self, low: str, high: str) -> PlanWhen:
-        """plan_id from low to high."""
-        self._between("#c_plan_id", "plan_id", {"S": low}, {"S": high})
-        return self
-
-    def plan_id_begins_with(self, prefix: str) -> PlanWhen:
-        """plan_id starts with prefix."""
-        self._function("begins_with", "#c_plan_id", "plan_id", {"S": prefix})
-        return self
-
-    def plan_id_contains(self, member: str) -> PlanWhen:
-        """plan_id contains member."""
-        self._function("contains", "#c_plan_id", "plan_id", {"S": member})
-        return self
 
     def fee_bps(self, op: Comparison, value: int) -> PlanWhen:
         """Compare fee_bps with value."""
@@ -430,46 +410,6 @@ class ChargeWhen(condition.Condition):
 
     __slots__ = ()
 
-    def merchant_id(self, op: Comparison, value: str) -> ChargeWhen:
-        """Compare merchant_id with value."""
-        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
-        return self
-
-    def merchant_id_between(self, low: str, high: str) -> ChargeWhen:
-        """merchant_id from low to high."""
-        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
-        return self
-
-    def merchant_id_begins_with(self, prefix: str) -> ChargeWhen:
-        """merchant_id starts with prefix."""
-        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
-        return self
-
-    def merchant_id_contains(self, member: str) -> ChargeWhen:
-        """merchant_id contains member."""
-        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
-        return self
-
-    def charge_id(self, op: Comparison, value: str) -> ChargeWhen:
-        """Compare charge_id with value."""
-        self._compare("#c_charge_id", "charge_id", op, {"S": value})
-        return self
-
-    def charge_id_between(self, low: str, high: str) -> ChargeWhen:
-        """charge_id from low to high."""
-        self._between("#c_charge_id", "charge_id", {"S": low}, {"S": high})
-        return self
-
-    def charge_id_begins_with(self, prefix: str) -> ChargeWhen:
-        """charge_id starts with prefix."""
-        self._function("begins_with", "#c_charge_id", "charge_id", {"S": prefix})
-        return self
-
-    def charge_id_contains(self, member: str) -> ChargeWhen:
-        """charge_id contains member."""
-        self._function("contains", "#c_charge_id", "charge_id", {"S": member})
-        return self
-
     def customer_id(self, op: Comparison, value: str) -> ChargeWhen:
         """Compare customer_id with value."""
         self._compare("#c_customer_id", "customer_id", op, {"S": value})
@@ -506,19 +446,9 @@ class ChargeWhen(condition.Condition):
         self._between("#c_amount", "amount", {"N": str(low)}, {"N": str(high)})
         return self
 
-    def status(self, op: Comparison, value: ChargeStatus) -> ChargeWhen:
+    def status(self, op: Equality, value: ChargeStatus) -> ChargeWhen:
         """Compare status with value."""
         self._compare("#c_status", "status", op, {"S": value})
-        return self
-
-    def status_between(self, low: ChargeStatus, high: ChargeStatus) -> ChargeWhen:
-        """status from low to high."""
-        self._between("#c_status", "status", {"S": low}, {"S": high})
-        return self
-
-    def status_begins_with(self, prefix: str) -> ChargeWhen:
-        """status starts with prefix."""
-        self._function("begins_with", "#c_status", "status", {"S": prefix})
         return self
 
     def note(self, op: Comparison, value: str) -> ChargeWhen:
@@ -549,22 +479,6 @@ class ChargeWhen(condition.Condition):
     def note_missing(self) -> ChargeWhen:
         """note is not stored."""
         self._presence("attribute_not_exists", "#c_note", "note")
-        return self
-
-    def version(self, op: Comparison, value: int) -> ChargeWhen:
-        """Compare version with value."""
-        if type(value) is not int:
-            wire.check_int("Charge.version", value)
-        self._compare("#c_version", "version", op, {"N": str(value)})
-        return self
-
-    def version_between(self, low: int, high: int) -> ChargeWhen:
-        """version from low to high."""
-        if type(low) is not int:
-            wire.check_int("Charge.version", low)
-        if type(high) is not int:
-            wire.check_int("Charge.version", high)
-        self._between("#c_version", "version", {"N": str(low)}, {"N": str(high)})
         return self
 
     def created_at(self, op: Comparison, value: datetime) -> ChargeWhen:
@@ -836,66 +750,6 @@ class RefundWhen(condition.Condition):
     """Conditions on the stored Refund for ``when=`` of its writes, ANDed."""
 
     __slots__ = ()
-
-    def merchant_id(self, op: Comparison, value: str) -> RefundWhen:
-        """Compare merchant_id with value."""
-        self._compare("#c_merchant_id", "merchant_id", op, {"S": value})
-        return self
-
-    def merchant_id_between(self, low: str, high: str) -> RefundWhen:
-        """merchant_id from low to high."""
-        self._between("#c_merchant_id", "merchant_id", {"S": low}, {"S": high})
-        return self
-
-    def merchant_id_begins_with(self, prefix: str) -> RefundWhen:
-        """merchant_id starts with prefix."""
-        self._function("begins_with", "#c_merchant_id", "merchant_id", {"S": prefix})
-        return self
-
-    def merchant_id_contains(self, member: str) -> RefundWhen:
-        """merchant_id contains member."""
-        self._function("contains", "#c_merchant_id", "merchant_id", {"S": member})
-        return self
-
-    def charge_id(self, op: Comparison, value: str) -> RefundWhen:
-        """Compare charge_id with value."""
-        self._compare("#c_charge_id", "charge_id", op, {"S": value})
-        return self
-
-    def charge_id_between(self, low: str, high: str) -> RefundWhen:
-        """charge_id from low to high."""
-        self._between("#c_charge_id", "charge_id", {"S": low}, {"S": high})
-        return self
-
-    def charge_id_begins_with(self, prefix: str) -> RefundWhen:
-        """charge_id starts with prefix."""
-        self._function("begins_with", "#c_charge_id", "charge_id", {"S": prefix})
-        return self
-
-    def charge_id_contains(self, member: str) -> RefundWhen:
-        """charge_id contains member."""
-        self._function("contains", "#c_charge_id", "charge_id", {"S": member})
-        return self
-
-    def refund_id(self, op: Comparison, value: str) -> RefundWhen:
-        """Compare refund_id with value."""
-        self._compare("#c_refund_id", "refund_id", op, {"S": value})
-        return self
-
-    def refund_id_between(self, low: str, high: str) -> RefundWhen:
-        """refund_id from low to high."""
-        self._between("#c_refund_id", "refund_id", {"S": low}, {"S": high})
-        return self
-
-    def refund_id_begins_with(self, prefix: str) -> RefundWhen:
-        """refund_id starts with prefix."""
-        self._function("begins_with", "#c_refund_id", "refund_id", {"S": prefix})
-        return self
-
-    def refund_id_contains(self, member: str) -> RefundWhen:
-        """refund_id contains member."""
-        self._function("contains", "#c_refund_id", "refund_id", {"S": member})
-        return self
 
     def customer_id(self, op: Comparison, value: str) -> RefundWhen:
         """Compare customer_id with value."""

@@ -455,172 +455,6 @@ class CustomerRelationshipRecordWhen(condition.Condition):
 
     __slots__ = ()
 
-    def organisation_identifier(
-        self,
-        op: Comparison,
-        value: str,
-    ) -> CustomerRelationshipRecordWhen:
-        """Compare organisation_identifier with value."""
-        self._compare(
-            "#c_organisation_identifier",
-            "organisation_identifier",
-            op,
-            {"S": value},
-        )
-        return self
-
-    def organisation_identifier_between(
-        self,
-        low: str,
-        high: str,
-    ) -> CustomerRelationshipRecordWhen:
-        """organisation_identifier from low to high."""
-        self._between(
-            "#c_organisation_identifier",
-            "organisation_identifier",
-            {"S": low},
-            {"S": high},
-        )
-        return self
-
-    def organisation_identifier_begins_with(
-        self,
-        prefix: str,
-    ) -> CustomerRelationshipRecordWhen:
-        """organisation_identifier starts with prefix."""
-        self._function(
-            "begins_with",
-            "#c_organisation_identifier",
-            "organisation_identifier",
-            {"S": prefix},
-        )
-        return self
-
-    def organisation_identifier_contains(
-        self,
-        member: str,
-    ) -> CustomerRelationshipRecordWhen:
-        """organisation_identifier contains member."""
-        self._function(
-            "contains",
-            "#c_organisation_identifier",
-            "organisation_identifier",
-            {"S": member},
-        )
-        return self
-
-    def region_code(
-        self,
-        op: Comparison,
-        value: CustomerRelationshipRecordRegionCode,
-    ) -> CustomerRelationshipRecordWhen:
-        """Compare region_code with value."""
-        self._compare("#c_region_code", "region_code", op, {"S": value})
-        return self
-
-    def region_code_between(
-        self,
-        low: CustomerRelationshipRecordRegionCode,
-        high: CustomerRelationshipRecordRegionCode,
-    ) -> CustomerRelationshipRecordWhen:
-        """region_code from low to high."""
-        self._between("#c_region_code", "region_code", {"S": low}, {"S": high})
-        return self
-
-    def region_code_begins_with(self, prefix: str) -> CustomerRelationshipRecordWhen:
-        """region_code starts with prefix."""
-        self._function("begins_with", "#c_region_code", "region_code", {"S": prefix})
-        return self
-
-    def record_creation_timestamp(
-        self,
-        op: Comparison,
-        value: datetime,
-    ) -> CustomerRelationshipRecordWhen:
-        """Compare record_creation_timestamp with value."""
-        self._compare(
-            "#c_record_creation_timestamp",
-            "record_creation_timestamp",
-            op,
-            {
-                "S": wire.datetime_to_s(
-                    value,
-                    "CustomerRelationshipRecord.record_creation_timestamp",
-                ),
-            },
-        )
-        return self
-
-    def record_creation_timestamp_between(
-        self,
-        low: datetime,
-        high: datetime,
-    ) -> CustomerRelationshipRecordWhen:
-        """record_creation_timestamp from low to high."""
-        self._between(
-            "#c_record_creation_timestamp",
-            "record_creation_timestamp",
-            {
-                "S": wire.datetime_to_s(
-                    low,
-                    "CustomerRelationshipRecord.record_creation_timestamp",
-                ),
-            },
-            {
-                "S": wire.datetime_to_s(
-                    high,
-                    "CustomerRelationshipRecord.record_creation_timestamp",
-                ),
-            },
-        )
-        return self
-
-    def record_identifier(
-        self,
-        op: Comparison,
-        value: str,
-    ) -> CustomerRelationshipRecordWhen:
-        """Compare record_identifier with value."""
-        self._compare("#c_record_identifier", "record_identifier", op, {"S": value})
-        return self
-
-    def record_identifier_between(
-        self,
-        low: str,
-        high: str,
-    ) -> CustomerRelationshipRecordWhen:
-        """record_identifier from low to high."""
-        self._between(
-            "#c_record_identifier",
-            "record_identifier",
-            {"S": low},
-            {"S": high},
-        )
-        return self
-
-    def record_identifier_begins_with(
-        self,
-        prefix: str,
-    ) -> CustomerRelationshipRecordWhen:
-        """record_identifier starts with prefix."""
-        self._function(
-            "begins_with",
-            "#c_record_identifier",
-            "record_identifier",
-            {"S": prefix},
-        )
-        return self
-
-    def record_identifier_contains(self, member: str) -> CustomerRelationshipRecordWhen:
-        """record_identifier contains member."""
-        self._function(
-            "contains",
-            "#c_record_identifier",
-            "record_identifier",
-            {"S": member},
-        )
-        return self
-
     def descriptive_list_of_nested_maps_contains(
         self,
         member: dict[str, list[Decimal]],
@@ -1104,7 +938,12 @@ class CustomerRelationshipRecordsTable:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[CustomerRelationshipRecord]:
-        """One page of CustomerRelationshipRecord items by access pattern for_organisation_created_between."""
+        """One page of CustomerRelationshipRecord items by access pattern for_organisation_created_between.
+
+        Sort keys are compared by their parts up to
+        'RECORD#{record_creation_timestamp}#': the items whose keys start with it are
+        included at both ends.
+        """
         if type(organisation_identifier) is not str or "#" in organisation_identifier:
             wire.check_key_text(
                 "CustomerRelationshipRecord.organisation_identifier",
@@ -1122,10 +961,10 @@ class CustomerRelationshipRecordsTable:
                         "S": f"ORGANISATION#{organisation_identifier}#REGION#{region_code}",
                     },
                     ":sk0": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from, 'CustomerRelationshipRecord.record_creation_timestamp')}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from, 'CustomerRelationshipRecord.record_creation_timestamp')}#",
                     },
                     ":sk1": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to, 'CustomerRelationshipRecord.record_creation_timestamp')}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to, 'CustomerRelationshipRecord.record_creation_timestamp')}$",
                     },
                     ":et": {"S": "CustomerRelationshipRecord"},
                     ":f0": {
@@ -1204,10 +1043,10 @@ class CustomerRelationshipRecordsTable:
                         "S": f"ORGANISATION#{organisation_identifier}#REGION#{region_code}",
                     },
                     ":sk0": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from, 'CustomerRelationshipRecord.record_creation_timestamp')}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_from, 'CustomerRelationshipRecord.record_creation_timestamp')}#",
                     },
                     ":sk1": {
-                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to, 'CustomerRelationshipRecord.record_creation_timestamp')}",
+                        "S": f"RECORD#{wire.datetime_to_s(record_creation_timestamp_to, 'CustomerRelationshipRecord.record_creation_timestamp')}$",
                     },
                     ":et": {"S": "CustomerRelationshipRecord"},
                     ":f0": {
