@@ -161,6 +161,15 @@ class Index:
 
 
 @dataclass(frozen=True)
+class KmsKey:
+    """The schema's KMS key for encrypted attributes: a key id, ARN or alias, and the
+    environment variable that overrides it when set; either may be None."""
+
+    kms_key: str | None
+    kms_key_env: str | None
+
+
+@dataclass(frozen=True)
 class Table:
     name: str  # logical name, as written in the schema
     name_env: str  # environment variable that may hold the physical name
@@ -173,6 +182,7 @@ class Table:
     stream: str | None  # StreamViewType, or None for no stream
     entity_type_attribute: str
     description: str
+    encryption: KmsKey | None = None
 
     def index(self, name: str | None) -> Index | None:
         return next((i for i in self.indexes if i.name == name), None)
@@ -213,6 +223,8 @@ class Attribute:
     encrypted: bool
     constraints: Constraints
     doc: str
+    # An encrypted attribute in TableTheory's format (``encrypted: tabletheory``).
+    tabletheory: bool = False
 
 
 @dataclass(frozen=True)
@@ -272,6 +284,8 @@ class Entity:
     # The attribute naming the tenant that owns each item (``tenant:``), or None: generated
     # methods then read and write only the items of the tenant bound to the context.
     tenant: str | None = None
+    # The KMS key of its encrypted attributes, when the entity declares its own.
+    encryption: KmsKey | None = None
 
     def attribute(self, name: str) -> Attribute:
         return next(a for a in self.attributes if a.name == name)
@@ -310,6 +324,12 @@ def module_name_for(stem: str) -> str:
 
 def default_name_env(table_name: str) -> str:
     return re.sub(r"\W", "_", table_name).upper() + "_TABLE"
+
+
+def kms_key(spec: Any) -> KmsKey | None:
+    if spec is None:
+        return None
+    return KmsKey(spec.get("kms_key"), spec.get("kms_key_env"))
 
 
 def key_attribute(spec: Any) -> KeyAttribute:
@@ -380,6 +400,7 @@ def build_table(name: str, spec: dict[str, Any]) -> Table:
         stream=None if stream == "none" else stream.upper(),
         entity_type_attribute=et_attr,
         description=spec.get("description", ""),
+        encryption=kms_key(spec.get("encryption")),
     )
 
 
@@ -395,6 +416,7 @@ def build_attribute(
         generate=spec.get("generate"),
         auto=spec.get("auto"),
         encrypted=bool(spec.get("encrypted", False)),
+        tabletheory=spec.get("encrypted") == "tabletheory",
         constraints=Constraints(
             min=spec.get("min"),
             max=spec.get("max"),
@@ -496,6 +518,7 @@ def build_module(
                 access_patterns=tuple(patterns),
                 description=spec.get("description", ""),
                 tenant=spec.get("tenant"),
+                encryption=kms_key(spec.get("encryption")),
             )
         )
     by_name = {e.name: e for e in entities}

@@ -16,6 +16,7 @@ from dynamorm_gen.runtime.errors import (
     DeadlineExceeded,
     DecryptionFailed,
     DynamormError,
+    EncryptionError,
     EncryptionFailed,
     EncryptionNotConfigured,
     InvalidCursor,
@@ -43,7 +44,6 @@ from dynamorm_gen.runtime.errors import (
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.tenants import tenant
 from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
-from dynamorm_gen.runtime.wire import FieldEncryptor, set_field_encryptor
 
 __all__ = [
     "AccessDenied",
@@ -57,9 +57,9 @@ __all__ = [
     "DeadlineExceeded",
     "DecryptionFailed",
     "DynamormError",
+    "EncryptionError",
     "EncryptionFailed",
     "EncryptionNotConfigured",
-    "FieldEncryptor",
     "InvalidCursor",
     "InvalidTenant",
     "ItemDecodeError",
@@ -87,6 +87,5 @@ __all__ = [
     "UnknownPartner",
     "ValidationFailed",
     "set_cursor_key",
-    "set_field_encryptor",
     "tenant",
 ]
