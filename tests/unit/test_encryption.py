@@ -886,3 +886,115 @@ def test_errors_are_encryption_errors_with_no_values(connection: Connection) -> 
     assert isinstance(failure.value, DynamormError)
     assert not isinstance(failure.value, ValueError)  # never an ItemDecodeError
     assert_clean(failure.value, b"\0" * 40)
+
+
+def _twins(**settings: Any) -> tuple[EncryptedField, EncryptedField]:
+    """A text and a binary field of the same place (the same binding)."""
+    made = [
+        EncryptedField(
+            "Doc.body",
+            table="docs",
+            entity_type="Doc",
+            stored="body",
+            key_names=("PK",),
+            binary=binary,
+            **settings,
+        )
+        for binary in (False, True)
+    ]
+    return made[0], made[1]
+
+
+@pytest.mark.parametrize("tabletheory", [False, True], ids=["bound", "tabletheory"])
+def test_bytes_read_as_text_or_text_as_bytes_is_refused(
+    connection: Connection, tabletheory: bool
+) -> None:
+    text, binary = _twins(tabletheory=tabletheory)
+    key = {"PK": {"S": "DOC#1"}}
+    sealed = binary.seal(connection, key, b"\xff\xfe not utf-8")
+    assert binary.open_bytes(connection, key, sealed) == b"\xff\xfe not utf-8"
+    with pytest.raises(DecryptionFailed) as failure:
+        text.open_text(connection, key, sealed)
+    assert failure.value.code == "InvalidPlaintext"
+    if tabletheory:
+        as_text = text.seal(connection, key, "text")
+        with pytest.raises(DecryptionFailed) as failure:
+            binary.open_bytes(connection, key, as_text)
+        assert failure.value.code == "InvalidPlaintext"
+    with pytest.raises(ConstraintViolation, match=r"Doc\.body must be bytes"):
+        binary.seal(connection, key, "text")  # type: ignore[arg-type]
+    assert repr(text) == (
+        "EncryptedField(Doc.body, tabletheory)"
+        if tabletheory
+        else "EncryptedField(Doc.body)"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"S": "x", "N": "1"}, {"N": "NaN"}, {"N": "not a number"}, {"S": 1}, "PK"],
+    ids=["two tags", "NaN", "not a number", "not text", "not a value"],
+)
+def test_a_key_value_that_is_not_one_is_refused(
+    connection: Connection, value: Any
+) -> None:
+    text, _ = _twins()
+    with pytest.raises(EncryptionFailed) as failure:
+        text.seal(connection, {"PK": value}, "x")
+    assert failure.value.code == "KeyMissing"
+
+
+def test_a_tabletheory_plaintext_that_is_not_its_json_is_refused(
+    kms: LocalKms,
+) -> None:
+    text, binary = _twins(tabletheory=True)
+    connection = Connection(kms=kms)
+    key = {"PK": {"S": "DOC#1"}}
+    for plaintext in (b"not json", b'{"t": "B", "b": "***"}'):
+        data_key, edk = kms.generate_data_key(KEY_ID, {})
+        nonce = b"\x07" * 12
+        sealed = AESGCM(data_key).encrypt(
+            nonce, plaintext, b"theorydb:encrypted:v1|attr=body"
+        )
+        envelope = {
+            "M": {
+                "v": {"N": "1"},
+                "edk": {"B": edk},
+                "nonce": {"B": nonce},
+                "ct": {"B": sealed},
+            }
+        }
+        with pytest.raises(DecryptionFailed):
+            text.open_text(connection, key, envelope)
+        with pytest.raises(DecryptionFailed):
+            binary.open_bytes(connection, key, envelope)
+
+
+def test_an_expired_sealing_key_no_longer_cached_for_opening_is_wiped() -> None:
+    keys = DataKeys(LocalKms(), max_uses=1, max_keys=1)
+    first = keys.for_sealing("k", ())
+    keys.for_sealing("j", ())  # its opening entry pushes out the first key's
+    assert first.material != bytearray(32)  # still the sealing key of "k"
+    keys.for_sealing("k", ())  # "k"'s key has no use left: replaced, and wiped
+    assert first.material == bytearray(32)
+    assert repr(first) == f"DataKey({len(first.edk)}-byte edk, 1 uses)"
+    assert repr(keys).endswith("1 opening)")
+
+
+def test_threads_that_miss_the_same_data_key_together_make_one_decrypt() -> None:
+    kms = LocalKms()
+    edk = DataKeys(kms).for_sealing("k", ()).edk
+    keys = DataKeys(kms)
+    start = threading.Barrier(16)
+    got: list[Any] = []
+
+    def open_key() -> None:
+        start.wait()
+        got.append(keys.for_opening(edk, ()))
+
+    threads = [threading.Thread(target=open_key) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert kms.calls["Decrypt"] == 1 and len({id(k) for k in got}) == 1

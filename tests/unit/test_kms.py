@@ -115,6 +115,15 @@ def test_data_keys_from_moto_over_http(moto_kms: MotoKms) -> None:
     keys.close()
 
 
+def test_an_alias_names_its_key(moto_kms: MotoKms) -> None:
+    moto_kms.create_alias("alias/payments", moto_kms.key_id)
+    keys = _fast_keys(moto_kms.url)
+    plaintext, edk = keys.generate_data_key("alias/payments", CONTEXT)
+    assert keys.decrypt_data_key(edk, CONTEXT) == plaintext
+    with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
+        MotoKms("http://localhost:5000")
+
+
 def test_a_key_kms_does_not_know_is_not_found(moto_kms: MotoKms) -> None:
     keys = _fast_keys(moto_kms.url)
     with pytest.raises(DynamormError) as refused:
