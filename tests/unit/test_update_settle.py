@@ -126,6 +126,26 @@ def test_a_versioned_update_whose_first_attempt_landed_succeeds(
     assert lossy.operations == ["UpdateItem", "UpdateItem", *read]
 
 
+def test_an_encrypted_value_set_by_a_landed_first_attempt_settles(
+    moto: payment.PaymentsTable,
+    table: payment.PaymentsTable,
+    lossy: LoseFirstAnswer,
+) -> None:
+    """The resend carries the envelope the first attempt sealed, byte for byte: the stored
+    item shows it, so the update settled (a second sealing would show another nonce)."""
+    p = make_payment(1)
+    moto.put_payment(p)
+    after = table.update_payment(
+        payment.PaymentUpdate().set_card_token("tok_settled"),
+        merchant_id="m1",
+        payment_id=p.payment_id,
+        expected_version=1,
+    )
+    assert after is not None and after.card_token == "tok_settled"
+    assert after == stored(moto, p) and after.version == 2
+    assert lossy.operations == ["UpdateItem", "UpdateItem", "GetItem"]
+
+
 def test_an_add_with_a_version_and_a_timestamp_succeeds_once(
     moto: payment.PaymentsTable, table: payment.PaymentsTable
 ) -> None:
