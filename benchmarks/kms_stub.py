@@ -13,26 +13,32 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dynamorm_gen.testing.loopback import LoopbackServer
 
 KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000"
 
 
-class KmsStub:
+class KmsStub(LoopbackServer):
     """``with KmsStub() as kms:`` ... point ``DYNAMORM_KMS_ENDPOINT_URL`` at ``kms.url``;
     ``calls`` counts the requests by operation."""
 
+    name = "kms-stub"
+
     def __init__(self) -> None:
+        super().__init__()
         self.calls: dict[str, int] = {"GenerateDataKey": 0, "Decrypt": 0}
         self._keys: dict[bytes, bytes] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> KmsStub:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,37 +60,7 @@ class KmsStub:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="kms-stub", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def __enter__(self) -> KmsStub:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the stub is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return Handler
 
     def _answer(self, target: str, request: dict[str, Any]) -> tuple[int, Any]:
         with self._lock:
@@ -111,8 +87,6 @@ class KmsStub:
 def main() -> None:
     """Serve until standard input closes, after printing the stub's URL: a benchmark runs
     the stub in a process of its own, so that its CPU is not counted as the client's."""
-    import sys
-
     with KmsStub() as stub:
         print(stub.url, flush=True)
         sys.stdin.read()
