@@ -44,7 +44,6 @@ def run_calls(operation: str, calls: int) -> None:
 
     os.environ.update(client_cpu.FAKE_ENVIRONMENT)
     os.environ.pop("DYNAMORM_ENDPOINT_URL", None)
-    serialization.set_field_encryptor(serialization.PlainEncryptor())
     wire_item = serialization.our_payment().to_item()
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)

@@ -338,7 +338,6 @@ def main() -> None:
     os.environ.update(FAKE_ENVIRONMENT)
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("DYNAMORM_ENDPOINT_URL", None)
-    serialization.set_field_encryptor(serialization.PlainEncryptor())
 
     wire_item = serialization.our_payment().to_item()
     # PynamoDB reads only its own datetime format; the other clients read both.

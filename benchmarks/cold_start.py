@@ -2,8 +2,8 @@
 
 Each case is a new ``python -c <script>`` (``sys.executable``, the same flags for all) that
 imports a library, makes what a Lambda makes during init (client, table, model) and builds
-and signs the first PutItem of the same Payment item (benchmarks/serialization.py's), without
-sending it. The wall time of the whole process (``perf_counter`` around it, interpreter
+and signs the first PutItem of the same Payment item (benchmarks/serialization.py's, its
+encrypted card token unset but in the encrypted case), without sending it. The wall time of the whole process (``perf_counter`` around it, interpreter
 start-up and teardown included) and its peak RSS are recorded; cases run interleaved, in a
 new shuffled order each round (fixed seed), ``--runs`` rounds, and the median and minimum are
 printed with ratios to ``python -c pass``, to the standard-library floor and to our fast
@@ -29,6 +29,13 @@ What each case does, and how nothing is sent:
   **dynamorm-gen fast** is what a partner's first request adds to a cold start, less STS's own
   latency (a regional STS endpoint answers in ~10-50 ms; the TLS handshake to it is not here
   either). The audit hook of the checked run allows that one loopback address.
+- **dynamorm-gen fast, encrypted**: the fast case with the Payment's encrypted card token
+  set: ``to_item`` asks KMS for a data key (a signed GenerateDataKey, JSON 1.1, sent over
+  loopback to a stub KMS this script runs, ``benchmarks/kms_stub.py``, answering at once),
+  imports ``cryptography`` and seals the token (AES-256-GCM, bound to the item) before the
+  PutItem is signed. The difference from **dynamorm-gen fast** is what encryption adds to a
+  cold start, less KMS's own latency and TLS handshake. The checked run's audit hook allows
+  the stub's address too.
 - **dynamorm-gen botocore**, **boto3.client**, **boto3.resource**, **PynamoDB**: the botocore
   client is created and ``put_item``/``Model.save()`` runs through botocore's whole request
   pipeline (parameter serialisation, endpoint resolution, SigV4 signing in the
@@ -101,8 +108,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import serialization  # noqa: E402
+from kms_stub import KmsStub  # noqa: E402
 
-from dynamorm_gen.runtime import set_field_encryptor  # noqa: E402
 from dynamorm_gen.testing.sts_stub import StsStub  # noqa: E402
 from generated_examples.payment import PaymentsTable  # noqa: E402
 
@@ -112,6 +119,7 @@ PASS = "python -c pass"
 FLOOR = "stdlib floor"
 FAST = "dynamorm-gen fast"
 PARTNER = "dynamorm-gen fast, partner"
+ENCRYPTED = "dynamorm-gen fast, encrypted"
 BOTOCORE = "dynamorm-gen botocore"
 CLIENT = 'boto3.client("dynamodb")'
 RESOURCE = 'boto3.resource("dynamodb")'
@@ -128,14 +136,13 @@ class Case:
     needs: str | None = None  # a package that must be installed, else "not installed"
 
 
-# The same Payment in every case, with the same do-nothing field encryptor for ours.
+# The same Payment in every case (its encrypted card token unset, but in ENCRYPTED's).
 _PAYMENT = "\n".join(
     (
         "import datetime",
         "from decimal import Decimal",
         f"CREATED = {serialization.CREATED!r}",
         f"UPDATED = {serialization.UPDATED!r}",
-        inspect.getsource(serialization.PlainEncryptor),
         inspect.getsource(serialization.our_payment),
     )
 )
@@ -167,12 +174,10 @@ def _ours(transport: str) -> str:
     )
     return "\n".join(
         (
-            "from dynamorm_gen.runtime import set_field_encryptor",
             "from dynamorm_gen.runtime.aws_lambda import LambdaDatabase",
             "from generated_examples.payment import Payment, PaymentsTable",
             "" if transport == "fast" else _BOTOCORE_STUB,
             _PAYMENT,
-            "set_field_encryptor(PlainEncryptor())",
             f'db = LambdaDatabase(transport="{transport}", region="us-east-1")',
             "payments = db.table(PaymentsTable)",
             "client = payments.handle.connection.client",
@@ -192,12 +197,10 @@ def _partner(sts_url: str) -> str:
     """The fast case in a partner's account: AssumeRole to the stub STS, then the PutItem."""
     return "\n".join(
         (
-            "from dynamorm_gen.runtime import set_field_encryptor",
             "from dynamorm_gen.runtime.aws_lambda import LambdaDatabase",
             "from dynamorm_gen.runtime.partners import Partner, PartnerRegistry",
             "from generated_examples.payment import Payment, PaymentsTable",
             _PAYMENT,
-            "set_field_encryptor(PlainEncryptor())",
             "partners = PartnerRegistry([Partner(",
             '    "acme", role_arn="arn:aws:iam::111122223333:role/payments-access",',
             '    external_id="bench-external-id",',
@@ -215,6 +218,32 @@ def _partner(sts_url: str) -> str:
             'with db.partner("acme"):',
             "    client = payments.handle.connection.client",
             '    signed = client.transport.prepare("PutItem", request)',
+        )
+    )
+
+
+def _encrypted(kms_url: str) -> str:
+    """The fast case with the card token set: its data key from a loopback stub KMS (a
+    signed GenerateDataKey, JSON 1.1), cryptography imported, the value sealed."""
+    return "\n".join(
+        (
+            "import os",
+            f'os.environ["DYNAMORM_KMS_ENDPOINT_URL"] = "{kms_url}"',
+            'os.environ["DYNAMORM_KMS_KEY"] = "alias/payments"',
+            "from dynamorm_gen.runtime.aws_lambda import LambdaDatabase",
+            "from generated_examples.payment import Payment, PaymentsTable",
+            _PAYMENT,
+            'db = LambdaDatabase(transport="fast", region="us-east-1")',
+            "payments = db.table(PaymentsTable)",
+            "client = payments.handle.connection.client",
+            "payment = our_payment()",
+            'payment.card_token = "tok_4242424242424242"',
+            "item = payment.to_item(payments.handle.connection)",
+            'item["version"] = {"N": str(payment.version + 1)}',
+            "request = payments.handle.put_request(",
+            '    item, version="version", expected_version=payment.version',
+            ")",
+            'signed = client.transport.prepare("PutItem", request)',
         )
     )
 
@@ -282,7 +311,7 @@ payment = PydynoxPayment(**{values!r})
 """
 
 
-def cases(port: int, sts_url: str) -> list[Case]:
+def cases(port: int, sts_url: str, kms_url: str) -> list[Case]:
     payment = serialization.our_payment()
     item = payment.to_item()
     item["version"] = {"N": str(payment.version + 1)}
@@ -303,6 +332,7 @@ def cases(port: int, sts_url: str) -> list[Case]:
         ),
         Case(FAST, _ours("fast")),
         Case(PARTNER, _partner(sts_url)),
+        Case(ENCRYPTED, _encrypted(kms_url), "cryptography"),
         Case(BOTOCORE, _ours("botocore"), "botocore"),
         Case(
             CLIENT,
@@ -356,14 +386,15 @@ def cases(port: int, sts_url: str) -> list[Case]:
 
 
 # Prepended in the checked run only: Python-level network use raises, except connecting to
-# the stub STS of the partner case (_ALLOWED is set in front of it).
+# the stub STS of the partner case and the stub KMS of the encrypted case (_ALLOWED, the
+# addresses, is set in front of it).
 _GUARD = """
 import sys as _sys
 
 def _no_network(event, args):
-    if event == "socket.connect" and args[1] == _ALLOWED:
+    if event == "socket.connect" and args[1] in _ALLOWED:
         return
-    if event == "socket.getaddrinfo" and (args[0], args[1]) == _ALLOWED:
+    if event == "socket.getaddrinfo" and (args[0], args[1]) in _ALLOWED:
         return
     if event in (
         "socket.connect", "socket.getaddrinfo", "socket.gethostbyname",
@@ -448,10 +479,10 @@ def command(code: str, no_pth: bool) -> list[str]:
 
 
 def check(
-    case: Case, env: dict[str, str], no_pth: bool, allowed: tuple[str, int]
+    case: Case, env: dict[str, str], no_pth: bool, allowed: list[tuple[str, int]]
 ) -> str:
-    """Run ``case`` once with the network guard (only ``allowed``, the stub STS, may be
-    reached); what it imported and whether it signed."""
+    """Run ``case`` once with the network guard (only ``allowed``, the stub STS and KMS,
+    may be reached); what it imported and whether it signed."""
     guard = f"_ALLOWED = {allowed!r}\n" + _GUARD
     return last_line(case.name, guard + case.code + _REPORT, env, no_pth)
 
@@ -503,9 +534,6 @@ def main() -> None:
     args = parser.parse_args()
 
     byte_compile()
-    set_field_encryptor(
-        serialization.PlainEncryptor()
-    )  # the card token, as in the children
     env = child_env()
     # Bound, never listening: connections to it are refused by the kernel at once.
     dead = socket.socket()
@@ -513,9 +541,11 @@ def main() -> None:
     port = dead.getsockname()[1]
     # The partner case's AssumeRole goes here: a loopback STS answering at once.
     sts = StsStub().start()
-    sts_port = int(sts.url.rpartition(":")[2])
+    # The encrypted case's GenerateDataKey goes here: a loopback KMS answering at once.
+    kms = KmsStub().start()
+    allowed = [("127.0.0.1", int(s.url.rpartition(":")[2])) for s in (sts, kms)]
 
-    all_cases = cases(port, sts.url)
+    all_cases = cases(port, sts.url, kms.url)
     missing = [
         c.name
         for c in all_cases
@@ -523,7 +553,7 @@ def main() -> None:
     ]
     runnable = [c for c in all_cases if c.name not in missing]
     checked = {
-        c.name: check(c, env, args.no_pth, ("127.0.0.1", sts_port)) for c in runnable
+        c.name: check(c, env, args.no_pth, allowed) for c in runnable
     }  # also warms the caches
     samples: dict[str, list[float]] = {c.name: [] for c in runnable}
     rss: dict[str, list[int]] = {c.name: [] for c in runnable}
@@ -539,6 +569,8 @@ def main() -> None:
     dead.close()
     assumed = sts.assumed()
     sts.stop()
+    data_keys = kms.calls["GenerateDataKey"]
+    kms.stop()
 
     median = {name: statistics.median(values) for name, values in samples.items()}
     peak = {name: statistics.median(values) / 1024 for name, values in rss.items()}
@@ -575,6 +607,15 @@ def main() -> None:
         f" ({assumed} answered), then the PutItem signed with the role's credentials;"
         " STS's own latency and TLS handshake not included"
     )
+    if ENCRYPTED in median:
+        added = median[ENCRYPTED] - median[FAST]
+        added_min = min(samples[ENCRYPTED]) - min(samples[FAST])
+        print(
+            f"  encryption on adds {added:.1f} ms to the cold start (medians; {added_min:.1f}"
+            " ms between minimums): cryptography imported, GenerateDataKey to a loopback"
+            f" stub KMS ({data_keys} answered), the card token sealed; KMS's own latency"
+            " and TLS handshake not included"
+        )
     print()
     targets: list[tuple[str, str | None, float, bool]] = [
         ('>= 6x faster than boto3.client("dynamodb")', CLIENT, 6.0, False),

@@ -755,8 +755,8 @@ class Query:
         names.append(("#et", self.table.entity_type_attribute))
         for i, f in enumerate(self.filters):
             names.append((f"#f{i}", self.entity.attribute(f.attribute).stored_as))
-        for i, attr in enumerate(self.pattern.projection if self.pattern else ()):
-            names.append((f"#p{i}", self.entity.attribute(attr).stored_as))
+        for i, stored in enumerate(self.projected_names()):
+            names.append((f"#p{i}", stored))
         return names
 
     def key_condition(self) -> str:
@@ -787,9 +787,18 @@ class Query:
         filters += [_filter_expression(i, f) for i, f in enumerate(self.filters)]
         return " AND ".join(filters)
 
-    def projection_expression(self) -> str:
+    def projected_names(self) -> list[str]:
+        """The stored names a projection reads: the view's attributes and, when one is
+        encrypted, the table's key attributes its envelope is bound to."""
         projection = self.pattern.projection if self.pattern else ()
-        return ", ".join(f"#p{i}" for i in range(len(projection)))
+        projected = [self.entity.attribute(n) for n in projection]
+        names = [a.stored_as for a in projected]
+        if any(a.encrypted for a in projected):
+            names += [n for n in primary_key_names(self.table) if n not in names]
+        return names
+
+    def projection_expression(self) -> str:
+        return ", ".join(f"#p{i}" for i in range(len(self.projected_names())))
 
     def bound_note(self) -> str:
         """For the docstring of a comparison that stops before the end of the stored keys:
@@ -1366,3 +1375,35 @@ def audit_tables(module: model.Module, table: Table) -> list[Table]:
         if e.audit is not None and e.audit.table != table.name
     }
     return [t for t in module.tables if t.name in names]
+
+
+# --- encryption --------------------------------------------------------------------------------
+
+
+def encrypted_const(owner: str, a: Attribute) -> str:
+    """The module constant describing encrypted attribute ``a`` (an EncryptedField)."""
+    return f"_ENCRYPTED_{upper(owner)}_{a.name.upper()}"
+
+
+def encrypted(attributes: Sequence[Attribute]) -> list[Attribute]:
+    return [a for a in attributes if a.encrypted]
+
+
+def encrypts(entity: Entity) -> bool:
+    """Whether ``entity`` has encrypted attributes: its to_item and from_item then take the
+    connection whose KMS seals and opens them."""
+    return any(a.encrypted for a in entity.attributes)
+
+
+def view_encrypts(entity: Entity, pattern: AccessPattern) -> bool:
+    return any(a.encrypted for a in projected(entity, pattern))
+
+
+def primary_key_names(table: Table) -> list[str]:
+    """The table's key attribute names: what an encrypted value is bound to."""
+    return [table.pk.name] + ([table.sk.name] if table.sk is not None else [])
+
+
+def kms_key(entity: Entity, table: Table) -> model.KmsKey | None:
+    """The schema's KMS key of ``entity``'s encrypted attributes: its own, else its table's."""
+    return entity.encryption or table.encryption

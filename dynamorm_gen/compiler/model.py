@@ -368,6 +368,15 @@ class Index:
 
 
 @dataclass(frozen=True)
+class KmsKey:
+    """The schema's KMS key for encrypted attributes: a key id, ARN or alias, and the
+    environment variable that overrides it when set; either may be None."""
+
+    kms_key: str | None
+    kms_key_env: str | None
+
+
+@dataclass(frozen=True)
 class Table:
     name: str  # logical name, as written in the schema
     name_env: str  # environment variable that may hold the physical name
@@ -380,6 +389,7 @@ class Table:
     stream: str | None  # StreamViewType, or None for no stream
     entity_type_attribute: str
     description: str
+    encryption: KmsKey | None = None
 
     def index(self, name: str | None) -> Index | None:
         return next((i for i in self.indexes if i.name == name), None)
@@ -420,6 +430,8 @@ class Attribute:
     encrypted: bool
     constraints: Constraints
     doc: str
+    # An encrypted attribute in TableTheory's format (``encrypted: tabletheory``).
+    tabletheory: bool = False
 
 
 @dataclass(frozen=True)
@@ -506,6 +518,8 @@ class Entity:
     tenant: str | None = None
     # Whether, and where, each write through the generated methods adds an audit record.
     audit: Audit | None = None
+    # The KMS key of its encrypted attributes, when the entity declares its own.
+    encryption: KmsKey | None = None
 
     def attribute(self, name: str) -> Attribute:
         return next(a for a in self.attributes if a.name == name)
@@ -590,6 +604,12 @@ def default_name_env(table_name: str) -> str:
     return re.sub(r"\W", "_", table_name).upper() + "_TABLE"
 
 
+def kms_key(spec: Any) -> KmsKey | None:
+    if spec is None:
+        return None
+    return KmsKey(spec.get("kms_key"), spec.get("kms_key_env"))
+
+
 def key_attribute(spec: Any) -> KeyAttribute:
     if isinstance(spec, str):
         return KeyAttribute(spec, "S")
@@ -658,6 +678,7 @@ def build_table(name: str, spec: dict[str, Any]) -> Table:
         stream=None if stream == "none" else stream.upper(),
         entity_type_attribute=et_attr,
         description=spec.get("description", ""),
+        encryption=kms_key(spec.get("encryption")),
     )
 
 
@@ -673,6 +694,7 @@ def build_attribute(
         generate=spec.get("generate"),
         auto=spec.get("auto"),
         encrypted=bool(spec.get("encrypted", False)),
+        tabletheory=spec.get("encrypted") == "tabletheory",
         constraints=Constraints(
             min=spec.get("min"),
             max=spec.get("max"),
@@ -912,6 +934,7 @@ def build_entity(
         description=spec.get("description", ""),
         tenant=spec.get("tenant"),
         audit=build_audit(spec.get("audit"), table.name),
+        encryption=kms_key(spec.get("encryption")),
     )
 
 

@@ -220,7 +220,8 @@ def _from_schema_error(sf: SchemaFile, error: ValidationError) -> Iterator[Diagn
         )
     elif kind == "enum":
         values: Any = error.validator_value
-        choices = [str(c) for c in values]
+        # As YAML writes them: true and false, not Python's True and False.
+        choices = [json.dumps(c) if isinstance(c, bool) else str(c) for c in values]
         yield sf.diagnostic(
             path,
             "DG104",
@@ -258,10 +259,11 @@ def _from_schema_error(sf: SchemaFile, error: ValidationError) -> Iterator[Diagn
             path, "DG105", f"{where}: must be at most {error.validator_value:,}"
         )
     elif kind == "pattern":
+        # A field that says what it holds (its description) is named so; names otherwise.
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        holds = schema.get("description", "a valid name here")
         yield sf.diagnostic(
-            path,
-            "DG105",
-            f"{where}: {_describe(error.instance)} is not a valid name here",
+            path, "DG105", f"{where}: {_describe(error.instance)} is not {holds}"
         )
     else:  # a keyword the format does not use today; still located and readable
         yield sf.diagnostic(path, "DG100", f"{where}: {error.message}")

@@ -18,6 +18,7 @@ from dynamorm_gen.runtime.errors import (
     DeadlineExceeded,
     DecryptionFailed,
     DynamormError,
+    EncryptionError,
     EncryptionFailed,
     EncryptionNotConfigured,
     IdempotencyError,
@@ -52,7 +53,6 @@ from dynamorm_gen.runtime.errors import (
 from dynamorm_gen.runtime.table import Connection, Page, TableDefinition, TableHandle
 from dynamorm_gen.runtime.tenants import tenant
 from dynamorm_gen.runtime.transact import TransactGet, TransactWrite
-from dynamorm_gen.runtime.wire import FieldEncryptor, set_field_encryptor
 
 __all__ = [
     "AccessDenied",
@@ -68,9 +68,9 @@ __all__ = [
     "DeadlineExceeded",
     "DecryptionFailed",
     "DynamormError",
+    "EncryptionError",
     "EncryptionFailed",
     "EncryptionNotConfigured",
-    "FieldEncryptor",
     "IdempotencyError",
     "IdempotencyKeyError",
     "InvalidActor",
@@ -106,6 +106,5 @@ __all__ = [
     "ValidationFailed",
     "actor",
     "set_cursor_key",
-    "set_field_encryptor",
     "tenant",
 ]

@@ -284,6 +284,9 @@ class PartnerConnection(Connection):
         """The partner requests go to now (UnknownPartner, PartnerRequired)."""
         return self.accounts.partners.get(self.partner_id())
 
+    def current_partner(self) -> Partner:
+        return self.current()
+
     def partner_id(self) -> str:
         """The partner requests go to now: the fixed one, else the context's
         (PartnerRequired when none is bound)."""

@@ -1,4 +1,4 @@
-"""The botocore transport: one exchange per call through a botocore DynamoDB client.
+"""The botocore transport: one exchange per call through a botocore DynamoDB (or KMS) client.
 
 botocore is imported only here, and this module only when the first botocore client is made.
 The client's own retries are off (one attempt in all), so that ``retry.py`` decides about
@@ -58,6 +58,9 @@ _METHODS = {
     "ListTables": "list_tables",
     "UpdateTimeToLive": "update_time_to_live",
     "DescribeTimeToLive": "describe_time_to_live",
+    # KMS, for encrypted attributes (kms.py)
+    "GenerateDataKey": "generate_data_key",
+    "Decrypt": "decrypt",
 }
 
 # Raised before anything was sent: the endpoint could not be reached.
@@ -124,10 +127,12 @@ def make_client(
     connect_timeout: float,
     read_timeout: float,
     max_pool_connections: int,
+    service: str = "dynamodb",
 ) -> Any:
-    """A botocore DynamoDB client with one attempt per call and the response check on.
-    ``credentials``: a ``Credentials`` value, or botocore credentials (refreshable ones, from
-    ``assume_role_credentials``, refresh themselves)."""
+    """A botocore client of ``service`` (DynamoDB, or KMS for encrypted attributes) with one
+    attempt per call and the response check on. ``credentials``: a ``Credentials`` value,
+    or botocore credentials (refreshable ones, from ``assume_role_credentials``, refresh
+    themselves)."""
     import botocore.session
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
@@ -151,11 +156,12 @@ def make_client(
                 credentials.access_key, credentials.secret_key, credentials.token
             )
         return session.create_client(
-            "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config
+            service, region_name=region, endpoint_url=endpoint_url, config=config
         )
     except BotoCoreError as exc:
+        label = "KMS" if service == "kms" else "DynamoDB"
         raise ConfigurationError(
-            f"cannot create a DynamoDB client: {type(exc).__name__}"
+            f"cannot create a {label} client: {type(exc).__name__}"
             " (set AWS_DEFAULT_REGION, or pass Connection(region=...))"
         ) from None
 
@@ -291,9 +297,11 @@ def _single_attempt(client: Any) -> bool:
 
 
 class BotocoreTransport:
-    """A botocore DynamoDB client as a transport: one exchange per call."""
+    """A botocore client as a transport: one exchange per call. ``settings`` are the
+    arguments of ``make_client`` that made it (None for a client made elsewhere): with them
+    ``beside`` makes another service's client signing with the same credentials."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, settings: dict[str, Any] | None = None) -> None:
         if not _single_attempt(client):
             raise ConfigurationError(
                 "a botocore client given to dynamorm-gen must make one attempt per call, so"
@@ -302,9 +310,11 @@ class BotocoreTransport:
                 " Connection(...) create it"
             )
         self.client = client
+        self.settings = settings
         self.endpoint_url: str = client.meta.endpoint_url
         self.region: str = client.meta.region_name
-        client.meta.events.register_first("before-parse.dynamodb", check_response)
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register_first(f"before-parse.{service}", check_response)
 
     def __repr__(self) -> str:
         return f"BotocoreTransport({self.endpoint_url}, {self.region})"
@@ -335,6 +345,17 @@ class BotocoreTransport:
         else:
             return response
         raise failure
+
+    def beside(self, service: str, endpoint_url: str | None) -> BotocoreTransport:
+        """A botocore client of ``service`` (``"kms"``) in this client's region, with its
+        credentials and timeouts, at ``endpoint_url`` (None: AWS's)."""
+        if self.settings is None:
+            raise ConfigurationError(
+                f"cannot make a {service} client beside a botocore client made elsewhere:"
+                " pass Connection(kms=...) a KMS client or a key service"
+            )
+        settings = {**self.settings, "endpoint_url": endpoint_url}
+        return BotocoreTransport(make_client(service=service, **settings), settings)
 
     def prewarm(self) -> None:
         """Nothing to open ahead: botocore connects on the first request."""

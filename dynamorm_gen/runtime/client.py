@@ -30,6 +30,7 @@ from dynamorm_gen.runtime.retry import Kind, RetryPolicy, RetryQuota
 from dynamorm_gen.runtime.transport import Transport
 
 if TYPE_CHECKING:
+    from dynamorm_gen.runtime.data_keys import DataKeys
     from dynamorm_gen.runtime.sigv4 import Credentials
 
     CredentialsSource = Credentials | Callable[[], Credentials]
@@ -51,6 +52,7 @@ class Client:
     """
 
     __slots__ = (
+        "_data_keys",
         "on_credentials_expired",
         "partner",
         "policy",
@@ -73,6 +75,7 @@ class Client:
         self.service = service
         self.partner = partner
         self.on_credentials_expired: Callable[[Client], None] | None = None
+        self._data_keys: DataKeys | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -164,11 +167,31 @@ class Client:
                 self.on_credentials_expired(self)
             raise
 
+    def data_keys(self) -> DataKeys:
+        """The data keys of encrypted attributes in this client's account and region: from
+        KMS through a client beside this one (``kms.client_beside``), made on first use and
+        cached (``data_keys.py``) for as long as this client lives."""
+        found = self._data_keys
+        if found is None:
+            with _shared_lock:
+                found = self._data_keys
+                if found is None:
+                    from dynamorm_gen.runtime.data_keys import DataKeys
+                    from dynamorm_gen.runtime.kms import KmsKeys, client_beside
+
+                    found = DataKeys(KmsKeys(client_beside(self)))
+                    self._data_keys = found
+        return found
+
     def prewarm(self) -> None:
         self.transport.prewarm()
 
     def close(self) -> None:
+        """Close idle connections, and wipe the cached data keys (and close KMS's)."""
         self.transport.close()
+        data_keys, self._data_keys = self._data_keys, None
+        if data_keys is not None:
+            data_keys.close()
 
 
 def _encoded(operation: str, params: Mapping[str, Any], entity: str) -> bytes:
@@ -300,17 +323,16 @@ def create(
             make_client,
         )
 
-        exchange = BotocoreTransport(
-            make_client(
-                region,
-                endpoint_url,
-                profile,
-                credentials=credentials,
-                connect_timeout=connect_timeout,
-                read_timeout=read_timeout,
-                max_pool_connections=max_pool_connections,
-            )
-        )
+        settings: dict[str, Any] = {
+            "region": region,
+            "endpoint_url": endpoint_url,
+            "profile": profile,
+            "credentials": credentials,
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            "max_pool_connections": max_pool_connections,
+        }
+        exchange = BotocoreTransport(make_client(**settings), settings)
     else:
         raise ConfigurationError(
             f"unknown transport {transport!r} (expected one of {', '.join(TRANSPORTS)};"

@@ -29,8 +29,9 @@ from dynamorm_gen.runtime.http import (
     HTTPConnection,
     ProtocolError,
     RemoteDisconnected,
+    build_request,
 )
-from dynamorm_gen.runtime.sigv4 import Credentials
+from dynamorm_gen.runtime.sigv4 import Credentials, sign
 from dynamorm_gen.runtime.transport import (
     CONNECT_TIMEOUT,
     CONNECTION_CLOSED,
@@ -44,7 +45,7 @@ from dynamorm_gen.runtime.transport import (
 CredentialsSource = Credentials | Callable[[], Credentials]
 MAX_IDLE_CONNECTIONS = 16
 # What error messages call each service.
-_LABELS = {"dynamodb": "DynamoDB", "sts": "STS"}
+_LABELS = {"dynamodb": "DynamoDB", "sts": "STS", "kms": "KMS"}
 
 
 def env_credentials() -> Credentials | None:
@@ -117,6 +118,9 @@ class Endpoint:
     """
 
     service = "dynamodb"
+    # Idle connections kept when ``max_idle_connections`` is not given: services called a
+    # few times an hour (STS, KMS) keep fewer.
+    idle_connections = MAX_IDLE_CONNECTIONS
 
     def __init__(
         self,
@@ -127,7 +131,7 @@ class Endpoint:
         profile: str | None = None,
         connect_timeout: float = 2.0,
         read_timeout: float = 10.0,
-        max_idle_connections: int = MAX_IDLE_CONNECTIONS,
+        max_idle_connections: int | None = None,
     ) -> None:
         label = _LABELS.get(self.service, self.service)
         region = (
@@ -167,7 +171,11 @@ class Endpoint:
         self._credentials_source = credentials
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self.max_idle_connections = max_idle_connections
+        self.max_idle_connections = (
+            self.idle_connections
+            if max_idle_connections is None
+            else max_idle_connections
+        )
         self._idle: list[HTTPConnection] = []
         self._ssl_context: ssl.SSLContext | None = None
 
@@ -185,6 +193,48 @@ class Endpoint:
             source = env or botocore_credentials(self._profile)
             self._credentials_source = source
         return source if isinstance(source, Credentials) else source()
+
+    def beside(self, service: str, endpoint_url: str | None) -> Endpoint:
+        """The endpoint of another service (``"kms"``, for encrypted attributes) in this
+        region, signing with these credentials, on these timeouts; at ``endpoint_url``
+        (None: AWS's)."""
+        if service != "kms":
+            raise ConfigurationError(f"the fast transport does not speak {service}")
+        from dynamorm_gen.runtime.kms import KmsTransport
+
+        return KmsTransport(
+            self.region,
+            endpoint_url,
+            self._credentials_source,
+            profile=self._profile,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+        )
+
+    def _signed_post(self, headers: Mapping[str, str], body: bytes) -> bytes:
+        """A POST of ``body`` with ``headers`` to this endpoint, signed for this service
+        (SigV4, ``sigv4.sign``) with the current credentials and time, as bytes. The fast
+        DynamoDB transport signs its few headers itself (``sigv4.dynamodb_headers``)."""
+        signed = sign(
+            method="POST",
+            host=self._host,
+            path=self._path,
+            headers=headers,
+            body=body,
+            credentials=self._credentials(),
+            region=self.region,
+            service=self.service,
+            amz_date=amz_date(),
+        )
+        lines = [
+            ("Host", self._host),
+            *headers.items(),
+            ("Content-Length", str(len(body))),
+            *signed.items(),
+            ("Connection", "keep-alive"),
+            ("Accept-Encoding", "identity"),
+        ]
+        return build_request("POST", self._path, lines, body)
 
     # --- connections --------------------------------------------------------------------------
 

@@ -172,17 +172,29 @@ class InvalidCursor(DynamormError, ValueError):
     """A pagination cursor is malformed or belongs to another query."""
 
 
-class EncryptionNotConfigured(DynamormError):
-    """An encrypted attribute was written or read before a field encryptor was registered."""
+class EncryptionError(DynamormError):
+    """An encrypted attribute could not be sealed or opened. ``entity`` and ``attribute``
+    name it (the attribute as generated code names it); ``code`` says why (KMS's error code,
+    ``InvalidTag``, ``InvalidEnvelope``...). Never a value, a key or a ciphertext."""
+
+    attribute: str = ""
 
 
-class DecryptionFailed(DynamormError):
-    """An encrypted attribute did not decrypt: a wrong key, or a ciphertext that was altered
-    or copied from another item or attribute. Fails closed: the item is not returned."""
+class EncryptionNotConfigured(EncryptionError):
+    """An encrypted attribute was to be written with no KMS key configured for it (schema,
+    environment, or the partner's ``kms_key``), or without the ``cryptography`` package.
+    Fails closed: nothing was sent."""
 
 
-class EncryptionFailed(DynamormError):
-    """The field encryptor could not encrypt an attribute; nothing was sent."""
+class DecryptionFailed(EncryptionError):
+    """An encrypted attribute did not decrypt: a ciphertext altered, or copied from another
+    item or attribute, an envelope that is not one, or a key that KMS refuses (a wrong key,
+    disabled, or not this function's to use). Fails closed: the item is not returned."""
+
+
+class EncryptionFailed(EncryptionError):
+    """An attribute could not be encrypted: KMS refused the key (not found, disabled, not
+    allowed) or gave a bad data key. Fails closed: nothing was sent."""
 
 
 class OutcomeUnknown(DynamormError):

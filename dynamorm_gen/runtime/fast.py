@@ -22,9 +22,8 @@ from dynamorm_gen.runtime.http import build_request
 from dynamorm_gen.runtime.sigv4 import CONTENT_TYPE, Credentials, dynamodb_headers
 from dynamorm_gen.runtime.transport import (
     CHECKSUM_MISMATCH,
-    RESPONSE_MALFORMED,
     ExchangeError,
-    service_error,
+    json_result,
 )
 
 __all__ = ["Credentials", "CredentialsSource", "FastTransport"]
@@ -99,15 +98,7 @@ class FastTransport(Endpoint):
             parsed = codec.decode(data, operation) if data else {}
         except ValueError:
             parsed = None
-        if status >= 300:
-            raise service_error(status, parsed if isinstance(parsed, dict) else None)
-        if not isinstance(parsed, dict):
-            raise ExchangeError(RESPONSE_MALFORMED, sent=True, status=status)
-        parsed["ResponseMetadata"] = {
-            "HTTPStatusCode": status,
-            "RequestId": headers.get("x-amzn-requestid", ""),
-        }
-        return parsed
+        return json_result(status, headers, parsed)
 
 
 def _crc_matches(header: str, data: bytes) -> bool:

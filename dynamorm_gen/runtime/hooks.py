@@ -1,8 +1,9 @@
 """Observability hooks: one call before and one after every AWS request.
 
 A hook sees the service, operation, table, entity, partner, latency, retries, consumed
-capacity and error code of each request (DynamoDB's, and STS's AssumeRole for partners' roles),
-never its items, keys or credentials (they hold financial data and secrets). Hooks are
+capacity and error code of each request (DynamoDB's, STS's AssumeRole for partners' roles, and
+KMS's GenerateDataKey and Decrypt for encrypted attributes), never its items, keys or
+credentials (they hold financial data and secrets). Hooks are
 registered once per process (at a Lambda's init); with none registered a request pays one
 tuple check.
 
@@ -35,7 +36,7 @@ _THROTTLING = frozenset(
 )
 
 # X-Ray's names of the services (subsegments are named <Service>.<Operation>).
-_XRAY_SERVICES = {"dynamodb": "DynamoDB", "sts": "STS"}
+_XRAY_SERVICES = {"dynamodb": "DynamoDB", "sts": "STS", "kms": "KMS"}
 
 # Operations that take ReturnConsumedCapacity, and the kind of units they consume.
 _READS = frozenset(("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"))
@@ -51,7 +52,7 @@ class CallInfo:
     before ``on_resend``, and ``retries`` counts them; ``state`` is for hooks to keep what
     they need between calls (e.g. a tracing span), keyed by anything of their own.
 
-    ``service`` is ``"dynamodb"`` or ``"sts"``; ``partner`` the id of the partner whose
+    ``service`` is ``"dynamodb"``, ``"sts"`` or ``"kms"``; ``partner`` the id of the partner whose
     account the request went to (None: the function's own). Hooks run in the caller's
     context, so the partner being served is also ``context.current().partner``."""
 

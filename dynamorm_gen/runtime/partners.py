@@ -11,7 +11,8 @@ environment (``PartnerRegistry.from_file``, ``from_env``)::
     {"partners": {
         "acme": {"role_arn": "arn:aws:iam::111122223333:role/payments-access",
                  "external_id_env": "ACME_EXTERNAL_ID", "region": "eu-west-1",
-                 "session_name": "payments-api", "duration_seconds": 3600}}}
+                 "session_name": "payments-api", "duration_seconds": 3600,
+                 "kms_key": "alias/payments"}}}
 
 Everything is checked when a partner is made, so that a mistake fails at start-up with the
 partner's id and the setting's name, not at the first request. The external ID and source
@@ -51,6 +52,7 @@ _SETTINGS = (
     "region",
     "session_name",
     "duration_seconds",
+    "kms_key",
 )
 
 CredentialsSource = Credentials | Callable[[], Credentials]
@@ -70,7 +72,10 @@ class Partner:
     - ``duration_seconds``: how long each session lasts, 900 to 43200 (the role's maximum
       session duration must allow it);
     - ``source_credentials``: the credentials that call STS: a ``Credentials`` value or a
-      function returning fresh ones (fast transport only); None for the function's own.
+      function returning fresh ones (fast transport only); None for the function's own;
+    - ``kms_key``: the KMS key (id, ARN, alias name or alias ARN) in the partner's account
+      that seals the encrypted attributes of its items (``encryption.py``); None when its
+      tables hold none (writing one then fails closed: ``EncryptionNotConfigured``).
     """
 
     __slots__ = (
@@ -78,6 +83,7 @@ class Partner:
         "duration_seconds",
         "external_id",
         "id",
+        "kms_key",
         "region",
         "role_arn",
         "role_name",
@@ -95,6 +101,7 @@ class Partner:
         session_name: str = DEFAULT_SESSION_NAME,
         duration_seconds: int = DEFAULT_DURATION,
         source_credentials: CredentialsSource | None = None,
+        kms_key: str | None = None,
     ) -> None:
         _check_id(id)
         self.id = id
@@ -118,6 +125,9 @@ class Partner:
                 f" function returning one, not {type(source_credentials).__name__}"
             )
         self.source_credentials = source_credentials
+        if kms_key is not None:
+            _check_kms_key(id, kms_key)
+        self.kms_key = kms_key
 
     def __repr__(self) -> str:
         # The external ID and the source credentials are secrets: never shown.
@@ -201,6 +211,19 @@ def _check_session_name(partner: str, value: object) -> None:
         raise ConfigurationError(
             f"partner {partner!r}: session_name must be 2 to 64 letters, digits or"
             " '_+=,.@-'"
+        )
+
+
+def _check_kms_key(partner: str, value: object) -> None:
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= 2048
+        or not (value.isascii() and value.isprintable())
+        or " " in value
+    ):
+        raise ConfigurationError(
+            f"partner {partner!r}: kms_key must be a KMS key id, key ARN, alias name or"
+            " alias ARN (printable ASCII without spaces)"
         )
 
 
@@ -372,7 +395,7 @@ def _partner(pid: object, settings: object, env: Mapping[str, str]) -> Partner:
             )
     options: dict[str, Any] = {
         key: settings[key]
-        for key in ("region", "session_name", "duration_seconds")
+        for key in ("region", "session_name", "duration_seconds", "kms_key")
         if key in settings
     }
     return Partner(

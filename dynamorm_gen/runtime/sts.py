@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dynamorm_gen.runtime.endpoint import CredentialsSource, Endpoint, amz_date
+from dynamorm_gen.runtime.endpoint import Endpoint
 from dynamorm_gen.runtime.errors import (
     AssumeRoleFailed,
     DeadlineExceeded,
@@ -34,9 +34,8 @@ from dynamorm_gen.runtime.errors import (
     RegionDisabled,
     SourceCredentialsExpired,
 )
-from dynamorm_gen.runtime.http import build_request
 from dynamorm_gen.runtime.retry import IDEMPOTENT
-from dynamorm_gen.runtime.sigv4 import Credentials, sign
+from dynamorm_gen.runtime.sigv4 import Credentials
 from dynamorm_gen.runtime.transport import RESPONSE_MALFORMED, ExchangeError
 
 if TYPE_CHECKING:
@@ -68,34 +67,15 @@ class StsTransport(Endpoint):
     """STS's query protocol over the fast transport's connections; one exchange per call.
 
     ``StsTransport(region=None, endpoint_url=None, credentials=None, *, profile=None,
-    connect_timeout=2.0, read_timeout=10.0, max_idle_connections=1)``: ``credentials`` (else
-    the environment's, else botocore's chain) sign the requests; the endpoint is
-    ``https://sts.<region>.amazonaws.com`` unless ``endpoint_url`` is given.
+    connect_timeout=2.0, read_timeout=10.0, max_idle_connections=None)``: one idle
+    connection by default; ``credentials`` (else the environment's, else botocore's chain)
+    sign the requests; the endpoint is ``https://sts.<region>.amazonaws.com`` unless
+    ``endpoint_url`` is given.
     """
 
     service = "sts"
-
-    def __init__(
-        self,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        credentials: CredentialsSource | None = None,
-        *,
-        profile: str | None = None,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
-        max_idle_connections: int = 1,
-    ) -> None:
-        # One idle connection: a partner's credentials are refreshed about once an hour.
-        super().__init__(
-            region,
-            endpoint_url,
-            credentials,
-            profile=profile,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_idle_connections=max_idle_connections,
-        )
+    # One idle connection: a partner's credentials are refreshed about once an hour.
+    idle_connections = 1
 
     def prepare(self, operation: str, params: Mapping[str, Any]) -> bytes:
         """The signed request ``exchange`` would send now, as bytes (nothing is sent; they
@@ -103,27 +83,7 @@ class StsTransport(Endpoint):
         return self._signed_request(encode_form(operation, params))
 
     def _signed_request(self, body: bytes) -> bytes:
-        headers = {"Content-Type": CONTENT_TYPE}
-        signed = sign(
-            method="POST",
-            host=self._host,
-            path=self._path,
-            headers=headers,
-            body=body,
-            credentials=self._credentials(),
-            region=self.region,
-            service=self.service,
-            amz_date=amz_date(),
-        )
-        lines = [
-            ("Host", self._host),
-            ("Content-Type", CONTENT_TYPE),
-            ("Content-Length", str(len(body))),
-            *signed.items(),
-            ("Connection", "keep-alive"),
-            ("Accept-Encoding", "identity"),
-        ]
-        return build_request("POST", self._path, lines, body)
+        return self._signed_post({"Content-Type": CONTENT_TYPE}, body)
 
     def exchange(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dynamorm_gen.runtime import client as clients
 from dynamorm_gen.runtime.client import TRANSPORT_ENV, TRANSPORTS, Client
@@ -34,6 +34,10 @@ from dynamorm_gen.runtime.retry import (
     Kind,
 )
 from dynamorm_gen.runtime.types import Item, Key
+
+if TYPE_CHECKING:
+    from dynamorm_gen.runtime.data_keys import DataKeys, KeyService
+    from dynamorm_gen.runtime.partners import Partner
 
 __all__ = [
     "TRANSPORTS",
@@ -65,9 +69,21 @@ class Connection:
     ``DYNAMORM_TRANSPORT``, else ``"botocore"``) picks the transport: ``"botocore"`` or
     ``"fast"``. ``client`` may be a ``Client``, a transport, or a botocore DynamoDB client made
     with one attempt per call (``Config(retries={"total_max_attempts": 1})``).
+
+    ``kms`` is where encrypted attributes get their data keys (``data_keys``): by default KMS
+    in the account and region of ``client``, on its transport. Given, it is a key service
+    (the one way to plug a test double, such as ``dynamorm_gen.testing.LocalKms``), a
+    ``Client`` of KMS, or a ``DataKeys`` cache with bounds of your choosing.
     """
 
-    __slots__ = ("_client", "endpoint_url", "profile", "region", "transport")
+    __slots__ = (
+        "_client",
+        "_data_keys",
+        "endpoint_url",
+        "profile",
+        "region",
+        "transport",
+    )
 
     def __init__(
         self,
@@ -77,17 +93,36 @@ class Connection:
         profile: str | None = None,
         client: Any = None,
         transport: str | None = None,
+        kms: KeyService | Client | DataKeys | None = None,
     ) -> None:
         self.region = region
         self.endpoint_url = endpoint_url
         self.profile = profile
         self.transport = transport
         self._client: Client | None = None if client is None else clients.adopt(client)
+        self._data_keys: DataKeys | None = None
+        if kms is not None:
+            from dynamorm_gen.runtime.data_keys import as_data_keys
+
+            self._data_keys = as_data_keys(kms)
 
     def partner_id(self) -> str | None:
         """The partner whose account requests go to: None, the function's own (a partner
         connection names its partner). Cursors are signed with it."""
         return None
+
+    def current_partner(self) -> Partner | None:
+        """The partner whose account requests go to now (its ``kms_key`` seals encrypted
+        attributes there); None for the function's own account."""
+        return None
+
+    def data_keys(self) -> DataKeys:
+        """Where encrypted attributes written and read through this connection get their
+        data keys: the ``kms`` given, else KMS beside ``client`` (same account, region,
+        credentials and transport), cached per client."""
+        if self._data_keys is not None:
+            return self._data_keys
+        return self.client.data_keys()
 
     @property
     def client(self) -> Client:
@@ -101,6 +136,12 @@ class Connection:
 
 
 _default_connection = Connection()
+
+
+def default_connection() -> Connection:
+    """The connection of tables made without one (and of ``to_item``/``from_item`` called
+    without one): the environment's region, endpoint and transport."""
+    return _default_connection
 
 
 class TableDefinition:

@@ -88,6 +88,23 @@ def service_error(status: int, body: Mapping[str, Any] | None) -> ExchangeError:
     )
 
 
+def json_result(
+    status: int, headers: Mapping[str, str], parsed: object
+) -> dict[str, Any]:
+    """The result of a JSON-protocol exchange (DynamoDB's, KMS's): ``parsed``, the body as
+    parsed (None if it was not JSON), with its ``ResponseMetadata``; the service's error
+    for a 4xx/5xx status, ResponseMalformed for a success that is not a JSON object."""
+    if status >= 300:
+        raise service_error(status, parsed if isinstance(parsed, dict) else None)
+    if not isinstance(parsed, dict):
+        raise ExchangeError(RESPONSE_MALFORMED, sent=True, status=status)
+    parsed["ResponseMetadata"] = {
+        "HTTPStatusCode": status,
+        "RequestId": headers.get("x-amzn-requestid", ""),
+    }
+    return parsed
+
+
 class Transport(Protocol):
     """One AWS JSON-protocol endpoint, one exchange at a time (thread-safe)."""
 

@@ -16,7 +16,7 @@ item leaves, removes) those index keys. Builders record them by stored name too.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dynamorm_gen.runtime.condition import Condition, merge
 from dynamorm_gen.runtime.errors import (
@@ -31,6 +31,10 @@ from dynamorm_gen.runtime.errors import (
 from dynamorm_gen.runtime.retry import CONDITIONAL, IDEMPOTENT, UNCERTAIN, UNSAFE
 from dynamorm_gen.runtime.table import TableHandle, call_expecting_item
 from dynamorm_gen.runtime.types import AttributeValue, Item, Key
+
+if TYPE_CHECKING:
+    from dynamorm_gen.runtime.encryption import EncryptedField
+    from dynamorm_gen.runtime.table import Connection
 
 _RETURN_VALUES = {"new": "ALL_NEW", "old": "ALL_OLD", "none": "NONE"}
 
@@ -49,17 +53,21 @@ class Change(NamedTuple):
 
     name: str
     action: str
-    value: AttributeValue | None  # None for REMOVE
+    # None for REMOVE, and for an encrypted value: it is sealed when the update is sent.
+    value: AttributeValue | None
 
 
 class Update:
     """The base of generated ``<Entity>Update`` builders: the changes of one UpdateItem."""
 
-    __slots__ = ("_changes", "_expected", "_keys")
+    __slots__ = ("_changes", "_encrypted", "_expected", "_keys")
 
     def __init__(self) -> None:
         # Stored name -> (action, wire value), in the order the builder's methods were called.
         self._changes: dict[str, tuple[str, AttributeValue | None]] = {}
+        # Encrypted attributes set, by stored name: their values, sealed when the update is
+        # sent (the envelope binds the item's key, which the builder does not know).
+        self._encrypted: dict[str, tuple[EncryptedField, str | bytes]] = {}
         # Index key attributes by stored name: the new value, or None to remove the key.
         self._keys: dict[str, AttributeValue | None] = {}
         # What the stored item must hold for the rebuilt keys to be right: the other
@@ -81,6 +89,15 @@ class Update:
     def _set_if_absent(self, stored: str, where: str, value: AttributeValue) -> None:
         """Set unless the stored item holds the attribute already (``if_not_exists``)."""
         self._change(stored, where, SET_IF_ABSENT, value)
+
+    def _set_encrypted(
+        self, stored: str, field: EncryptedField, value: str | bytes, action: str = SET
+    ) -> None:
+        """Set (or, ``action`` SET_IF_ABSENT, set unless present) encrypted attribute
+        ``stored``; ``value`` is checked now and sealed when the update is sent."""
+        field.check(value)
+        self._change(stored, field.where, action, None)
+        self._encrypted[stored] = (field, value)
 
     def _remove(self, stored: str, where: str) -> None:
         self._change(stored, where, REMOVE, None)
@@ -136,6 +153,18 @@ class Update:
             for action, value in self._changes.values()
         )
 
+    def sealed(
+        self, connection: Connection, key: Key
+    ) -> dict[str, tuple[str, AttributeValue | None]]:
+        """The changes by stored name, encrypted values sealed for the item ``key`` through
+        ``connection``: what one request sends (each request seals afresh)."""
+        if not self._encrypted:
+            return self._changes
+        changes = dict(self._changes)
+        for stored, (field, value) in self._encrypted.items():
+            changes[stored] = (changes[stored][0], field.seal(connection, key, value))
+        return changes
+
     @property
     def changes(self) -> tuple[Change, ...]:
         """The changes, in the order they were made."""
@@ -178,7 +207,33 @@ def request(
     """UpdateItem's parameters: the changes, plus the item must exist, the version (when the
     entity has one) is incremented and, given ``expected_version``, checked. ``touched`` maps
     stored names of ``auto: update`` attributes, and of index keys built from them, to their
-    new values."""
+    new values. Encrypted values are sealed for the item ``key``."""
+    return _request(
+        handle,
+        key,
+        changes,
+        changes.sealed(handle.connection, key),
+        entity=entity,
+        touched=touched,
+        version=version,
+        expected_version=expected_version,
+        when=when,
+    )
+
+
+def _request(
+    handle: TableHandle,
+    key: Key,
+    changes: Update,
+    sealed: dict[str, tuple[str, AttributeValue | None]],
+    *,
+    entity: str,
+    touched: dict[str, AttributeValue],
+    version: str | None,
+    expected_version: int | None,
+    when: Condition | None,
+) -> dict[str, Any]:
+    """``request`` with the changes ``sealed`` already."""
     if not changes:
         raise ValidationFailed("an update needs at least one change", entity=entity)
     names = {"#k_pk": handle.definition.key_names[0]}
@@ -190,10 +245,10 @@ def request(
     # Placeholders are numbered in the order of the stored names, as are the index keys and
     # expectations below: the same changes always give the same request, whatever the order
     # the builder's methods were called in.
-    for i, (stored, (action, value)) in enumerate(sorted(changes._changes.items())):
+    for i, (stored, (action, value)) in enumerate(sorted(sealed.items())):
         name, placeholder = f"#u{i}", f":u{i}"
         names[name] = stored
-        if value is None:  # REMOVE
+        if action == REMOVE or value is None:
             removals.append(name)
             continue
         values[placeholder] = value
@@ -300,10 +355,12 @@ def apply(
             operation="UpdateItem",
             entity=entity,
         )
-    built = request(
+    sealed = changes.sealed(handle.connection, key)
+    built = _request(
         handle,
         key,
         changes,
+        sealed,
         entity=entity,
         touched=touched,
         version=version,
@@ -344,7 +401,7 @@ def apply(
             raise
         stored = handle._stored(failure, key, entity)
         settled = _settled(
-            changes, stored, touched, version, expected_version, failure, entity
+            changes, sealed, stored, touched, version, expected_version, failure, entity
         )
         if not settled:
             raise
@@ -362,6 +419,7 @@ def apply(
 
 def _settled(
     changes: Update,
+    sealed: dict[str, tuple[str, AttributeValue | None]],
     stored: Item | None,
     touched: dict[str, AttributeValue],
     version: str | None,
@@ -384,7 +442,7 @@ def _settled(
         if held is None or not same_value(held, {"N": str(expected_version + 1)}):
             return False
     expected: dict[str, AttributeValue | None] = {**changes._keys, **touched}
-    for name, (action, value) in changes._changes.items():
+    for name, (action, value) in sealed.items():
         if action == SET:
             expected[name] = value
         elif action == REMOVE:

@@ -10,21 +10,18 @@ import os
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from dynamorm_gen.runtime.errors import (
     ConstraintViolation,
-    DecryptionFailed,
-    DynamormError,
-    EncryptionFailed,
-    EncryptionNotConfigured,
     ItemDecodeError,
     KeyViolation,
     RuntimeIncompatible,
 )
 from dynamorm_gen.runtime.types import AttributeValue
 
-API_VERSION = 1
+# 2: encrypted attributes are KMS envelopes (encryption.py), sealed through a connection.
+API_VERSION = 2
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _INFINITY = float("inf")
 # DynamoDB's number type: 38 significant digits, positive magnitudes 1E-130 to 9.99...E+125.
@@ -433,69 +430,3 @@ def _number(text: str) -> int | Decimal:
         return int(text)
     except ValueError:
         return Decimal(text)
-
-
-# --- field encryption --------------------------------------------------------------------------
-
-
-class FieldEncryptor(Protocol):
-    """Encrypts attributes marked ``encrypted: true``. ``context`` is ``Entity.attribute``; bind
-    it to the ciphertext (e.g. as AES-GCM associated data) so values cannot be swapped."""
-
-    def encrypt(self, context: str, plaintext: bytes) -> bytes: ...
-
-    def decrypt(self, context: str, ciphertext: bytes) -> bytes: ...
-
-
-_encryptor: FieldEncryptor | None = None
-
-
-def set_field_encryptor(encryptor: FieldEncryptor | None) -> None:
-    """Register the process-wide encryptor (e.g. KMS envelope encryption) for encrypted fields."""
-    global _encryptor
-    _encryptor = encryptor
-
-
-def encrypt(context: str, plaintext: bytes) -> bytes:
-    """Encrypt one attribute; ``context`` is ``Entity.attribute``. Any failure of the
-    encryptor that is not already a DynamormError becomes EncryptionFailed, which names the
-    context and the exception's type only (its message might quote the plaintext)."""
-    encryptor = _encryptor
-    if encryptor is None:
-        raise _not_configured(context)
-    try:
-        return encryptor.encrypt(context, plaintext)
-    except DynamormError:
-        raise
-    except Exception as exc:
-        raise EncryptionFailed(
-            f"{context} could not be encrypted: the field encryptor raised"
-            f" {type(exc).__name__}",
-            code=type(exc).__name__,
-        ) from None
-
-
-def decrypt(context: str, ciphertext: bytes) -> bytes:
-    """Decrypt one attribute; a wrong key or an altered or swapped ciphertext (for example
-    cryptography's InvalidTag) becomes DecryptionFailed, never a decoded item: fail closed."""
-    encryptor = _encryptor
-    if encryptor is None:
-        raise _not_configured(context)
-    data = bytes(ciphertext)
-    try:
-        return encryptor.decrypt(context, data)
-    except DynamormError:
-        raise
-    except Exception as exc:
-        raise DecryptionFailed(
-            f"{context} could not be decrypted: the field encryptor raised"
-            f" {type(exc).__name__}",
-            code=type(exc).__name__,
-        ) from None
-
-
-def _not_configured(context: str) -> EncryptionNotConfigured:
-    return EncryptionNotConfigured(
-        f"{context} is encrypted but no field encryptor is registered;"
-        " call dynamorm_gen.runtime.set_field_encryptor() at start-up"
-    )

@@ -14,7 +14,8 @@ Fixtures:
 
 - ``dynamorm_engine``: a clean local engine for the test (moto's server; dynalite with
   ``--dynamorm-engine=dynalite`` or the ``dynamorm_engine`` ini setting), with
-  ``DYNAMORM_ENDPOINT_URL`` and ``DYNAMORM_STS_ENDPOINT_URL`` pointing at it, fake AWS
+  ``DYNAMORM_ENDPOINT_URL``, ``DYNAMORM_STS_ENDPOINT_URL`` and ``DYNAMORM_KMS_ENDPOINT_URL``
+  (moto) pointing at it, fake AWS
   credentials in the environment and, if none is set, the region us-east-1. ``dynamorm_engine.create(table)`` creates a generated
   table (``TableClass(...)``) and, for a partner table, checks that moto created it in the
   partner's account.
@@ -26,6 +27,13 @@ Fixtures:
   started when first needed, stopped at the end).
 - ``dynamorm_sts_stub``: an ``StsStub``, for AccessDenied and the other STS failures that moto
   cannot produce.
+- ``dynamorm_kms``: KMS for encrypted attributes, on moto's server (with dynalite as the
+  engine, moto's server runs beside it for KMS): a ``MotoKms`` whose ``key_id`` (a new key,
+  also in ``DYNAMORM_KMS_KEY``) seals what the function writes in its own account;
+  ``create_key(partner)`` makes a key in a partner's account (give it as the partner's
+  ``kms_key``), ``create_alias`` an alias.
+
+Without a server, ``Connection(kms=LocalKms())`` runs encrypted attributes in-process.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import pytest
 if TYPE_CHECKING:
     from dynamorm_gen.runtime.partners import PartnerRegistry
     from dynamorm_gen.testing.engines import LocalEngine
+    from dynamorm_gen.testing.moto_kms import MotoKms
     from dynamorm_gen.testing.sts_stub import StsStub
 
 # pytest imports a plugin of an entry point before coverage measurement starts: what this
@@ -50,6 +59,8 @@ _LAZY = {
     "LocalEngine": "dynamorm_gen.testing.engines",
     "EngineError": "dynamorm_gen.testing.engines",
     "StsStub": "dynamorm_gen.testing.sts_stub",
+    "LocalKms": "dynamorm_gen.testing.local_kms",
+    "MotoKms": "dynamorm_gen.testing.moto_kms",
 }
 
 
@@ -62,7 +73,15 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["PARTNERS", "EngineError", "LocalEngine", "StsStub", "make_partners"]
+__all__ = [
+    "PARTNERS",
+    "EngineError",
+    "LocalEngine",
+    "LocalKms",
+    "MotoKms",
+    "StsStub",
+    "make_partners",
+]
 
 ENGINES = ("moto", "dynalite")
 # The partners of ``dynamorm_partners``: id -> account id.
@@ -202,3 +221,25 @@ def dynamorm_sts_stub() -> Iterator[StsStub]:
 
     with StsStub() as stub:
         yield stub
+
+
+@pytest.fixture
+def dynamorm_kms(
+    request: pytest.FixtureRequest,
+    dynamorm_engine: LocalEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> MotoKms:
+    """KMS on moto's server for the test's encrypted attributes: a new key in the function's
+    own account, in ``DYNAMORM_KMS_KEY`` (see the module docstring)."""
+    from dynamorm_gen.testing.moto_kms import MotoKms
+
+    moto = dynamorm_engine
+    if moto.name != "moto":
+        moto = request.getfixturevalue("dynamorm_moto")
+        moto.reset()
+    monkeypatch.setenv("DYNAMORM_KMS_ENDPOINT_URL", moto.url)
+    region = os.environ.get("AWS_REGION") or DEFAULT_REGION
+    kms = MotoKms(moto.url, region)
+    kms.key_id = kms.create_key()
+    monkeypatch.setenv("DYNAMORM_KMS_KEY", kms.key_id)
+    return kms

@@ -269,9 +269,9 @@ def _table_names(call: Callable[..., dict[str, Any]]) -> list[str]:
 
 
 def sandbox_environment(url: str, *, sts: bool) -> dict[str, str]:
-    """The environment that points both transports at the engine at ``url`` (and STS too,
-    when it has it), with fake credentials and no profile or config file that could name a
-    real account."""
+    """The environment that points both transports at the engine at ``url`` (and STS and
+    KMS too, when it has them), with fake credentials and no profile or config file that
+    could name a real account."""
     if not url.startswith(f"http://{HOST}:"):
         raise ConfigurationError(f"a test engine must listen on {HOST}")
     env = {
@@ -284,5 +284,7 @@ def sandbox_environment(url: str, *, sts: bool) -> dict[str, str]:
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     if sts:
+        # moto's server: STS and KMS beside DynamoDB.
         env["DYNAMORM_STS_ENDPOINT_URL"] = url
+        env["DYNAMORM_KMS_ENDPOINT_URL"] = url
     return env

@@ -21,11 +21,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
+
+from dynamorm_gen.testing.loopback import LoopbackServer
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 # STS's status for each error code it sends (AWS STS API reference, "Errors").
@@ -43,25 +44,24 @@ STATUSES = {
 }
 
 
-class StsStub:
+class StsStub(LoopbackServer):
     """The stub (see the module docstring). ``lifetime`` (seconds) overrides the
     DurationSeconds asked for; ``clock`` (seconds since the epoch) dates the credentials'
     expiry. ``calls`` holds each AssumeRole's parameters, in arrival order."""
 
+    name = "sts-stub"
+
     def __init__(
         self, *, lifetime: float | None = None, clock: Callable[[], float] = time.time
     ) -> None:
+        super().__init__()
         self.lifetime = lifetime
         self.clock = clock
         self.calls: list[dict[str, str]] = []
         self._failures: list[tuple[str, int]] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> StsStub:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -84,37 +84,7 @@ class StsStub:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # requests hold external IDs: nothing is printed
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sts-stub", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def __enter__(self) -> StsStub:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the stub is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return Handler
 
     # --- the script ---------------------------------------------------------------------------
 

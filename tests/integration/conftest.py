@@ -15,10 +15,13 @@ says which one a test runs on. An engine is started only when a test first needs
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 
+from dynamorm_gen.runtime import hooks
+from dynamorm_gen.runtime.hooks import CallInfo
 from dynamorm_gen.runtime.table import reset_clients
 from tests.conftest import reset_dynalite
 
@@ -67,3 +70,31 @@ def engine(
     monkeypatch.setenv("DYNAMORM_ENDPOINT_URL", endpoint)
     yield endpoint
     reset_clients()
+
+
+# --- what hooks see ---------------------------------------------------------------------------
+
+
+class Recorder:
+    """A hook that keeps every call it sees (``recorder``: registered for one test)."""
+
+    wants_capacity = True
+
+    def __init__(self) -> None:
+        self.calls: list[CallInfo] = []
+        self.lock = threading.Lock()
+
+    def before_call(self, call: CallInfo) -> None:
+        pass
+
+    def after_call(self, call: CallInfo) -> None:
+        with self.lock:
+            self.calls.append(call)
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    found = Recorder()
+    hooks.add_hook(found)
+    yield found
+    hooks.remove_hook(found)

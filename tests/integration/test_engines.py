@@ -21,11 +21,11 @@ from dynamorm_gen.runtime import (
     TransactionCancelled,
     TransactWrite,
     ValidationFailed,
-    set_field_encryptor,
 )
 from dynamorm_gen.runtime.deadline import Deadline, bind
 from dynamorm_gen.runtime.retry import READ
 from dynamorm_gen.runtime.table import Connection
+from dynamorm_gen.testing import LocalKms
 from generated_examples import basic, payment
 from tests.clock import StepClock, step_clock
 from tests.unit.test_transactions import ledger_entry
@@ -55,34 +55,23 @@ def _skip_unsupported(request: pytest.FixtureRequest, engine_name: str) -> None:
                 pytest.skip(f"{engine_name} has no {feature} (UNSUPPORTED)")
 
 
-class ReversingEncryptor:
-    """A reversible stand-in for field encryption, bound to the field's context."""
-
-    def encrypt(self, context: str, plaintext: bytes) -> bytes:
-        return context.encode() + b"|" + plaintext[::-1]
-
-    def decrypt(self, context: str, ciphertext: bytes) -> bytes:
-        prefix, _, body = ciphertext.partition(b"|")
-        assert prefix == context.encode()
-        return body[::-1]
-
-
 @pytest.fixture
 def connection(engine: str) -> Connection:
-    connection = Connection(region="us-east-1")
+    # Data keys from an in-process key service: these tests are about the engines (KMS
+    # over HTTP: test_encryption.py).
+    connection = Connection(region="us-east-1", kms=LocalKms())
     assert connection.client.endpoint_url == engine
     return connection
 
 
 @pytest.fixture
 def payments(
-    connection: Connection, engine_name: str
+    connection: Connection, engine_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[payment.PaymentsTable]:
+    monkeypatch.setenv("DYNAMORM_KMS_KEY", "alias/payments")
     table = payment.PaymentsTable(connection, name="payments")
     table.handle.create(ttl=supports(engine_name, "ttl"))
-    set_field_encryptor(ReversingEncryptor())
     yield table
-    set_field_encryptor(None)
 
 
 def make_payment(n: int, **overrides: object) -> payment.Payment:
@@ -187,7 +176,8 @@ def test_update_set_status_moves_the_payment_in_the_status_index(
     assert [v.amount for v in pending] == [200]
     stored = payments.handle.get_item(p.key(), entity="Payment", consistent=True)
     assert stored is not None
-    rebuilt = payment.Payment.from_item(stored).to_item()
+    connection = payments.handle.connection
+    rebuilt = payment.Payment.from_item(stored, connection).to_item(connection)
     assert (
         stored["GSI2SK"] == rebuilt["GSI2SK"] and stored["GSI2PK"] == rebuilt["GSI2PK"]
     )
@@ -441,7 +431,9 @@ def test_a_failed_condition_returns_the_stored_item_when_asked(
     with pytest.raises(ConditionFailed) as failure:
         payments.put_payment(stale, old_on_failure=True)  # version 0: must not exist
     assert failure.value.item is not None
-    assert payment.Payment.from_item(failure.value.item) == p
+    assert (
+        payment.Payment.from_item(failure.value.item, payments.handle.connection) == p
+    )
     with pytest.raises(ConditionFailed) as failure:
         payments.delete_payment(
             merchant_id="m1",

@@ -48,7 +48,6 @@ from dynamorm_gen.runtime import (
 )
 from dynamorm_gen.runtime.accounts import Accounts
 from dynamorm_gen.runtime.aws_lambda import LambdaDatabase
-from dynamorm_gen.runtime.hooks import CallInfo
 from dynamorm_gen.runtime.partners import Partner, PartnerRegistry
 from dynamorm_gen.testing import (
     PARTNERS,
@@ -59,6 +58,7 @@ from dynamorm_gen.testing import (
 )
 from generated_examples.payment import Payment, PaymentsTable
 from tests.faults.proxy import Fault, FaultProxy
+from tests.integration.conftest import Recorder
 
 pytestmark = pytest.mark.integration
 
@@ -107,29 +107,6 @@ def _ids(table: PaymentsTable) -> list[str]:
     return sorted(
         p.payment_id for p in table.iter_payment_by_merchant(merchant_id="m-1")
     )
-
-
-class Recorder:
-    wants_capacity = True
-
-    def __init__(self) -> None:
-        self.calls: list[CallInfo] = []
-        self.lock = threading.Lock()
-
-    def before_call(self, call: CallInfo) -> None:
-        pass
-
-    def after_call(self, call: CallInfo) -> None:
-        with self.lock:
-            self.calls.append(call)
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    found = Recorder()
-    hooks.add_hook(found)
-    yield found
-    hooks.remove_hook(found)
 
 
 # --- isolation -----------------------------------------------------------------------------------

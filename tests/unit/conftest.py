@@ -1,5 +1,5 @@
 """Fixtures for unit tests: the payments table and the library table (the library_loans
-golden case) on moto's in-process DynamoDB."""
+golden case) on moto's in-process DynamoDB and KMS."""
 
 from __future__ import annotations
 
@@ -8,24 +8,24 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from dynamorm_gen.runtime import set_field_encryptor
 from dynamorm_gen.runtime.table import Connection, reset_clients
 from generated_examples import payment
 from tests.golden.cases.library_loans.expected.library import LibraryTable
-from tests.unit.payments import ReversingEncryptor
+from tests.unit.payments import create_moto_key
 
 
 @pytest.fixture
-def payments() -> Iterator[payment.PaymentsTable]:
+def payments(monkeypatch: pytest.MonkeyPatch) -> Iterator[payment.PaymentsTable]:
+    """The payments table on moto's in-process mock (botocore transport); its encrypted
+    attributes are sealed with a key of moto's KMS, in ``DYNAMORM_KMS_KEY``."""
     with mock_aws():
         reset_clients()
         table = payment.PaymentsTable(
             Connection(region="us-east-1"), name="payments-test"
         )
         table.handle.create()
-        set_field_encryptor(ReversingEncryptor())
+        monkeypatch.setenv("DYNAMORM_KMS_KEY", create_moto_key())
         yield table
-        set_field_encryptor(None)
         reset_clients()
 
 

@@ -1,4 +1,4 @@
-"""Shared pieces of the payment-table tests: a stand-in encryptor and a Payment factory."""
+"""Shared pieces of the payment-table tests: a key in moto's KMS and a Payment factory."""
 
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ from decimal import Decimal
 from generated_examples import payment
 
 
-class ReversingEncryptor:
-    """A stand-in for KMS envelope encryption: reversible, bound to the field's context."""
+def create_moto_key() -> str:
+    """A new key of KMS in moto's in-process mock (call inside ``mock_aws``): its ARN."""
+    import botocore.session
 
-    def encrypt(self, context: str, plaintext: bytes) -> bytes:
-        return context.encode() + b"|" + plaintext[::-1]
-
-    def decrypt(self, context: str, ciphertext: bytes) -> bytes:
-        prefix, _, body = ciphertext.partition(b"|")
-        assert prefix == context.encode(), "ciphertext from another field"
-        return body[::-1]
+    kms = botocore.session.Session().create_client("kms", region_name="us-east-1")
+    try:
+        return str(kms.create_key()["KeyMetadata"]["Arn"])
+    finally:
+        kms.close()
 
 
 def make_payment(n: int, **overrides: object) -> payment.Payment:

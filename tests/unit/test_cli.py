@@ -94,7 +94,7 @@ def test_bad_input_writes_nothing_and_exits_2(project: Path) -> None:
     )
     code, _out, err = run("build")
     assert code == 2
-    assert "schemas/payment.yaml:41:" in err and "did you mean 'integer'?" in err
+    assert "schemas/payment.yaml:43:" in err and "did you mean 'integer'?" in err
     assert err.strip().endswith("1 error in 1 file")
     assert "Traceback" not in err
     assert {p.name: p.read_bytes() for p in (project / "out").iterdir()} == before

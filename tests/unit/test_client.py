@@ -17,13 +17,13 @@ from dynamorm_gen.runtime import (
     TransactWrite,
     ValidationFailed,
     batch,
-    set_field_encryptor,
 )
 from dynamorm_gen.runtime.client import Client
 from dynamorm_gen.runtime.limits import item_size
 from dynamorm_gen.runtime.table import Connection, reset_clients
+from dynamorm_gen.testing import LocalKms
 from generated_examples import basic, payment
-from tests.unit.payments import ReversingEncryptor, make_payment
+from tests.unit.payments import make_payment
 
 SURROGATE = "caf\udce9"  # an unpaired surrogate: no UTF-8 form
 
@@ -56,16 +56,14 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture(autouse=True)
-def _encryptor() -> Iterator[None]:
-    set_field_encryptor(ReversingEncryptor())
-    yield
-    set_field_encryptor(None)
+def _kms_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DYNAMORM_KMS_KEY", "alias/payments")
 
 
 @pytest.fixture
 def payments(recorder: Recorder) -> payment.PaymentsTable:
     return payment.PaymentsTable(
-        Connection(client=Client(recorder)), name="payments-test"
+        Connection(client=Client(recorder), kms=LocalKms()), name="payments-test"
     )
 
 
@@ -150,7 +148,8 @@ def botocore_payments() -> Iterator[payment.PaymentsTable]:
     with mock_aws():
         reset_clients()
         table = payment.PaymentsTable(
-            Connection(region="us-east-1", transport="botocore"), name="payments-test"
+            Connection(region="us-east-1", transport="botocore", kms=LocalKms()),
+            name="payments-test",
         )
         table.handle.create()
         yield table

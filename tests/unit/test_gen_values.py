@@ -1,5 +1,6 @@
 """Bad values are typed errors that name the attribute and the rule, never the value, and
-nothing is sent: datetimes, integers, decimals, floats, free-form maps and encryption."""
+nothing is sent: datetimes, integers, decimals, floats and free-form maps (encryption:
+test_encryption.py)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,10 @@ import pytest
 
 from dynamorm_gen.runtime import (
     ConstraintViolation,
-    DecryptionFailed,
-    DynamormError,
-    EncryptionFailed,
-    ItemDecodeError,
-    set_field_encryptor,
     wire,
 )
 from generated_examples import payment
-from tests.unit.payments import ReversingEncryptor, make_payment
+from tests.unit.payments import make_payment
 
 SENTINEL = "Zq\u2603LEAK"
 NAIVE = datetime(2026, 1, 2, 3, 4, 5)
@@ -243,67 +239,3 @@ def test_free_form_maps_keep_large_integers_dynamodb_takes() -> None:
     assert item["a"] == {"N": str(10**37)}
     assert wire.from_wire_map(item) == value
     refused(lambda: wire.to_wire_map(["a"], "T.m"), "T.m", "must be a dict, not list")  # type: ignore[arg-type]
-
-
-# --- encryption ----------------------------------------------------------------------------------
-
-
-class InvalidTag(Exception):
-    """What cryptography's AES-GCM raises for a wrong key; its message is not ours to show."""
-
-
-class FailingEncryptor:
-    def __init__(self, fail: str) -> None:
-        self.fail = fail
-
-    def encrypt(self, context: str, plaintext: bytes) -> bytes:
-        if self.fail == "encrypt":
-            raise RuntimeError(SENTINEL)
-        if self.fail == "dynamorm":
-            raise DynamormError("kms unavailable")
-        return ReversingEncryptor().encrypt(context, plaintext)
-
-    def decrypt(self, context: str, ciphertext: bytes) -> bytes:
-        if self.fail == "decrypt":
-            raise InvalidTag(SENTINEL)
-        return ReversingEncryptor().decrypt(context, ciphertext)
-
-
-def test_a_failed_decryption_is_decryption_failed(
-    payments: payment.PaymentsTable,
-) -> None:
-    p = make_payment(1, card_token="tok_" + SENTINEL)
-    payments.put_payment(p)
-    set_field_encryptor(FailingEncryptor("decrypt"))
-    with pytest.raises(DecryptionFailed) as failure:
-        payments.get_payment(merchant_id="m1", payment_id=p.payment_id)
-    assert not isinstance(failure.value, ItemDecodeError)
-    message = str(failure.value)
-    assert "Payment.card_token" in message and "InvalidTag" in message
-    assert SENTINEL not in message
-    assert failure.value.__cause__ is None and failure.value.__suppress_context__
-
-
-def test_a_failed_encryption_is_encryption_failed_and_nothing_is_sent(
-    payments: payment.PaymentsTable,
-) -> None:
-    set_field_encryptor(FailingEncryptor("encrypt"))
-    p = make_payment(1)
-    with pytest.raises(EncryptionFailed) as failure:
-        payments.put_payment(p)
-    message = str(failure.value)
-    assert "Payment.card_token" in message and "RuntimeError" in message
-    assert SENTINEL not in message
-    assert_absent(payments, p)
-    with pytest.raises(EncryptionFailed):
-        payment.PaymentUpdate().set_card_token("tok")
-
-
-def test_dynamorm_errors_of_the_encryptor_pass_through(
-    payments: payment.PaymentsTable,
-) -> None:
-    set_field_encryptor(FailingEncryptor("dynamorm"))
-    with pytest.raises(DynamormError) as failure:
-        payments.put_payment(make_payment(1))
-    assert type(failure.value) is DynamormError
-    assert str(failure.value) == "kms unavailable"

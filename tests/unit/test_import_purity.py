@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from dynamorm_gen.testing import StsStub
+from dynamorm_gen.testing import LocalEngine, MotoKms, StsStub
 from tests.conftest import ROOT
 
 FORBIDDEN = (
@@ -52,6 +52,15 @@ def test_generated_modules_import_only_runtime_and_stdlib() -> None:
         m.startswith(("dynamorm_gen.runtime", "dynamorm_gen")) for m in ours
     )
     assert "dynamorm_gen.runtime.wire" in loaded
+    # Encrypted attributes are declared at import; KMS and cryptography wait for their use.
+    assert "dynamorm_gen.runtime.encryption" in loaded
+    lazy = (
+        "cryptography",
+        "dynamorm_gen.runtime.kms",
+        "dynamorm_gen.runtime.data_keys",
+    )
+    early = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in lazy)]
+    assert early == [], f"imported before an encrypted attribute was used: {early}"
 
 
 LAMBDA_PROBE = """
@@ -100,15 +109,17 @@ def test_lambda_fast_path_to_a_signed_put_imports_no_botocore_or_compiler() -> N
     assert "dynamorm_gen.runtime.fast" in loaded
 
 
-PARTNER_PROBE = """
+# The preamble of probes that may reach one loopback port (a stub STS, moto's KMS), given
+# in $LOOPBACK_PORT: every other connection, DNS look-up or send is refused.
+ONLY_LOOPBACK_PORT = """
 import json, os, sys
 
-STUB = ("127.0.0.1", int(os.environ["STUB_PORT"]))
+ALLOWED = ("127.0.0.1", int(os.environ["LOOPBACK_PORT"]))
 
-def only_the_sts_stub(event, args):
-    if event == "socket.connect" and args[1] == STUB:
+def only_the_allowed_port(event, args):
+    if event == "socket.connect" and args[1] == ALLOWED:
         return
-    if event == "socket.getaddrinfo" and (args[0], args[1]) == STUB:
+    if event == "socket.getaddrinfo" and (args[0], args[1]) == ALLOWED:
         return
     if event in (
         "socket.connect", "socket.getaddrinfo", "socket.gethostbyname",
@@ -116,7 +127,12 @@ def only_the_sts_stub(event, args):
     ):
         raise RuntimeError(f"the Lambda path used the network: {event}")
 
-sys.addaudithook(only_the_sts_stub)
+sys.addaudithook(only_the_allowed_port)
+"""
+
+PARTNER_PROBE = (
+    ONLY_LOOPBACK_PORT
+    + """
 before = set(sys.modules)
 from dynamorm_gen.runtime.aws_lambda import LambdaDatabase
 from dynamorm_gen.runtime.partners import Partner, PartnerRegistry
@@ -138,6 +154,7 @@ assert b"\\r\\nAuthorization: AWS4-HMAC-SHA256 Credential=ASIA" in signed, signe
 assert b"\\r\\nX-Amz-Security-Token: " in signed
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
+)
 
 
 def test_lambda_fast_path_in_a_partners_account_imports_no_botocore() -> None:
@@ -146,7 +163,7 @@ def test_lambda_fast_path_in_a_partners_account_imports_no_botocore() -> None:
     botocore, boto3, the compiler's dependencies or the test support is imported."""
     with StsStub() as stub:
         env = {**os.environ, "DYNAMORM_STS_ENDPOINT_URL": stub.url}
-        env["STUB_PORT"] = stub.url.rpartition(":")[2]
+        env["LOOPBACK_PORT"] = stub.url.rpartition(":")[2]
         env.pop("DYNAMORM_ENDPOINT_URL", None)
         result = subprocess.run(
             [sys.executable, "-c", PARTNER_PROBE],
@@ -164,3 +181,59 @@ def test_lambda_fast_path_in_a_partners_account_imports_no_botocore() -> None:
     assert bad == [], f"imported on the Lambda fast path: {bad}"
     assert "dynamorm_gen.runtime.sts" in loaded and "xml.parsers.expat" in loaded
     assert "xml.etree.ElementTree" not in loaded  # ~6 ms of a cold start, not needed
+
+
+ENCRYPTION_PROBE = (
+    ONLY_LOOPBACK_PORT
+    + """
+before = set(sys.modules)
+from dynamorm_gen.runtime.aws_lambda import LambdaDatabase
+from generated_examples.payment import Payment, PaymentsTable
+
+db = LambdaDatabase(transport="fast", region="us-east-1")
+payments = db.table(PaymentsTable)
+imported = set(sys.modules) - before
+payment = Payment(
+    merchant_id="m-1", customer_id="c-1", amount=100, currency="EUR", card_token="tok"
+)
+item = payment.to_item(payments.handle.connection)  # GenerateDataKey over loopback
+item["version"] = {"N": "1"}
+request = payments.handle.put_request(item, version="version", expected_version=0)
+signed = payments.handle.connection.client.transport.prepare("PutItem", request)
+assert set(item["card_token"]["M"]) == {"v", "edk", "nonce", "ct"}
+assert Payment.from_item(item, payments.handle.connection).card_token == "tok"
+print(json.dumps([sorted(imported), sorted(set(sys.modules) - before)]))
+"""
+)
+
+
+def test_an_encrypted_attribute_on_the_lambda_fast_path_imports_no_botocore(
+    dynamorm_moto: LocalEngine,
+) -> None:
+    """The first encrypted attribute a Lambda writes: GenerateDataKey over loopback to
+    moto's KMS (the only network the audit hook allows), AES-GCM, the PutItem signed;
+    cryptography imported then and not before, botocore never."""
+    dynamorm_moto.reset()
+    key = MotoKms(dynamorm_moto.url).create_key()
+    env = {
+        **os.environ,
+        "DYNAMORM_KMS_ENDPOINT_URL": dynamorm_moto.url,
+        "DYNAMORM_KMS_KEY": key,
+        "LOOPBACK_PORT": dynamorm_moto.url.rpartition(":")[2],
+    }
+    env.pop("DYNAMORM_ENDPOINT_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", ENCRYPTION_PROBE],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    at_import, loaded = json.loads(result.stdout)
+    assert not [m for m in at_import if m.startswith("cryptography")]
+    bad = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
+    assert bad == [], f"imported on the Lambda fast path: {bad}"
+    assert "dynamorm_gen.runtime.kms" in loaded
+    assert "cryptography.hazmat.primitives.ciphers.aead" in loaded

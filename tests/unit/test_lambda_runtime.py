@@ -83,7 +83,9 @@ def test_no_time_to_start_raises_before_sending(
         payments.put_payment(make_payment(1))
     assert clock.requests == [] and info.value.sent is False
     assert "no time left before the deadline" in str(info.value)
-    assert "entity Payment" in str(info.value) and "PutItem" in str(info.value)
+    # The put's first request is KMS's, for the data key of its encrypted card token.
+    assert "entity Payment" in str(info.value)
+    assert "GenerateDataKey" in str(info.value)
 
 
 def test_a_query_page_hands_back_its_own_cursor(
@@ -167,7 +169,11 @@ def test_capacity_is_summed_per_table_with_a_cost(
         list(payments.iter_payment_by_merchant(merchant_id=p.merchant_id))
     finally:
         hooks.remove_hook(recorder)
-    put, get, query = calls
+    generate, put, get, query = calls
+    # Hooks see KMS's call for the card token's data key too (none for reading it back:
+    # the key is cached); it consumes no capacity.
+    assert (generate.service, generate.operation) == ("kms", "GenerateDataKey")
+    assert generate.entity == "Payment" and generate.consumed == []
     # moto reports TOTAL capacity: 1 write unit for a small put, 0.5 read units for an
     # eventually consistent get of under 4 KB.
     assert (put.write_units, put.read_units) == (1.0, 0.0)
@@ -242,7 +248,14 @@ def test_structured_log_has_no_item_values(
     finally:
         hooks.remove_hook(log_hook)
     records = [json.loads(r.getMessage()) for r in caplog.records]
-    assert [r["operation"] for r in records] == ["PutItem", "PutItem"]
+    # KMS's call for the card token's data key, then the two puts (the key is cached).
+    assert [r["operation"] for r in records] == [
+        "GenerateDataKey",
+        "PutItem",
+        "PutItem",
+    ]
+    kms, records = records[0], records[1:]
+    assert kms["event"] == "kms_call" and kms["error"] is None
     assert records[0]["error"] is None and records[0]["write_units"] == 1.0
     assert records[1]["error"] == "ConditionalCheckFailedException"
     assert records[0]["table"] == "payments-test" and records[0]["entity"] == "Payment"
@@ -296,7 +309,8 @@ def test_xray_subsegment_per_request(payments: payment.PaymentsTable) -> None:
     finally:
         hooks.remove_hook(xray)
     assert recorder.open == []
-    ok, failed = recorder.done
+    key, ok, failed = recorder.done
+    assert key.name == "KMS.GenerateDataKey" and key.flags == []
     assert ok.name == "DynamoDB.PutItem" and ok.namespace == "aws"
     assert ok.annotations == {
         "table": "payments-test",
@@ -335,10 +349,11 @@ def test_a_failing_hook_is_logged_not_raised(
     finally:
         hooks.remove_hook(broken)
     assert payments.get_payment(merchant_id="m1", payment_id="p-1") is not None
+    # Once for KMS's call (the card token's data key), once for the PutItem.
     assert [r.getMessage() for r in caplog.records] == [
         "dynamorm_gen hook Broken.before_call failed",
         "dynamorm_gen hook Broken.after_call failed",
-    ]
+    ] * 2
 
 
 # --- the Lambda handle ---------------------------------------------------------------------------

@@ -17,7 +17,6 @@ NaN with bounds, enum elements of lists and maps, non-finite numbers in free-for
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import re
 import string
@@ -42,9 +41,10 @@ from dynamorm_gen.runtime import (
     ConstraintViolation,
     DecryptionFailed,
     ItemDecodeError,
-    set_field_encryptor,
     wire,
 )
+from dynamorm_gen.runtime.table import Connection
+from dynamorm_gen.testing import LocalKms
 
 SCHEMA = Path(__file__).resolve().parent / "schemas" / "all_types.yaml"
 
@@ -69,35 +69,56 @@ SENTINEL = "Zq\u2603LEAK"
 KEY_ATTRIBUTES = frozenset({"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "_et"})
 
 
-# --- a reversible test encryptor ---------------------------------------------------------------
+# --- encrypted attributes ---------------------------------------------------------------------
+
+# Real envelopes (AES-GCM, bound to the item), data keys from an in-process key service.
+KMS = LocalKms()
+CONN = Connection(kms=KMS)
+# Record's encrypted attributes, by stored name.
+ENCRYPTED = {"secret": "secret", "secret_blob": "secret_blob", "sn": "secret_note"}
 
 
-class XorEncryptor:
-    """Deterministic and reversible: ``context NUL (plaintext XOR key stream of context)``.
+@dataclass(frozen=True)
+class Sealed:
+    """The oracle's value of an encrypted attribute: its plaintext. Envelopes hold random
+    nonces, so they are compared by what they open to."""
 
-    Decrypting under another context fails, like AES-GCM with the context as associated data.
-    """
-
-    def __init__(self) -> None:
-        self.contexts: set[str] = set()
-
-    @staticmethod
-    def _xor(context: str, data: bytes) -> bytes:
-        stream = hashlib.sha256(context.encode()).digest()
-        return bytes(b ^ stream[i % len(stream)] for i, b in enumerate(data))
-
-    def encrypt(self, context: str, plaintext: bytes) -> bytes:
-        self.contexts.add(context)
-        return context.encode() + b"\0" + self._xor(context, plaintext)
-
-    def decrypt(self, context: str, ciphertext: bytes) -> bytes:
-        prefix = context.encode() + b"\0"
-        if not ciphertext.startswith(prefix):
-            raise ValueError("ciphertext belongs to another context")
-        return self._xor(context, ciphertext[len(prefix) :])
+    value: str | bytes
 
 
-ENCRYPTOR = XorEncryptor()
+def field_of(gen: ModuleType, stored: str) -> Any:
+    return getattr(gen, f"_ENCRYPTED_RECORD_{ENCRYPTED[stored].upper()}")
+
+
+def opened(gen: ModuleType, item: dict[str, Any], stored: str) -> str | bytes:
+    field = field_of(gen, stored)
+    open_value = field.open_bytes if field.binary else field.open_text
+    result: str | bytes = open_value(CONN, item, item[stored])
+    return result
+
+
+def assert_same_items(
+    gen: ModuleType, ours: dict[str, Any], theirs: dict[str, Any]
+) -> None:
+    """Two items of Record hold the same values: encrypted ones open to the same plaintext."""
+    assert set(ours) == set(theirs)
+    for name, value in ours.items():
+        if name in ENCRYPTED:
+            assert opened(gen, ours, name) == opened(gen, theirs, name), name
+        else:
+            assert_same_wire(value, theirs[name], name)
+
+
+def serialized(
+    gen: ModuleType, expected: dict[str, Any], keys: dict[str, Any]
+) -> dict[str, Any]:
+    """The oracle's values as boto3 writes them; encrypted ones sealed for the item ``keys``."""
+    return {
+        k: field_of(gen, k).seal(CONN, keys, v.value)
+        if isinstance(v, Sealed)
+        else SERIALIZER.serialize(v)
+        for k, v in expected.items()
+    }
 
 
 # --- the compiled module -----------------------------------------------------------------------
@@ -117,12 +138,10 @@ def gen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    set_field_encryptor(ENCRYPTOR)
     try:
         spec.loader.exec_module(module)
         yield module
     finally:
-        set_field_encryptor(None)
         sys.modules.pop(name, None)
 
 
@@ -389,12 +408,8 @@ def free_form(value: Any) -> Any:
     return value
 
 
-def encrypted(context: str) -> Convert:
-    def convert(value: str | bytes) -> Binary:
-        plain = value.encode() if isinstance(value, str) else value
-        return Binary(ENCRYPTOR.encrypt(context, plain))
-
-    return convert
+def encrypted(value: str | bytes) -> Sealed:
+    return Sealed(value)
 
 
 Fields = dict[str, tuple[str, Convert]]  # attribute -> (stored name, to boto3 value)
@@ -491,9 +506,9 @@ RECORD: Fields = {
     "rev": ("ver", same),
     "created_at": ("created_at", iso_utc),
     "updated_at": ("updated_at", iso_utc),
-    "secret": ("secret", encrypted("Record.secret")),
-    "secret_blob": ("secret_blob", encrypted("Record.secret_blob")),
-    "secret_note": ("sn", encrypted("Record.secret_note")),
+    "secret": ("secret", encrypted),
+    "secret_blob": ("secret_blob", encrypted),
+    "secret_note": ("sn", encrypted),
 }
 BOUNDS: Fields = {
     "bounds_id": ("bounds_id", same),
@@ -654,14 +669,14 @@ def base_record(m: ModuleType) -> Any:
 
 def test_base_record_round_trips_and_agrees_with_boto3(gen: ModuleType) -> None:
     record = base_record(gen)
-    item = record.to_item()
-    assert gen.Record.from_item(item) == record
+    item = record.to_item(CONN)
+    assert gen.Record.from_item(item, CONN) == record
     expected = boto3_values(record, RECORD)
     assert (
         set(expected) == set(non_key(item)) == {stored for stored, _ in RECORD.values()}
     )
-    for name, value in non_key(item).items():
-        assert_same_wire(value, SERIALIZER.serialize(expected[name]), name)
+    keys = {k: v for k, v in item.items() if k in KEY_ATTRIBUTES}
+    assert_same_items(gen, item, {**keys, **serialized(gen, expected, keys)})
 
 
 # --- a. round trips ----------------------------------------------------------------------------
@@ -678,16 +693,14 @@ def test_oracle_covers_every_attribute(gen: ModuleType) -> None:
 @given(data=st.data())
 def test_record_round_trips(gen: ModuleType, data: st.DataObject) -> None:
     record = data.draw(strategies(gen).record, label="record")
-    item = record.to_item()
-    decoded = gen.Record.from_item(item)
+    item = record.to_item(CONN)
+    decoded = gen.Record.from_item(item, CONN)
     assert decoded == record
     # Every attribute is equal with its own type (== alone would let 1 == 1.0 == True pass).
     for name in RECORD:
         assert type(getattr(decoded, name)) is type(getattr(record, name)), name
     # Encoding the decoded entity gives the same item again (sets in any order).
-    assert set(decoded.to_item()) == set(item)
-    for name, value in decoded.to_item().items():
-        assert_same_wire(value, item[name], name)
+    assert_same_items(gen, decoded.to_item(CONN), item)
 
 
 @PROPERTY
@@ -791,7 +804,7 @@ def test_generated_and_automatic_values(gen: ModuleType, data: st.DataObject) ->
         0,
     )
     assert fresh.labels == fresh.ints == fresh.decs == fresh.blobs == set()
-    assert gen.Record.from_item(fresh.to_item()) == fresh
+    assert gen.Record.from_item(fresh.to_item(CONN), CONN) == fresh
 
 
 # --- b. agreement with boto3's TypeSerializer / TypeDeserializer ---------------------------------
@@ -801,19 +814,19 @@ def test_generated_and_automatic_values(gen: ModuleType, data: st.DataObject) ->
 @given(data=st.data())
 def test_to_item_agrees_with_boto3(gen: ModuleType, data: st.DataObject) -> None:
     record = data.draw(strategies(gen).record, label="record")
-    ours = record.to_item()
+    ours = record.to_item(CONN)
     expected = boto3_values(record, RECORD)
-    theirs = {k: SERIALIZER.serialize(v) for k, v in expected.items()}
-    assert set(non_key(ours)) == set(theirs)
-    for name, value in non_key(ours).items():
-        assert_same_wire(value, theirs[name], name)
-    # boto3 reads our item back to the same logical values ...
-    assert {
-        k: DESERIALIZER.deserialize(v) for k, v in non_key(ours).items()
-    } == expected
-    # ... and we read an item boto3 wrote (its number strings, its set order).
     keys = {k: v for k, v in ours.items() if k in KEY_ATTRIBUTES}
-    assert gen.Record.from_item({**keys, **theirs}) == record
+    theirs = serialized(gen, expected, keys)
+    assert_same_items(gen, ours, {**keys, **theirs})
+    # boto3 reads our item back to the same logical values (envelopes: opened above) ...
+    assert {
+        k: DESERIALIZER.deserialize(v)
+        for k, v in non_key(ours).items()
+        if k not in ENCRYPTED
+    } == {k: v for k, v in expected.items() if k not in ENCRYPTED}
+    # ... and we read an item boto3 wrote (its number strings, its set order).
+    assert gen.Record.from_item({**keys, **theirs}, CONN) == record
 
 
 @PROPERTY
@@ -869,7 +882,7 @@ def test_keys(gen: ModuleType, data: st.DataObject) -> None:
         seq=record.seq,
         record_id=record.record_id,
     )
-    item = record.to_item()
+    item = record.to_item(CONN)
     assert made == key == {"PK": item["PK"], "SK": item["SK"]}
     sk = f"REC#{record.kind}#{record.day.isoformat()}#{iso_utc(record.at)}#{record.seq}"
     assert key == {
@@ -884,7 +897,7 @@ def test_keys(gen: ModuleType, data: st.DataObject) -> None:
         assert item["GSI2PK"] == {"S": f"NICK#{record.nickname}"}
         assert item["GSI2SK"] == {"S": record.kind}
     assert item["_et"] == {"S": "Record"} and gen.Record.ENTITY_TYPE == "Record"
-    assert gen.Record.from_item(item).key() == key
+    assert gen.Record.from_item(item, CONN).key() == key
 
     bounds = data.draw(strategies(gen).bounds, label="bounds")
     bounds_item = bounds.to_item()
@@ -1108,7 +1121,7 @@ VIOLATIONS = [
 def _violation_message(m: ModuleType, record: Any, case: Violation, bad: Any) -> str:
     case.apply(m, record, bad)
     with pytest.raises(ConstraintViolation) as info:
-        record.to_item()
+        record.to_item(CONN)
     return str(info.value)
 
 
@@ -1168,7 +1181,7 @@ def test_non_finite_numbers_are_violations(
     record = base_record(gen)
     apply(gen, record, bad)
     with pytest.raises(ConstraintViolation):
-        record.to_item()
+        record.to_item(CONN)
 
 
 @VALUES
@@ -1177,7 +1190,7 @@ def test_naive_datetimes_are_violations(gen: ModuleType, naive: datetime) -> Non
     record = base_record(gen)
     record.at = naive
     with pytest.raises(ConstraintViolation) as info:
-        record.to_item()
+        record.to_item(CONN)
     assert naive.isoformat()[:10] not in str(info.value)
 
 
@@ -1195,19 +1208,21 @@ def test_missing_required_attribute(gen: ModuleType, data: st.DataObject) -> Non
     for r in (record, other):
         r.tenant = r.display_name = r.secret = SENTINEL
         r.colors = [SENTINEL]
-    item, other_item = record.to_item(), other.to_item()
+    item, other_item = record.to_item(CONN), other.to_item(CONN)
     for stored in sorted(set(non_key(item))):
         partial = {k: v for k, v in item.items() if k != stored}
         if stored not in REQUIRED:  # optional, defaulted or a set: decodes without it
-            gen.Record.from_item(partial)
+            gen.Record.from_item(partial, CONN)
             continue
         with pytest.raises(ItemDecodeError) as info:
-            gen.Record.from_item(partial)
+            gen.Record.from_item(partial, CONN)
         message = str(info.value)
         assert repr(stored) in message and "Record" in message
         assert SENTINEL not in message
         with pytest.raises(ItemDecodeError) as other_info:
-            gen.Record.from_item({k: v for k, v in other_item.items() if k != stored})
+            gen.Record.from_item(
+                {k: v for k, v in other_item.items() if k != stored}, CONN
+            )
         assert str(other_info.value) == message
     assert set(item) >= REQUIRED
 
@@ -1220,10 +1235,10 @@ def test_missing_defaults_and_optionals_decode_to_defaults(
     record = data.draw(strategies(gen).record, label="record")
     item = {
         k: v
-        for k, v in record.to_item().items()
+        for k, v in record.to_item(CONN).items()
         if k in REQUIRED or k in KEY_ATTRIBUTES
     }
-    decoded = gen.Record.from_item(item)
+    decoded = gen.Record.from_item(item, CONN)
     assert (decoded.status, decoded.greeting, decoded.retries) == ("new", "hello", 3)
     assert (decoded.fee, decoded.weight, decoded.enabled) == (
         Decimal("0.25"),
@@ -1247,7 +1262,7 @@ def test_malformed_items_raise_item_decode_error(
     gen: ModuleType, data: st.DataObject
 ) -> None:
     record = data.draw(strategies(gen).record, label="record")
-    item = record.to_item()
+    item = record.to_item(CONN)
     wrong_type = {**item, "count": {"S": SENTINEL}}
     bad_number = {**item, "count": {"N": SENTINEL}}
     bad_date = {**item, "day": {"S": SENTINEL}}
@@ -1255,18 +1270,21 @@ def test_malformed_items_raise_item_decode_error(
         **item,
         "dims": {"M": {k: v for k, v in item["dims"]["M"].items() if k != "width"}},
     }
-    swapped = {**item, "secret": {"B": ENCRYPTOR.encrypt("Record.secret_note", b"x")}}
+    # An envelope of another attribute of this item (both strings).
+    swapped = {**item, "secret": field_of(gen, "sn").seal(CONN, item, "x")}
     for broken in (wrong_type, bad_number, bad_date, nested):
         with pytest.raises(ItemDecodeError) as info:
-            gen.Record.from_item(broken)
+            gen.Record.from_item(broken, CONN)
         assert SENTINEL not in str(info.value)
         assert info.value.entity == "Record"
     with pytest.raises(ItemDecodeError, match="'width'"):
-        gen.Record.from_item(nested)
+        gen.Record.from_item(nested, CONN)
     # A ciphertext that does not decrypt is DecryptionFailed, never swallowed into
     # ItemDecodeError: the item fails closed, and the error says why.
-    with pytest.raises(DecryptionFailed, match=r"Record\.secret .*ValueError"):
-        gen.Record.from_item(swapped)
+    with pytest.raises(
+        DecryptionFailed, match=r"Record\.secret could not be decrypted"
+    ):
+        gen.Record.from_item(swapped, CONN)
 
 
 @SMALL
@@ -1274,12 +1292,13 @@ def test_malformed_items_raise_item_decode_error(
 def test_encrypted_attributes(gen: ModuleType, data: st.DataObject) -> None:
     record = data.draw(strategies(gen).record, label="record")
     record.secret, record.secret_note = SENTINEL + "s", SENTINEL + "n"
-    item = record.to_item()
+    item = record.to_item(CONN)
     for stored in ("secret", "sn"):
-        assert set(item[stored]) == {"B"}
-        assert SENTINEL.encode() not in item[stored]["B"]
-    assert {"Record.secret", "Record.secret_note"} <= ENCRYPTOR.contexts
-    assert gen.Record.from_item(item).secret == SENTINEL + "s"
+        envelope = item[stored]["M"]
+        assert set(envelope) == {"v", "edk", "nonce", "ct"}
+        assert all(SENTINEL.encode() not in v.get("B", b"") for v in envelope.values())
+    decoded = gen.Record.from_item(item, CONN)
+    assert (decoded.secret, decoded.secret_note) == (SENTINEL + "s", SENTINEL + "n")
 
 
 @VALUES
@@ -1337,7 +1356,7 @@ def test_enum_elements_of_lists_and_maps_are_checked(
     record = base_record(gen)
     setattr(record, attribute, bad)
     with pytest.raises(ConstraintViolation, match=f"Record.{attribute} ") as info:
-        record.to_item()
+        record.to_item(CONN)
     assert SENTINEL not in str(info.value)
 
 

@@ -5,15 +5,12 @@ and AssumeRole goes through the client's retry loop, deadline and hooks."""
 from __future__ import annotations
 
 import datetime
-import functools
 import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 from unittest import mock
 
-import botocore.session
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from dynamorm_gen.runtime import (
     AssumeRoleFailed,
@@ -26,6 +23,7 @@ from dynamorm_gen.runtime import (
     hooks,
     sts,
 )
+from dynamorm_gen.runtime import endpoint as endpoint_module
 from dynamorm_gen.runtime.client import Client
 from dynamorm_gen.runtime.deadline import Deadline, bind
 from dynamorm_gen.runtime.hooks import CallInfo
@@ -35,6 +33,7 @@ from dynamorm_gen.runtime.sigv4 import Credentials
 from dynamorm_gen.runtime.sts import StsTransport, encode_form
 from dynamorm_gen.runtime.transport import ExchangeError
 from dynamorm_gen.testing import StsStub
+from tests.botocore_requests import signed_by_botocore
 
 EXTERNAL_ID = "ext:ID/with+=,.@-chars"
 PARTNER = Partner(
@@ -61,50 +60,6 @@ def _client(url: str, *, attempts: int = 4) -> Client:
 
 
 # --- the request, against botocore's ------------------------------------------------------
-
-
-@functools.cache
-def _session() -> botocore.session.Session:
-    """One botocore session: it caches the service model, which makes clients cheap."""
-    return botocore.session.Session()
-
-
-class _Raw:
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield b"<ErrorResponse/>"
-
-
-def _botocore_request(
-    region: str,
-    endpoint: str | None,
-    credentials: Credentials,
-    params: Mapping[str, Any],
-    when: datetime.datetime,
-) -> Any:
-    """The AssumeRole request botocore's STS client signs (captured before sending)."""
-    client = _session().create_client(
-        "sts",
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id=credentials.access_key,
-        aws_secret_access_key=credentials.secret_key,
-        aws_session_token=credentials.token,
-    )
-    captured = []
-
-    def capture(request: Any, **_: Any) -> AWSResponse:
-        captured.append(request)
-        return AWSResponse(request.url, 400, {}, _Raw())
-
-    client.meta.events.register("before-send.sts.AssumeRole", capture)
-    from botocore.exceptions import ClientError
-
-    with (
-        mock.patch("botocore.auth.get_current_datetime", return_value=when),
-        pytest.raises(ClientError),  # the stubbed answer is an error
-    ):
-        client.assume_role(**params)
-    return captured[0]
 
 
 def _cases() -> list[tuple[str, str | None, Credentials, dict[str, Any]]]:
@@ -141,9 +96,19 @@ def test_the_signed_request_matches_botocore_byte_for_byte(
     params: dict[str, Any],
 ) -> None:
     when = datetime.datetime(2026, 11, 29, 23, 59, 58)
-    theirs = _botocore_request(region, endpoint, credentials, params, when)
+    theirs = signed_by_botocore(
+        "sts",
+        "AssumeRole",
+        params,
+        region=region,
+        endpoint=endpoint,
+        credentials=credentials,
+        when=when,
+    )
     transport = StsTransport(region, endpoint, credentials)
-    with mock.patch.object(sts, "amz_date", lambda: when.strftime("%Y%m%dT%H%M%SZ")):
+    with mock.patch.object(
+        endpoint_module, "amz_date", lambda: when.strftime("%Y%m%dT%H%M%SZ")
+    ):
         ours = transport.prepare("AssumeRole", params)
     head, _, body = ours.partition(b"\r\n\r\n")
     sent = theirs.body.encode() if isinstance(theirs.body, str) else theirs.body

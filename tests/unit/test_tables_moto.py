@@ -15,7 +15,6 @@ from dynamorm_gen.runtime import (
     EncryptionNotConfigured,
     InvalidCursor,
     TableNotFound,
-    set_field_encryptor,
 )
 from dynamorm_gen.runtime.cursor import set_cursor_key
 from dynamorm_gen.runtime.retry import READ
@@ -36,7 +35,9 @@ def test_put_get_delete_round_trip(payments: payment.PaymentsTable) -> None:
     raw = payments.handle.connection.client.call(
         "GetItem", {"TableName": "payments-test", "Key": p.key()}, READ
     )
-    assert raw["Item"]["card_token"]["B"] != b"tok_1"  # stored encrypted
+    envelope = raw["Item"]["card_token"]["M"]  # stored encrypted, in an envelope
+    assert set(envelope) == {"v", "edk", "nonce", "ct"}
+    assert b"tok_1" not in envelope["ct"]["B"]
     assert raw["Item"]["_et"] == {"S": "Payment"}
     payments.delete_payment(merchant_id="m1", payment_id=p.payment_id)
     assert payments.get_payment(merchant_id="m1", payment_id=p.payment_id) is None
@@ -246,10 +247,16 @@ def test_constraints_checked_before_writing(payments: payment.PaymentsTable) -> 
     assert payments.query_payment_by_merchant(merchant_id="m1").items == []
 
 
-def test_encryption_fails_closed(payments: payment.PaymentsTable) -> None:
-    set_field_encryptor(None)
-    with pytest.raises(EncryptionNotConfigured):
-        payments.put_payment(make_payment(1))
+def test_encryption_fails_closed(
+    payments: payment.PaymentsTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DYNAMORM_KMS_KEY")
+    p = make_payment(1)
+    with pytest.raises(EncryptionNotConfigured) as failure:
+        payments.put_payment(p)
+    assert failure.value.entity == "Payment" and failure.value.attribute == "card_token"
+    assert "tok_1" not in str(failure.value)
+    assert payments.get_payment(merchant_id="m1", payment_id=p.payment_id) is None
 
 
 def test_table_name_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,14 +20,17 @@ from dynamorm_gen.runtime import (
     ConditionFailed,
     OutcomeUnknown,
     ResponseLost,
-    set_field_encryptor,
 )
 from dynamorm_gen.runtime.client import Client
 from dynamorm_gen.runtime.retry import RetryPolicy
 from dynamorm_gen.runtime.table import Connection, reset_clients
 from dynamorm_gen.runtime.transport import ExchangeError, Transport
+from dynamorm_gen.testing import LocalKms
 from generated_examples import payment
-from tests.unit.payments import ReversingEncryptor, make_payment
+from tests.unit.payments import make_payment
+
+# One key service for the table under test and the one that reads behind it.
+KMS = LocalKms()
 
 
 class LoseFirstAnswer:
@@ -62,17 +65,17 @@ class LoseFirstAnswer:
 
 
 @pytest.fixture
-def moto() -> Iterator[payment.PaymentsTable]:
+def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[payment.PaymentsTable]:
     """The payments table on moto, through an ordinary client (for setting up and reading)."""
+    monkeypatch.setenv("DYNAMORM_KMS_KEY", "alias/payments")
     with mock_aws():
         reset_clients()
         table = payment.PaymentsTable(
-            Connection(region="us-east-1", transport="botocore"), name="payments-test"
+            Connection(region="us-east-1", transport="botocore", kms=KMS),
+            name="payments-test",
         )
         table.handle.create()
-        set_field_encryptor(ReversingEncryptor())
         yield table
-        set_field_encryptor(None)
         reset_clients()
 
 
@@ -84,7 +87,9 @@ def lossy(moto: payment.PaymentsTable) -> LoseFirstAnswer:
 @pytest.fixture
 def table(lossy: LoseFirstAnswer) -> payment.PaymentsTable:
     client = Client(lossy, RetryPolicy(sleep=lambda seconds: None))
-    return payment.PaymentsTable(Connection(client=client), name="payments-test")
+    return payment.PaymentsTable(
+        Connection(client=client, kms=KMS), name="payments-test"
+    )
 
 
 def stored(moto: payment.PaymentsTable, p: payment.Payment) -> payment.Payment:
@@ -119,6 +124,26 @@ def test_a_versioned_update_whose_first_attempt_landed_succeeds(
     # The stored item came with the failure, or was read.
     read = [] if old_on_failure else ["GetItem"]
     assert lossy.operations == ["UpdateItem", "UpdateItem", *read]
+
+
+def test_an_encrypted_value_set_by_a_landed_first_attempt_settles(
+    moto: payment.PaymentsTable,
+    table: payment.PaymentsTable,
+    lossy: LoseFirstAnswer,
+) -> None:
+    """The resend carries the envelope the first attempt sealed, byte for byte: the stored
+    item shows it, so the update settled (a second sealing would show another nonce)."""
+    p = make_payment(1)
+    moto.put_payment(p)
+    after = table.update_payment(
+        payment.PaymentUpdate().set_card_token("tok_settled"),
+        merchant_id="m1",
+        payment_id=p.payment_id,
+        expected_version=1,
+    )
+    assert after is not None and after.card_token == "tok_settled"
+    assert after == stored(moto, p) and after.version == 2
+    assert lossy.operations == ["UpdateItem", "UpdateItem", "GetItem"]
 
 
 def test_an_add_with_a_version_and_a_timestamp_succeeds_once(
@@ -219,7 +244,9 @@ def test_a_set_only_update_with_a_condition_settles_on_its_values(
     moto.put_customer(customer)
     lossy = LoseFirstAnswer(moto.handle.connection.client.transport)
     client = Client(lossy, RetryPolicy(sleep=lambda seconds: None))
-    table = payment.PaymentsTable(Connection(client=client), name="payments-test")
+    table = payment.PaymentsTable(
+        Connection(client=client, kms=KMS), name="payments-test"
+    )
     after = table.update_customer(
         payment.CustomerUpdate().set_verified(True).set_name_if_absent("Bob"),
         merchant_id="m1",
